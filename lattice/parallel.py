@@ -1,0 +1,47 @@
+"""The communicator the driver uses: mpi4py's COMM_WORLD when available, else one rank.
+
+Only rank 0 prints and writes shared files; every global decision (step size, accept/reject,
+stop) goes through `allreduce_max`, which is exact and independent of the rank count.
+"""
+
+from __future__ import annotations
+
+
+class SerialComm:
+    """A one-rank stand-in with the same methods as MPIComm."""
+
+    rank = 0
+    size = 1
+
+    def allreduce_max(self, value):
+        return value
+
+    def barrier(self):
+        pass
+
+
+class MPIComm:
+    """Thin wrapper around an mpi4py communicator."""
+
+    def __init__(self, comm):
+        from mpi4py import MPI
+
+        self._MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def allreduce_max(self, value):
+        return self.comm.allreduce(value, op=self._MPI.MAX)
+
+    def barrier(self):
+        self.comm.Barrier()
+
+
+def world():
+    """COMM_WORLD wrapped, or SerialComm when mpi4py is not installed."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return SerialComm()
+    return MPIComm(MPI.COMM_WORLD)

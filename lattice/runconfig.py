@@ -1,0 +1,43 @@
+"""Deck sections shared by every model: time span, integrator accuracy, output."""
+
+from lattice.deck import Field
+
+TIME = (
+    Field("T_start_MeV", float, "MeV", "initial temperature", minimum=0.0, exclusive_minimum=True,
+          maximum=1000.0),
+    Field("T_end_MeV", float, "MeV", "final temperature (below T_start_MeV)", minimum=0.0,
+          exclusive_minimum=True, maximum=1000.0),
+)
+
+INTEGRATOR = (
+    Field("rtol", float, "", "relative local-error tolerance per step", default=1e-8,
+          minimum=1e-14, maximum=1e-2),
+    Field("atol_plus", float, "", "absolute tolerance for the P⁺ (particle + antiparticle) fields",
+          default=1e-14, minimum=0.0, exclusive_minimum=True, maximum=1.0),
+    Field("atol_minus", float, "", "absolute tolerance for the P⁻ (particle − antiparticle) "
+          "fields; keep it far below rtol·|L0|", default=1e-24, minimum=0.0,
+          exclusive_minimum=True, maximum=1.0),
+    Field("dt_initial", float, "t", "first trial step as a fraction of the cosmic time t at T_start",
+          default=1e-6, minimum=0.0, exclusive_minimum=True, maximum=1.0),
+    Field("max_steps", int, "", "abort after this many step attempts", default=100_000_000,
+          minimum=1),
+)
+
+OUTPUT = (
+    Field("dir", str, "path", "output directory ('' means out/<deck name>)", default=""),
+    Field("samples", int, "", "number of output temperatures, log-spaced from T_start to T_end",
+          default=2001, minimum=2, maximum=10_000_000),
+    Field("progress", str, "", "progress display", default="auto",
+          choices=("auto", "bar", "log", "none")),
+    Field("log_interval_s", float, "s", "seconds between progress log lines (non-terminal)",
+          default=10.0, minimum=0.0, exclusive_minimum=True),
+)
+
+
+def check_time_order(deck):
+    """T_end must lie below T_start (the universe cools)."""
+    from lattice.deck import DeckError
+
+    if deck.time.T_end_MeV >= deck.time.T_start_MeV:
+        raise DeckError(f"time.T_end_MeV = {deck.time.T_end_MeV!r}: must be below "
+                        f"time.T_start_MeV = {deck.time.T_start_MeV!r} [MeV]")

@@ -1,0 +1,302 @@
+"""Momentum-averaged QKE for ν_τ–ν_s oscillations: the local (per-site) part.
+
+Implements model-diffusion-qke.md §1–3 (paper eq. 18 without the diffusion terms):
+for each site the 8 real fields P_μ^± = P_μ ± P̄_μ, μ ∈ {0, x, y, z}, evolve as
+
+    dP0⁺/dt = 2C                    dP0⁻/dt = 0
+    dPz⁺/dt = V_x Py⁺ + 2C           dPz⁻/dt = V_x Py⁻
+    dPx^±/dt = −V0 Py^± − V_L Py^∓ − D Px^±
+    dPy^±/dt =  V0 Px^± + V_L Px^∓ − D Py^± − V_x Pz^±
+
+with V_L = k_L L, L = L0 + (3/8)(P0⁻ + Pz⁻) and C = Γ [1 − ((P0⁺+Pz⁺)² − (P0⁻+Pz⁻)²)/16].
+The asymmetry is always built from the "minus" fields, never as P − P̄.
+
+Arrays: a state is shaped (8, *grid) in the order of FIELDS; rates are in MeV, the time
+variable is cosmic time t in MeV^-1. The right-hand side is linear in the five
+temperature-dependent coefficients (V_x, V0, k_L, D, Γ) at fixed state, which gives ∂f/∂t
+exactly by evaluating it with the coefficients' time derivatives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from physics import constants as c
+from physics.cosmology import Cosmology
+
+FIELDS = ("P0p", "P0m", "Pxp", "Pxm", "Pyp", "Pym", "Pzp", "Pzm")
+P0P, P0M, PXP, PXM, PYP, PYM, PZP, PZM = range(8)
+N_FIELDS = len(FIELDS)
+MINUS_FIELDS = (P0M, PXM, PYM, PZM)
+"""Fields odd under L → −L (particle minus antiparticle)."""
+
+
+@dataclass(frozen=True)
+class MixingParameters:
+    """Oscillation and plasma parameters of one ν_τ–ν_s model.
+
+    Attributes:
+        delta_m2_eV2: mass-squared difference m²₂ − m²₁ [eV²]; negative gives the L instability.
+        sin2_2theta: vacuum mixing sin² 2θ [dimensionless], 0 < value ≤ 1, θ < π/4.
+        g_star: relativistic degrees of freedom [dimensionless].
+        mean_p_over_T: thermal mean momentum <p>/T [dimensionless].
+        sterile_elastic_fraction: ε = Γ^el_ss / Γ^el_ττ [dimensionless] (diffusion regulator).
+    """
+
+    delta_m2_eV2: float
+    sin2_2theta: float
+    g_star: float = c.G_STAR_DEFAULT
+    mean_p_over_T: float = c.MEAN_P_OVER_T
+    sterile_elastic_fraction: float = 0.1
+
+    @property
+    def delta_m2(self) -> float:
+        """δm² [MeV²]."""
+        return self.delta_m2_eV2 * c.EV2_TO_MEV2
+
+    @property
+    def sin_2theta(self) -> float:
+        """sin 2θ [dimensionless]."""
+        return math.sqrt(self.sin2_2theta)
+
+    @property
+    def cos_2theta(self) -> float:
+        """cos 2θ ≥ 0 [dimensionless]."""
+        return math.sqrt(1.0 - self.sin2_2theta)
+
+    def resonance_temperature(self) -> float:
+        """T_res = 15.97 (|δm²| cos 2θ / eV²)^(1/6) [MeV] (paper eq. 21)."""
+        return c.T_RES_PREFACTOR * (abs(self.delta_m2_eV2) * self.cos_2theta) ** (1.0 / 6.0)
+
+
+@dataclass(frozen=True)
+class LocalCoefficients:
+    """Temperature-dependent rates of the local equations, all in MeV.
+
+    Attributes:
+        Vx: V_x = (δm²/2<p>) sin 2θ.
+        V0: V0 = −(δm²/2<p>) cos 2θ − 17.8 G_F N_γ <p> T / (2 M_Z²).
+        kL: V_L / L = √2 G_F N_γ.
+        D: transverse damping 1.4 G_F² T⁵.
+        Gamma: repopulation rate Γ_ττ = 0.32 G_F² T⁵.
+    """
+
+    Vx: float
+    V0: float
+    kL: float
+    D: float
+    Gamma: float
+
+
+class QKELocal:
+    """Local part of the momentum-averaged QKE on any number of sites.
+
+    Args:
+        params: mixing and plasma parameters.
+        L0: frozen background asymmetry L0 [per photon], scalar or array of the grid shape.
+    """
+
+    n_fields = N_FIELDS
+    field_names = FIELDS
+
+    def __init__(self, params: MixingParameters, L0):
+        self.params = params
+        self.L0 = L0
+        self.cosmology = Cosmology(params.g_star)
+
+    # -- coefficients -------------------------------------------------------------------
+    def _potential_parts(self, T: float):
+        p = self.params
+        mean_p = p.mean_p_over_T * T
+        n_gamma = Cosmology.photon_density(T)
+        vac = p.delta_m2 / (2.0 * mean_p)
+        thermal = -c.THERMAL_POTENTIAL_COEFF * c.G_F * n_gamma * mean_p * T / (2.0 * c.M_Z ** 2)
+        return vac, thermal, n_gamma
+
+    def coefficients(self, T: float) -> LocalCoefficients:
+        """Rates at temperature T [MeV]."""
+        p = self.params
+        vac, thermal, n_gamma = self._potential_parts(T)
+        gf2t5 = c.G_F ** 2 * T ** 5
+        return LocalCoefficients(
+            Vx=vac * p.sin_2theta,
+            V0=-vac * p.cos_2theta + thermal,
+            kL=math.sqrt(2.0) * c.G_F * n_gamma,
+            D=c.D_COEFF * gf2t5,
+            Gamma=c.GAMMA_TT_COEFF * gf2t5,
+        )
+
+    def coefficient_rates(self, T: float) -> LocalCoefficients:
+        """Time derivatives of the rates, d/dt at fixed state [MeV²].
+
+        Each rate is a power law T^n and dT/dt = −H T, so d(T^n)/dt = −n H T^n:
+        vacuum terms n = −1, thermal potential n = 5, k_L n = 3, D and Γ n = 5.
+        """
+        p = self.params
+        H = self.cosmology.hubble(T)
+        vac, thermal, _ = self._potential_parts(T)
+        k = self.coefficients(T)
+        return LocalCoefficients(
+            Vx=H * k.Vx,
+            V0=-H * vac * p.cos_2theta - 5.0 * H * thermal,
+            kL=-3.0 * H * k.kL,
+            D=-5.0 * H * k.D,
+            Gamma=-5.0 * H * k.Gamma,
+        )
+
+    def temperature(self, t: float) -> float:
+        """T [MeV] at cosmic time t [MeV^-1]."""
+        return self.cosmology.temperature(t)
+
+    # -- observables ----------------------------------------------------------------------
+    @staticmethod
+    def L_nutau(y):
+        """ν_τ asymmetry per photon, (3/16)(P0⁻ + Pz⁻)."""
+        return 0.1875 * (y[P0M] + y[PZM])
+
+    def asymmetry(self, y):
+        """Effective asymmetry L = L0 + 2 L_ντ [per photon]."""
+        return self.L0 + 0.375 * (y[P0M] + y[PZM])
+
+    @staticmethod
+    def sterile_density(y):
+        """ρ_ss + ρ̄_ss = (P0⁺ − Pz⁺)/2 [units of the equilibrium active density]."""
+        return 0.5 * (y[P0P] - y[PZP])
+
+    @staticmethod
+    def active_density(y):
+        """ρ_ττ + ρ̄_ττ = (P0⁺ + Pz⁺)/2 [units of the equilibrium active density]."""
+        return 0.5 * (y[P0P] + y[PZP])
+
+    @staticmethod
+    def initial_state(grid_shape=()) -> np.ndarray:
+        """All active, no sterile, no coherence: P0⁺ = Pz⁺ = 2, the rest 0."""
+        y = np.zeros((N_FIELDS,) + tuple(grid_shape))
+        y[P0P] = 2.0
+        y[PZP] = 2.0
+        return y
+
+    # -- right-hand side --------------------------------------------------------------------
+    def rhs(self, y, k: LocalCoefficients, out=None):
+        """f(y) for rates k; pass coefficient_rates(T) as k to get ∂f/∂t. Shape of y."""
+        if out is None:
+            out = np.empty_like(y)
+        VL = k.kL * self.asymmetry(y)
+        s_plus = y[P0P] + y[PZP]
+        s_minus = y[P0M] + y[PZM]
+        two_C = (2.0 * k.Gamma) * (1.0 - 0.0625 * (s_plus * s_plus - s_minus * s_minus))
+        x, x_swapped = y[PXP:PXM + 1], y[PXM:PXP - 1 if PXP else None:-1]   # (Px+, Px-), (Px-, Px+)
+        yy, yy_swapped = y[PYP:PYM + 1], y[PYM:PYP - 1:-1]                  # (Py+, Py-), (Py-, Py+)
+        z = y[PZP:PZM + 1]
+        out[P0P] = two_C
+        out[P0M] = 0.0
+        out[PXP:PXM + 1] = -k.V0 * yy - VL * yy_swapped - k.D * x
+        out[PYP:PYM + 1] = k.V0 * x + VL * x_swapped - k.D * yy - k.Vx * z
+        out[PZP:PZM + 1] = k.Vx * yy
+        out[PZP] += two_C
+        return out
+
+    def jacobian(self, y, k: LocalCoefficients):
+        """∂f/∂y per site, shaped (*grid, 8, 8) [MeV]."""
+        grid = y.shape[1:]
+        J = np.zeros(grid + (N_FIELDS, N_FIELDS))
+        VL = k.kL * self.asymmetry(y)
+        dVL = 0.375 * k.kL  # ∂V_L/∂P0⁻ = ∂V_L/∂Pz⁻
+        dC_plus = -0.25 * k.Gamma * (y[P0P] + y[PZP])   # ∂(2C)/∂P0⁺ = ∂(2C)/∂Pz⁺
+        dC_minus = 0.25 * k.Gamma * (y[P0M] + y[PZM])   # ∂(2C)/∂P0⁻ = ∂(2C)/∂Pz⁻
+        for row in (P0P, PZP):
+            J[..., row, P0P] = dC_plus
+            J[..., row, PZP] = dC_plus
+            J[..., row, P0M] = dC_minus
+            J[..., row, PZM] = dC_minus
+        for x, y_, x_other, y_other in ((PXP, PYP, PXM, PYM), (PXM, PYM, PXP, PYP)):
+            J[..., x, x] = -k.D
+            J[..., x, y_] = -k.V0
+            J[..., x, y_other] = -VL
+            J[..., x, P0M] = -dVL * y[y_other]
+            J[..., x, PZM] = -dVL * y[y_other]
+            J[..., y_, y_] = -k.D
+            J[..., y_, x] = k.V0
+            J[..., y_, x_other] = VL
+            J[..., y_, P0M] = dVL * y[x_other]
+            J[..., y_, PZM] = dVL * y[x_other]
+        J[..., PYP, PZP] -= k.Vx
+        J[..., PYM, PZM] -= k.Vx
+        J[..., PZP, PYP] += k.Vx
+        J[..., PZM, PYM] += k.Vx
+        return J
+
+    # -- the interface the time integrator uses (t in MeV^-1) ---------------------------------
+    def f(self, t, y):
+        """dy/dt at cosmic time t [MeV^-1]; rates in MeV."""
+        return self.rhs(y, self.coefficients(self.temperature(t)))
+
+    def jac(self, t, y):
+        """∂f/∂y at cosmic time t, shaped (*grid, 8, 8) [MeV]."""
+        return self.jacobian(y, self.coefficients(self.temperature(t)))
+
+    def dfdt(self, t, y):
+        """∂f/∂t at fixed y [MeV²]."""
+        return self.rhs(y, self.coefficient_rates(self.temperature(t)))
+
+    # -- time-series observables ---------------------------------------------------------------
+    observable_units = {
+        "L": "per photon",
+        "L_nutau": "per photon",
+        "sterile_over_active": "dimensionless, (P0+ - Pz+)/(P0+ + Pz+)",
+    }
+
+    def observables(self, y):
+        """Scalar diagnostics of one site (the lattice will average them)."""
+        return {
+            "L": float(np.mean(self.asymmetry(y))),
+            "L_nutau": float(np.mean(self.L_nutau(y))),
+            "sterile_over_active": float(np.mean(self.sterile_density(y)) / np.mean(self.active_density(y))),
+        }
+
+    def error_norm(self, rtol, atol_plus, atol_minus):
+        """The step-error measure this model is integrated with (see QKEErrorNorm)."""
+        return QKEErrorNorm(self.L0, rtol, atol_plus, atol_minus)
+
+
+class QKEErrorNorm:
+    """Local error measured on what the physics needs, per site, maximum over sites.
+
+    Components and their scales (tolerance = atol + rtol·scale):
+      - active density P0⁺ + Pz⁺ and sterile density P0⁺ − Pz⁺, each relative to itself
+        (atol_plus), so the sterile/active ratio is controlled even when it is tiny;
+      - the asymmetry L = L0 + (3/8)(P0⁻ + Pz⁻) relative to |L| itself, and P0⁻ − Pz⁻
+        relative to itself (atol_minus);
+      - the transverse components Px^±, Py^± relative to the length of their Bloch vector
+        (P_x, P_y, P_z)^±: a precession is accurate when the rotated vector is, and the
+        transverse parts are slaved to the diagonal ones by damping and precession ≫ H, so
+        demanding relative accuracy of their tiny slaved values would force h ≲ 1/V0 for
+        nothing the diagonal fields (which carry L and the sterile density) can feel.
+    """
+
+    def __init__(self, L0, rtol, atol_plus, atol_minus):
+        self.L0 = L0
+        self.rtol = float(rtol)
+        self.atol_plus = float(atol_plus)
+        self.atol_minus = float(atol_minus)
+
+    def __call__(self, err, y, y_new):
+        rtol, ap, am = self.rtol, self.atol_plus, self.atol_minus
+        pair = np.stack((y, y_new))                        # (2, 8, *grid)
+        active = pair[:, P0P] + pair[:, PZP]
+        sterile = pair[:, P0P] - pair[:, PZP]
+        L = self.L0 + 0.375 * (pair[:, P0M] + pair[:, PZM])
+        diff = pair[:, P0M] - pair[:, PZM]
+        len_p = np.sqrt(pair[:, PXP] ** 2 + pair[:, PYP] ** 2 + pair[:, PZP] ** 2)
+        len_m = np.sqrt(pair[:, PXM] ** 2 + pair[:, PYM] ** 2 + pair[:, PZM] ** 2)
+        errors = np.stack((err[P0P] + err[PZP], err[P0P] - err[PZP],
+                           0.375 * (err[P0M] + err[PZM]), err[P0M] - err[PZM],
+                           err[PXP], err[PYP], err[PXM], err[PYM]))
+        scales = np.stack((ap + rtol * np.abs(active).max(0), ap + rtol * np.abs(sterile).max(0),
+                           am + rtol * np.abs(L).max(0), am + rtol * np.abs(diff).max(0),
+                           ap + rtol * len_p.max(0), ap + rtol * len_p.max(0),
+                           am + rtol * len_m.max(0), am + rtol * len_m.max(0)))
+        return float(np.max(np.abs(errors) / scales))

@@ -1,0 +1,95 @@
+"""The `qke` command: run, validate and describe decks, and benchmark.
+
+    qke run DECK.yaml [--out DIR] [--set section.key=value ...] [--progress MODE]
+    qke validate DECK.yaml [--set ...]      check a deck, print the resolved deck
+    qke schema [--model qke]                every deck key with unit, default and range
+    qke bench homogeneous [...]             time against SciPy Radau (see scripts/bench.py)
+
+Exit status: 0 on success, 2 for a bad deck or command line, 1 for a failed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lattice.deck import DeckError
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="qke", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def deck_args(sp):
+        sp.add_argument("deck", help="YAML deck file")
+        sp.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE", help="override a deck value (repeatable)")
+
+    run = sub.add_parser("run", help="run a deck")
+    deck_args(run)
+    run.add_argument("--out", help="output directory (default: output.dir or out/<deck name>)")
+    run.add_argument("--progress", choices=("auto", "bar", "log", "none"),
+                     help="progress display (default: output.progress)")
+    val = sub.add_parser("validate", help="validate a deck and print it resolved")
+    deck_args(val)
+    sch = sub.add_parser("schema", help="list every deck key with unit, default and range")
+    sch.add_argument("--model", default="qke")
+    bench = sub.add_parser("bench", help="benchmarks (print figures; not tests)")
+    bench.add_argument("what", choices=("homogeneous",))
+    bench.add_argument("--deck", default=None, help="deck to time (default input/homogeneous_B.yaml)")
+    bench.add_argument("--rtol", type=float, default=None, help="project rtol (default: the deck's)")
+    bench.add_argument("--ref-rtol", type=float, default=1e-10, help="SciPy Radau rtol")
+    bench.add_argument("--T-end", type=float, default=None, help="stop both at this T [MeV]")
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    from lattice.parallel import world
+    from physics.models import load_deck, schema_for
+
+    comm = world()
+    say = print if comm.rank == 0 else (lambda *a, **k: None)
+    try:
+        if args.command == "schema":
+            say(schema_for(args.model).describe())
+            return 0
+        if args.command == "bench":
+            from scripts.bench import bench_homogeneous
+
+            return bench_homogeneous(args, say)
+        deck, schema = load_deck(args.deck, args.overrides)
+        if args.command == "validate":
+            say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")
+            return 0
+        if comm.size > 1:
+            raise DeckError(f"model {deck.model!r} on a single site runs on one rank; "
+                            f"launched on {comm.size} (run without mpiexec or with -n 1)")
+        from lattice.driver import run
+
+        result = run(deck, schema, out_dir=args.out, progress=args.progress)
+        say(format_summary(result))
+        return 0
+    except DeckError as exc:
+        say(f"qke: deck error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        say("qke: interrupted", file=sys.stderr)
+        return 130
+
+
+def format_summary(result) -> str:
+    """One closing line with the run's key figures."""
+    s = result.summary
+    onset = f"{s['onset_T_MeV']:.4f} MeV" if s.get("onset_T_MeV") else "none"
+    slope = s.get("power_law_slope")
+    slope_text = (f"{slope:+.3f} over T = {s['power_law_T_hi_MeV']:.3g}..{s['power_law_T_lo_MeV']:.3g} MeV"
+                  if slope is not None else "n/a")
+    return (f"done: T = {s['T_final_MeV']:.4g} MeV, L = {s['L_final']:+.6e}, "
+            f"sterile/active = {s['sterile_over_active_final']:.6e}, growth onset (|L| > 1e3 |L0|) "
+            f"at {onset}, d ln|L|/d ln T = {slope_text}; {s['accepted']} steps "
+            f"({s['rejected']} rejected) in {s['wall_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
