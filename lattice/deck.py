@@ -125,7 +125,7 @@ class Schema:
 
     @staticmethod
     def _unknown(key, allowed):
-        close = difflib.get_close_matches(key.split(".")[-1], list(allowed), n=1)
+        close = difflib.get_close_matches(key.split(".")[-1], list(allowed), n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return DeckError(f"unknown key {key}{hint}; allowed: {', '.join(sorted(allowed))}")
 

@@ -40,6 +40,8 @@ def _parser():
     bench.add_argument("--rtol", type=float, default=None, help="project rtol (default: the deck's)")
     bench.add_argument("--ref-rtol", type=float, default=1e-10, help="SciPy Radau rtol")
     bench.add_argument("--T-end", type=float, default=None, help="stop both at this T [MeV]")
+    bench.add_argument("--ref-max-wall", type=float, default=None,
+                       help="stop SciPy Radau after this many seconds (speed-up becomes a bound)")
     return p
 
 
