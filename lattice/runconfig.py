@@ -10,7 +10,7 @@ TIME = (
 )
 
 INTEGRATOR = (
-    Field("rtol", float, "", "relative local-error tolerance per step", default=1e-8,
+    Field("rtol", float, "", "relative local-error tolerance per step", default=1e-6,
           minimum=1e-14, maximum=1e-2),
     Field("atol_plus", float, "", "absolute tolerance for the P⁺ (particle + antiparticle) fields",
           default=1e-14, minimum=0.0, exclusive_minimum=True, maximum=1.0),
