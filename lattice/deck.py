@@ -103,6 +103,19 @@ def parse_yaml(text: str, source: str):
         raise DeckError(f"{source}: not valid YAML: {exc}") from None
 
 
+def read_mapping(path):
+    """Read a deck file as a raw mapping (None for an empty file); DeckError otherwise."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DeckError(f"cannot read deck {path}: {exc.strerror}") from None
+    raw = parse_yaml(text, str(path))
+    if raw is not None and not isinstance(raw, dict):
+        raise DeckError(f"{path}: a deck must be a mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
 class Schema:
     """A deck layout: top-level scalar keys plus named sections of Fields.
 
@@ -188,14 +201,7 @@ class Schema:
 
     def load(self, path, overrides=()):
         """Read, override and validate a deck file."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise DeckError(f"cannot read deck {path}: {exc.strerror}") from None
-        raw = parse_yaml(text, str(path))
-        if raw is not None and not isinstance(raw, dict):
-            raise DeckError(f"{path}: a deck must be a mapping of keys, got {type(raw).__name__}")
+        raw = read_mapping(path)
         return self.build(self.apply_overrides(raw, overrides), source=str(path))
 
     def to_dict(self, deck) -> dict:

@@ -6,10 +6,8 @@ deck's ``physics`` section and a builder returning the local system the stepper 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lattice import runconfig
-from lattice.deck import DeckError, Field, Schema, parse_yaml
+from lattice.deck import DeckError, Field, Schema, read_mapping
 from physics import constants as c
 from physics.qke import MixingParameters, QKELocal
 
@@ -50,17 +48,10 @@ def load_deck(path, overrides=()):
 
     Returns (deck, schema). Raises DeckError before anything is created or written.
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DeckError(f"cannot read deck {path}: {exc.strerror}") from None
-    raw = parse_yaml(text, str(path))
+    raw = read_mapping(path)
     probe = Schema(top=(MODEL_FIELD,), sections={})
     if raw is None:
         probe.build(None, str(path))
-    if not isinstance(raw, dict):
-        raise DeckError(f"{path}: a deck must be a mapping of keys, got {type(raw).__name__}")
     raw = probe.apply_overrides(raw, [o for o in overrides if o.split("=", 1)[0].strip() == "model"])
     model = MODEL_FIELD.check("model", raw.get("model")) if raw.get("model") is not None else None
     if model is None:
