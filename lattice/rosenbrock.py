@@ -41,9 +41,13 @@ STAGES = 6
 ERROR_ORDER = 4.0  # min(order, embedded order) + 1
 
 
-def _lower(packed, i, j):
-    """Coefficient (i, j), i > j ≥ 0, of a packed strictly lower-triangular tableau."""
-    return packed[i * (i - 1) // 2 + j]
+def _rows(packed):
+    """Rows of a packed strictly lower-triangular tableau: row i has entries j < i."""
+    return [np.array(packed[i * (i - 1) // 2: i * (i - 1) // 2 + i]) for i in range(STAGES)]
+
+
+_A_ROWS = _rows(_A)
+_C_ROWS = _rows(_C)
 
 
 class IntegrationError(RuntimeError):
@@ -97,23 +101,19 @@ class Rodas4:
         G[..., diag, diag] += 1.0 / (GAMMA[0] * h)
         G_inv = batched_inverse(G)
         dfdt = s.dfdt(t, y)
-        K = []
+        K = np.empty((STAGES,) + y.shape)
+        flat = K.reshape(STAGES, -1)
         for i in range(STAGES):
             if i == 0:
                 rhs = s.f(t, y)
             else:
-                y_stage = y.copy()
-                for j in range(i):
-                    y_stage += _lower(_A, i, j) * K[j]
+                y_stage = y + (_A_ROWS[i] @ flat[:i]).reshape(y.shape)
                 rhs = s.f(t + ALPHA[i] * h, y_stage)
-                for j in range(i):
-                    rhs += (_lower(_C, i, j) / h) * K[j]
+                rhs += ((_C_ROWS[i] / h) @ flat[:i]).reshape(y.shape)
             if GAMMA[i] != 0.0:
                 rhs += (GAMMA[i] * h) * dfdt
-            K.append(batched_apply(G_inv, rhs))
-        y_new = y.copy()
-        for i in range(STAGES):
-            y_new += M[i] * K[i]
+            K[i] = batched_apply(G_inv, rhs)
+        y_new = y + (np.asarray(M) @ flat).reshape(y.shape)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))
 
     def advance(self, t, y, t_end, h):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,28 @@ P0P, P0M, PXP, PXM, PYP, PYM, PZP, PZM = range(8)
 N_FIELDS = len(FIELDS)
 MINUS_FIELDS = (P0M, PXM, PYM, PZM)
 """Fields odd under L → −L (particle minus antiparticle)."""
+
+
+def _pattern(*entries):
+    m = np.zeros((N_FIELDS, N_FIELDS))
+    for row, col, value in entries:
+        m[row, col] += value
+    return m
+
+
+_JACOBIAN_PATTERNS = {
+    "D": _pattern((PXP, PXP, -1), (PXM, PXM, -1), (PYP, PYP, -1), (PYM, PYM, -1)),
+    "V0": _pattern((PXP, PYP, -1), (PXM, PYM, -1), (PYP, PXP, 1), (PYM, PXM, 1)),
+    "Vx": _pattern((PYP, PZP, -1), (PYM, PZM, -1), (PZP, PYP, 1), (PZM, PYM, 1)),
+    "VL": _pattern((PXP, PYM, -1), (PXM, PYP, -1), (PYP, PXM, 1), (PYM, PXP, 1)),
+    "C_plus": _pattern(*[(r, c_, 1) for r in (P0P, PZP) for c_ in (P0P, PZP)]),
+    "C_minus": _pattern(*[(r, c_, 1) for r in (P0P, PZP) for c_ in (P0M, PZM)]),
+    "dVL_Pym": _pattern((PXP, P0M, -1), (PXP, PZM, -1)),
+    "dVL_Pyp": _pattern((PXM, P0M, -1), (PXM, PZM, -1)),
+    "dVL_Pxm": _pattern((PYP, P0M, 1), (PYP, PZM, 1)),
+    "dVL_Pxp": _pattern((PYM, P0M, 1), (PYM, PZM, 1)),
+}
+"""Fixed 8×8 structures of the Jacobian, weighted by rates or per-site scalars."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +95,7 @@ class MixingParameters:
         return c.T_RES_PREFACTOR * (abs(self.delta_m2_eV2) * self.cos_2theta) ** (1.0 / 6.0)
 
 
-@dataclass(frozen=True)
-class LocalCoefficients:
+class LocalCoefficients(NamedTuple):
     """Temperature-dependent rates of the local equations, all in MeV.
 
     Attributes:
@@ -106,28 +128,23 @@ class QKELocal:
         self.params = params
         self.L0 = L0
         self.cosmology = Cosmology(params.g_star)
+        n_gamma_per_T3 = 2.0 * c.ZETA3 / math.pi ** 2
+        vac_T = params.delta_m2 / (2.0 * params.mean_p_over_T)        # δm²/(2<p>) · T  [MeV²]
+        self._vx_T = vac_T * params.sin_2theta                        # V_x · T
+        self._v0vac_T = -vac_T * params.cos_2theta                    # vacuum part of V0 · T
+        self._v0th_T5 = (-c.THERMAL_POTENTIAL_COEFF * c.G_F * n_gamma_per_T3 * params.mean_p_over_T
+                         / (2.0 * c.M_Z ** 2))                        # thermal part of V0 / T⁵
+        self._kL_T3 = math.sqrt(2.0) * c.G_F * n_gamma_per_T3         # k_L / T³
+        self._D_T5 = c.D_COEFF * c.G_F ** 2                           # D / T⁵
+        self._G_T5 = c.GAMMA_TT_COEFF * c.G_F ** 2                    # Γ / T⁵
 
-    # -- coefficients -------------------------------------------------------------------
-    def _potential_parts(self, T: float):
-        p = self.params
-        mean_p = p.mean_p_over_T * T
-        n_gamma = Cosmology.photon_density(T)
-        vac = p.delta_m2 / (2.0 * mean_p)
-        thermal = -c.THERMAL_POTENTIAL_COEFF * c.G_F * n_gamma * mean_p * T / (2.0 * c.M_Z ** 2)
-        return vac, thermal, n_gamma
-
+    # -- coefficients: each is a power law in T ------------------------------------------------
     def coefficients(self, T: float) -> LocalCoefficients:
-        """Rates at temperature T [MeV]."""
-        p = self.params
-        vac, thermal, n_gamma = self._potential_parts(T)
-        gf2t5 = c.G_F ** 2 * T ** 5
-        return LocalCoefficients(
-            Vx=vac * p.sin_2theta,
-            V0=-vac * p.cos_2theta + thermal,
-            kL=math.sqrt(2.0) * c.G_F * n_gamma,
-            D=c.D_COEFF * gf2t5,
-            Gamma=c.GAMMA_TT_COEFF * gf2t5,
-        )
+        """Rates at temperature T [MeV] (see LocalCoefficients)."""
+        inv_T, T3 = 1.0 / T, T * T * T
+        T5 = T3 * T * T
+        return LocalCoefficients(self._vx_T * inv_T, self._v0vac_T * inv_T + self._v0th_T5 * T5,
+                                 self._kL_T3 * T3, self._D_T5 * T5, self._G_T5 * T5)
 
     def coefficient_rates(self, T: float) -> LocalCoefficients:
         """Time derivatives of the rates, d/dt at fixed state [MeV²].
@@ -135,17 +152,13 @@ class QKELocal:
         Each rate is a power law T^n and dT/dt = −H T, so d(T^n)/dt = −n H T^n:
         vacuum terms n = −1, thermal potential n = 5, k_L n = 3, D and Γ n = 5.
         """
-        p = self.params
         H = self.cosmology.hubble(T)
-        vac, thermal, _ = self._potential_parts(T)
-        k = self.coefficients(T)
-        return LocalCoefficients(
-            Vx=H * k.Vx,
-            V0=-H * vac * p.cos_2theta - 5.0 * H * thermal,
-            kL=-3.0 * H * k.kL,
-            D=-5.0 * H * k.D,
-            Gamma=-5.0 * H * k.Gamma,
-        )
+        inv_T, T3 = 1.0 / T, T * T * T
+        T5 = T3 * T * T
+        return LocalCoefficients(H * self._vx_T * inv_T,
+                                 H * (self._v0vac_T * inv_T - 5.0 * self._v0th_T5 * T5),
+                                 -3.0 * H * self._kL_T3 * T3, -5.0 * H * self._D_T5 * T5,
+                                 -5.0 * H * self._G_T5 * T5)
 
     def temperature(self, t: float) -> float:
         """T [MeV] at cosmic time t [MeV^-1]."""
@@ -200,33 +213,27 @@ class QKELocal:
         return out
 
     def jacobian(self, y, k: LocalCoefficients):
-        """∂f/∂y per site, shaped (*grid, 8, 8) [MeV]."""
-        grid = y.shape[1:]
-        J = np.zeros(grid + (N_FIELDS, N_FIELDS))
-        VL = k.kL * self.asymmetry(y)
+        """∂f/∂y per site, shaped (*grid, 8, 8) [MeV].
+
+        The Jacobian is a sum of fixed 8×8 patterns (_JACOBIAN_PATTERNS) weighted by the rates
+        (uniform) and by per-site scalars (V_L, ∂(2C)/∂P0^±, ∂V_L/∂Pz⁻ times a transverse field).
+        """
+        P = _JACOBIAN_PATTERNS
+        uniform = k.D * P["D"] + k.V0 * P["V0"] + k.Vx * P["Vx"]
         dVL = 0.375 * k.kL  # ∂V_L/∂P0⁻ = ∂V_L/∂Pz⁻
-        dC_plus = -0.25 * k.Gamma * (y[P0P] + y[PZP])   # ∂(2C)/∂P0⁺ = ∂(2C)/∂Pz⁺
-        dC_minus = 0.25 * k.Gamma * (y[P0M] + y[PZM])   # ∂(2C)/∂P0⁻ = ∂(2C)/∂Pz⁻
-        for row in (P0P, PZP):
-            J[..., row, P0P] = dC_plus
-            J[..., row, PZP] = dC_plus
-            J[..., row, P0M] = dC_minus
-            J[..., row, PZM] = dC_minus
-        for x, y_, x_other, y_other in ((PXP, PYP, PXM, PYM), (PXM, PYM, PXP, PYP)):
-            J[..., x, x] = -k.D
-            J[..., x, y_] = -k.V0
-            J[..., x, y_other] = -VL
-            J[..., x, P0M] = -dVL * y[y_other]
-            J[..., x, PZM] = -dVL * y[y_other]
-            J[..., y_, y_] = -k.D
-            J[..., y_, x] = k.V0
-            J[..., y_, x_other] = VL
-            J[..., y_, P0M] = dVL * y[x_other]
-            J[..., y_, PZM] = dVL * y[x_other]
-        J[..., PYP, PZP] -= k.Vx
-        J[..., PYM, PZM] -= k.Vx
-        J[..., PZP, PYP] += k.Vx
-        J[..., PZM, PYM] += k.Vx
+        per_site = (
+            (k.kL * self.asymmetry(y), P["VL"]),
+            (-0.25 * k.Gamma * (y[P0P] + y[PZP]), P["C_plus"]),
+            (0.25 * k.Gamma * (y[P0M] + y[PZM]), P["C_minus"]),
+            (dVL * y[PYM], P["dVL_Pym"]),
+            (dVL * y[PYP], P["dVL_Pyp"]),
+            (dVL * y[PXM], P["dVL_Pxm"]),
+            (dVL * y[PXP], P["dVL_Pxp"]),
+        )
+        J = np.empty(y.shape[1:] + (N_FIELDS, N_FIELDS))
+        J[...] = uniform
+        for scalar, pattern in per_site:
+            J += np.asarray(scalar)[..., None, None] * pattern
         return J
 
     # -- the interface the time integrator uses (t in MeV^-1) ---------------------------------
