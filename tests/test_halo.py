@@ -1,0 +1,92 @@
+"""Tests for lattice.halo and lattice.cartcomm: serial path in-process, MPI under mpiexec."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mpi_halo_check as check
+from lattice.cartcomm import allreduce_max, allreduce_sum, make_cart, reproducible_sum
+from lattice.halo import HaloExchanger
+from lattice.parallel import SerialComm
+from lattice.partition import Partition
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).with_name("mpi_halo_check.py")
+
+
+def test_serial_cases_match_wrap_and_nan_boundaries():
+    n, errors = check.run_cases(None, 0, 1)
+    assert n == 20 and errors == []
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 3), (3, 4, 2)])
+def test_serial_periodic_equals_np_pad_wrap(shape):
+    part = Partition(shape, (1,) * len(shape), halo=2, periodic=(True,) * len(shape))
+    g = np.arange(3 * np.prod(shape), dtype=float).reshape((3,) + shape)
+    u = np.full((3,) + part.padded_shape(0), np.nan)
+    u[(slice(None),) + part.interior_slice(0)] = g
+    ex = HaloExchanger(part, 0, 3, comm=SerialComm())
+    ex.exchange(u)
+    assert np.array_equal(u, np.pad(g, [(0, 0)] + [(2, 2)] * len(shape), mode="wrap"))
+    assert ex.bytes_per_exchange == ex.messages_per_exchange == 0  # all same-rank copies
+
+
+def test_constructor_and_call_errors():
+    part = Partition((8, 8), (1, 1), halo=1, periodic=(True, False))
+    with pytest.raises(ValueError, match="stencil_radius"):
+        HaloExchanger(part, 0, 2, stencil_radius=2)
+    with pytest.raises(ValueError, match="communicator"):
+        HaloExchanger(Partition((8, 8), (2, 1), halo=1), 0, 2)
+    ex = HaloExchanger(part, 0, 2)
+    with pytest.raises(ValueError, match="expected numpy array"):
+        ex.exchange(np.zeros((2, 10, 10), dtype=np.float32))
+    with pytest.raises(RuntimeError):
+        ex.wait(np.zeros((2, 10, 10)))
+    u = np.zeros((2, 10, 10))
+    ex.start(u)
+    with pytest.raises(RuntimeError):
+        ex.start(u)
+    ex.wait(u)
+
+
+def test_serial_reductions_and_make_cart():
+    part = Partition((4, 6), (1, 1))
+    assert make_cart(None, part) is None and make_cart(SerialComm(), part) is None
+    with pytest.raises(ValueError):
+        make_cart(None, Partition((4, 6), (2, 1)))
+    assert allreduce_sum(None, 2.5) == 2.5 and allreduce_max(SerialComm(), 3) == 3
+    x = np.random.default_rng(0).standard_normal((2, 4, 6))
+    assert np.array_equal(reproducible_sum(None, part, x[:, :, ::-1]),
+                          np.sum(np.ascontiguousarray(x[:, :, ::-1]), axis=(1, 2)))
+
+
+def _mpiexec():
+    for c in (Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")):
+        if c and Path(c).exists():
+            return str(c)
+    pytest.skip("mpiexec not found (pip install mpi4py mpich)")
+
+
+def _launch(n, *args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", str(SCRIPT), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("nranks, ncases", [(2, 44), (4, 68)])
+def test_mpi_halo_exchange(nranks, ncases):
+    proc = _launch(nranks)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == f"OK {ncases}", proc.stdout + proc.stderr
+
+
+@pytest.mark.mpi
+def test_mpi_make_cart_2x2():
+    proc = _launch(4, "cart")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "OK 6", proc.stdout + proc.stderr
