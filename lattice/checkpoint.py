@@ -1,0 +1,81 @@
+"""Restart files: the full-precision lattice state and the integrator's metadata, exactly.
+
+Layout of a checkpoint (one HDF5 file; with several ranks and no parallel h5py its /state is a
+virtual dataset over per-rank parts, see `lattice.snapshots`):
+    /state     (n_fields, *global shape), the dtype written (float64), `units` attribute
+    attrs      meta (JSON string), version, kind = "checkpoint", global_shape, io_strategy
+Written through the same strategies as snapshots, hence atomically: a write that fails or is
+killed half-way never replaces the previous checkpoint at the same path. Reading takes this
+rank's ``global_slice`` of the global state, so a run may restart on a different rank count.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .snapshots import FIELD_UNITS, VERSION, collective, make_strategy, open_checked
+
+
+def _json_default(value):
+    """NumPy scalars and arrays in ``meta`` become Python numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"meta value {value!r} of type {type(value).__name__} is not JSON-serialisable")
+
+
+def write_checkpoint(path, comm, partition, state_local, meta, strategy="auto", units=FIELD_UNITS):
+    """Write a checkpoint collectively (call on every rank).
+
+    Args:
+        path: the checkpoint file (overwritten atomically if it exists).
+        comm: `lattice.parallel` communicator; ``comm.size == partition.nranks``.
+        partition: the `Partition` of the lattice.
+        state_local: this rank's interior, shape (n_fields, *partition.local_shape(rank)),
+            stored bit for bit.
+        meta: JSON-serialisable dict, the same on every rank (t [MeV^-1], T [MeV], step, the
+            stepper's dt/h, RNG state, doubling level, counters; nesting allowed). Floats
+            round-trip exactly; tuples come back as lists.
+        strategy: 'auto', 'serial', 'vds' or 'mpio' (see `lattice.snapshots.make_strategy`).
+        units: units attribute of /state.
+    """
+    state_local = np.asarray(state_local)
+    shape = partition.local_shape(comm.rank)
+
+    def check():
+        if state_local.ndim != partition.ndim + 1 or state_local.shape[1:] != shape:
+            raise ValueError(f"state_local has shape {state_local.shape}, expected "
+                             f"(n_fields, *{shape}) on rank {comm.rank}")
+        return json.dumps(meta, default=_json_default, sort_keys=True)
+    text = collective(comm, check)
+    make_strategy(strategy, comm, partition).write(
+        str(path), {"state": (state_local, units)}, {},
+        {"meta": text, "version": VERSION, "kind": "checkpoint",
+         "global_shape": partition.global_shape})
+
+
+def read_checkpoint(path, comm, partition):
+    """Read this rank's part of a checkpoint written on any number of ranks.
+
+    Args:
+        path: the checkpoint file.
+        comm: `lattice.parallel` communicator of the restarted run.
+        partition: the restarted run's `Partition` (same global shape, any rank count).
+
+    Returns:
+        (state_local, meta): this rank's interior (n_fields, *partition.local_shape(rank)) and
+        the meta dict.
+
+    Raises:
+        ValueError: the checkpoint's global shape differs from ``partition.global_shape``.
+        FileNotFoundError: the file or one of its parts is missing.
+    """
+    with open_checked(path) as f:
+        state = f["state"]
+        if tuple(state.shape[1:]) != partition.global_shape:
+            raise ValueError(f"{path} holds a lattice of {tuple(state.shape[1:])} cells, the "
+                             f"run has {partition.global_shape}")
+        local = state[(slice(None),) + partition.global_slice(comm.rank)]
+        meta = json.loads(f.attrs["meta"])
+    return local, meta
