@@ -43,7 +43,8 @@ class Field:
         """Human-readable statement of the allowed values."""
         if self.choices is not None:
             return "one of " + ", ".join(repr(c) for c in self.choices)
-        parts = [{float: "a number", int: "an integer", str: "a string", bool: "true or false"}[self.kind]]
+        parts = [{float: "a number", int: "an integer", str: "a string", bool: "true or false",
+                  list: "a list of 1 to 3 integers"}[self.kind]]
         if self.minimum is not None:
             parts.append(("> " if self.exclusive_minimum else ">= ") + f"{self.minimum:g}")
         if self.maximum is not None:
@@ -73,6 +74,17 @@ class Field:
         elif self.kind is str:
             if not isinstance(value, str):
                 fail("not a string")
+        elif self.kind is list:
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = [value]
+            if (not isinstance(value, list) or not 1 <= len(value) <= 3
+                    or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
+                fail("not a list of 1 to 3 integers")
+            if self.minimum is not None and min(value) < self.minimum:
+                fail("an entry is below the allowed range")
+            if self.maximum is not None and max(value) > self.maximum:
+                fail("an entry is above the allowed range")
+            return tuple(value)
         if self.choices is not None and value not in self.choices:
             fail("not an allowed choice")
         if self.minimum is not None and (value < self.minimum or (self.exclusive_minimum and value == self.minimum)):

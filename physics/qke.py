@@ -307,3 +307,52 @@ class QKEErrorNorm:
                            ap + rtol * len_p.max(0), ap + rtol * len_p.max(0),
                            am + rtol * len_m.max(0), am + rtol * len_m.max(0)))
         return float(np.max(np.abs(errors) / scales))
+
+
+class QKEDiffusion:
+    """Diffusion terms of the QKE (model-diffusion-qke.md §3–4), comoving lattice.
+
+    dP0^± += 𝒟₊∇²P0^± + 𝒟₋∇²Pz^±,  dPz^± += 𝒟₋∇²P0^± + 𝒟₊∇²Pz^±,  dP_{x,y}^± += 𝒟_τs∇²P_{x,y}^±
+    with 𝒟± = ½(1/Γ^el_ττ ± 1/Γ^el_ss), 𝒟_τs = 2/(Γ^el_ττ + Γ^el_ss), Γ^el_ττ = 2D = 2.8 G_F² T⁵,
+    Γ^el_ss = ε Γ^el_ττ, and ∇²_phys = (T/T_ref)² ∇²_χ on the comoving grid (χ = physical length
+    at T_ref). Coefficients in MeV^-1 (physical length² per time).
+
+    Args:
+        params: mixing parameters (ε = sterile_elastic_fraction).
+        T_ref: temperature at which comoving and physical lengths coincide [MeV].
+    """
+
+    def __init__(self, params: MixingParameters, T_ref: float):
+        self.eps = params.sterile_elastic_fraction
+        self.T_ref = float(T_ref)
+
+    def coefficients(self, T):
+        """(𝒟₊, 𝒟₋, 𝒟_τs) at temperature T [MeV^-1]."""
+        gamma_tt = 2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5
+        gamma_ss = self.eps * gamma_tt
+        return (0.5 * (1.0 / gamma_tt + 1.0 / gamma_ss), 0.5 * (1.0 / gamma_tt - 1.0 / gamma_ss),
+                2.0 / (gamma_tt + gamma_ss))
+
+    def max_rate_coefficient(self, T):
+        """Largest eigenvalue of the diffusion matrix times (T/T_ref)²: 1/Γ^el_ss · (T/T_ref)² [MeV^-1]."""
+        Dp, Dm, Dts = self.coefficients(T)
+        return max(Dp + abs(Dm), Dts) * (T / self.T_ref) ** 2
+
+    def tendency(self, lap, T, out=None):
+        """d/dt of the 8 fields from their comoving Laplacians `lap` (8, *grid) [MeV^-1 · lap]."""
+        Dp, Dm, Dts = self.coefficients(T)
+        f = (T / self.T_ref) ** 2
+        Dp, Dm, Dts = Dp * f, Dm * f, Dts * f
+        if out is None:
+            out = np.empty_like(lap)
+        for zero, z in ((P0P, PZP), (P0M, PZM)):
+            out[zero] = Dp * lap[zero] + Dm * lap[z]
+            out[z] = Dm * lap[zero] + Dp * lap[z]
+        for i in (PXP, PXM, PYP, PYM):
+            out[i] = Dts * lap[i]
+        return out
+
+    @staticmethod
+    def transverse_fields():
+        """Fields held at zero on the boundary planes by the `offdiag_zero` condition."""
+        return (PXP, PXM, PYP, PYM)

@@ -1,0 +1,47 @@
+"""Second-order Laplacian stencils (3-point in 1D, 5-point in 2D, 7-point in 3D), NumPy.
+
+Arrays are field-major and padded: u has shape (n_fields, *padded) with `halo` ghost cells on
+each side of every spatial axis; results cover the interior only, shape (n_fields, *interior).
+The stencil radius is 1, so halo >= 1 is required (asserted).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STENCIL_RADIUS = 1
+
+
+def _shifted(u, halo, axis, offset):
+    """View of u's interior shifted by `offset` cells along spatial `axis`."""
+    index = [slice(None)]
+    for a, n in enumerate(u.shape[1:]):
+        lo = halo + (offset if a == axis else 0)
+        index.append(slice(lo, n - halo + (offset if a == axis else 0)))
+    return u[tuple(index)]
+
+
+def laplacian(u, halo, spacing, out=None):
+    """Σ_axes (u[i+1] − 2u[i] + u[i−1]) / dx_axis² on the interior.
+
+    Args:
+        u: padded field array (n_fields, *padded); ghosts must be filled.
+        halo: ghost width (cells), >= 1.
+        spacing: grid spacing per spatial axis (any length unit; result in unit^-2 · u).
+        out: optional interior-shaped output array.
+    """
+    if halo < STENCIL_RADIUS:
+        raise ValueError(f"halo={halo} is smaller than the stencil radius {STENCIL_RADIUS}")
+    centre = _shifted(u, halo, 0, 0)
+    if out is None:
+        out = np.zeros_like(centre)
+    else:
+        out[...] = 0.0
+    for axis, dx in enumerate(spacing):
+        out += (_shifted(u, halo, axis, 1) + _shifted(u, halo, axis, -1) - 2.0 * centre) / (dx * dx)
+    return out
+
+
+def interior(u, halo):
+    """View of the interior of a padded field array."""
+    return _shifted(u, halo, 0, 0)
