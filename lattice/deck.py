@@ -128,6 +128,11 @@ def read_mapping(path):
     return raw
 
 
+def _plain(value):
+    """Tuples (list-valued fields) as lists, for YAML output."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 class Schema:
     """A deck layout: top-level scalar keys plus named sections of Fields.
 
@@ -221,7 +226,7 @@ class Schema:
         out = {name: getattr(deck, name) for name in self.top}
         for name, fields in self.sections.items():
             section = getattr(deck, name)
-            out[name] = {k: getattr(section, k) for k in fields}
+            out[name] = {k: _plain(getattr(section, k)) for k in fields}
         return out
 
     def to_yaml(self, deck) -> str:

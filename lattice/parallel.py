@@ -16,6 +16,9 @@ class SerialComm:
     def allreduce_max(self, value):
         return value
 
+    def allreduce_sum(self, value):
+        return value
+
     def barrier(self):
         pass
 
@@ -33,6 +36,9 @@ class MPIComm:
 
     def allreduce_max(self, value):
         return self.comm.allreduce(value, op=self._MPI.MAX)
+
+    def allreduce_sum(self, value):
+        return self.comm.allreduce(value, op=self._MPI.SUM)
 
     def barrier(self):
         self.comm.Barrier()

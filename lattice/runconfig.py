@@ -21,12 +21,16 @@ INTEGRATOR = (
           default=1e-6, minimum=0.0, exclusive_minimum=True, maximum=1.0),
     Field("max_steps", int, "", "abort after this many step attempts", default=100_000_000,
           minimum=1),
+    Field("max_dt_hubble", float, "1/H", "largest split (local + diffusion) step, in Hubble "
+          "times (lattice runs)", default=1e-2, minimum=0.0, exclusive_minimum=True, maximum=1.0),
 )
 
 OUTPUT = (
     Field("dir", str, "path", "output directory ('' means out/<deck name>)", default=""),
     Field("samples", int, "", "number of output temperatures, log-spaced from T_start to T_end",
           default=2001, minimum=2, maximum=10_000_000),
+    Field("snapshots", int, "", "number of field snapshots, spread evenly over the output "
+          "samples (lattice runs)", default=0, minimum=0, maximum=100_000),
     Field("progress", str, "", "progress display", default="auto",
           choices=("auto", "bar", "log", "none")),
     Field("log_interval_s", float, "s", "seconds between progress log lines (non-terminal)",

@@ -7,9 +7,15 @@ deck's ``physics`` section and a builder returning the local system the stepper 
 from __future__ import annotations
 
 from lattice import runconfig
+from dataclasses import dataclass
+
+import numpy as np
+
+from lattice.boundary import BC_KINDS
 from lattice.deck import DeckError, Field, Schema, read_mapping
 from physics import constants as c
-from physics.qke import MixingParameters, QKELocal
+from physics.cosmology import Cosmology
+from physics.qke import N_FIELDS, MixingParameters, QKEDiffusion, QKELocal
 
 QKE_PHYSICS = (
     Field("delta_m2_eV2", float, "eV^2", "mass-squared difference m2^2 - m1^2 (negative: "
@@ -26,6 +32,33 @@ QKE_PHYSICS = (
           "regulator)", default=0.1, minimum=0.0, exclusive_minimum=True, maximum=1.0),
 )
 
+GRID = (
+    Field("shape", list, "cells", "cells per axis; [1] is the homogeneous (single-site) model",
+          default=(1,), minimum=1, maximum=1 << 24),
+    Field("box_hubble", float, "1/H(T_ref)", "comoving box length per axis, in Hubble lengths at "
+          "T_ref", default=0.05, minimum=0.0, exclusive_minimum=True, maximum=1e3),
+    Field("T_ref_MeV", float, "MeV", "temperature where comoving = physical length", default=18.0,
+          minimum=0.0, exclusive_minimum=True, maximum=1000.0),
+    Field("bc", str, "", "boundary condition on every axis", default="periodic", choices=BC_KINDS),
+    Field("process_grid", list, "ranks", "MPI ranks per axis (default: chosen automatically)",
+          default=None, minimum=1),
+)
+
+SEED = (
+    Field("kind", str, "", "L0(x): constant (physics.L0), sine (physics.L0 + amplitude sin(2π "
+          "mode x/box) along axis 0), domains (paper eq. 22), file (.npy or HDF5)",
+          default="constant", choices=("constant", "sine", "domains", "file")),
+    Field("amplitude", float, "per photon", "sine amplitude", default=0.0, minimum=-0.1, maximum=0.1),
+    Field("mode", int, "", "sine mode number along axis 0", default=1, minimum=1),
+    Field("T_QCD_MeV", float, "MeV", "QCD transition temperature setting the domain size",
+          default=150.0, minimum=1.0, maximum=1e4),
+    Field("low", float, "per photon", "smallest domain value", default=0.5e-10, minimum=-0.1, maximum=0.1),
+    Field("high", float, "per photon", "largest domain value", default=1.0e-10, minimum=-0.1, maximum=0.1),
+    Field("rng_seed", int, "", "seed of the domain-value generator", default=12345, minimum=0),
+    Field("path", str, "path", "file with the global L0 array (kind: file)", default=""),
+    Field("dataset", str, "", "HDF5 dataset name (kind: file)", default="L0"),
+)
+
 MODELS = {"qke": QKE_PHYSICS}
 """model name -> fields of its physics section."""
 
@@ -37,9 +70,9 @@ def schema_for(model: str) -> Schema:
     """The deck schema of one model."""
     return Schema(
         top=(MODEL_FIELD, TITLE_FIELD),
-        sections={"physics": MODELS[model], "time": runconfig.TIME,
+        sections={"physics": MODELS[model], "grid": GRID, "seed": SEED, "time": runconfig.TIME,
                   "integrator": runconfig.INTEGRATOR, "output": runconfig.OUTPUT},
-        checks=(runconfig.check_time_order,),
+        checks=(runconfig.check_time_order, check_seed),
     )
 
 
@@ -60,9 +93,62 @@ def load_deck(path, overrides=()):
     return schema.build(schema.apply_overrides(raw, overrides), source=str(path)), schema
 
 
-def build_local_system(deck):
-    """The per-site system (f, jac, dfdt, observables) for a validated deck."""
+def check_seed(deck):
+    """Cross-field rules of the seed section."""
+    seed = deck.seed
+    if seed.kind == "domains" and seed.low > seed.high:
+        raise DeckError(f"seed.low = {seed.low!r}: must not exceed seed.high = {seed.high!r}")
+    if seed.kind == "file" and not seed.path:
+        raise DeckError("seed.path = '': kind 'file' needs the path of a .npy or HDF5 file")
+    if deck.grid.process_grid is not None and len(deck.grid.process_grid) != len(deck.grid.shape):
+        raise DeckError(f"grid.process_grid = {list(deck.grid.process_grid)}: needs one entry per "
+                        f"axis of grid.shape = {list(deck.grid.shape)}")
+
+
+def mixing_parameters(deck) -> MixingParameters:
+    """The MixingParameters of a validated QKE deck."""
     p = deck.physics
-    params = MixingParameters(p.delta_m2_eV2, p.sin2_2theta, p.g_star, p.mean_p_over_T,
-                              p.sterile_elastic_fraction)
-    return QKELocal(params, p.L0)
+    return MixingParameters(p.delta_m2_eV2, p.sin2_2theta, p.g_star, p.mean_p_over_T,
+                            p.sterile_elastic_fraction)
+
+
+def build_local_system(deck, L0=None):
+    """The per-site system (f, jac, dfdt, observables) for a validated deck."""
+    return QKELocal(mixing_parameters(deck), deck.physics.L0 if L0 is None else L0)
+
+
+def is_single_site(deck) -> bool:
+    """Whether the deck is the homogeneous model (one cell)."""
+    return int(np.prod(deck.grid.shape)) == 1
+
+
+@dataclass
+class LatticeSetup:
+    """What the driver needs to run a deck on a lattice."""
+
+    lattice: object
+    system: QKELocal
+    diffusion: QKEDiffusion
+    hubble_length: float  # 1/H(T_ref) [MeV^-1]
+
+
+def build_lattice(deck, comm) -> LatticeSetup:
+    """Decompose the grid over comm's ranks and seed L0(x); raises ValueError if it cannot."""
+    from lattice.grid import Lattice
+    from physics import seeds
+
+    g, params = deck.grid, mixing_parameters(deck)
+    hubble_length = 1.0 / Cosmology(params.g_star).hubble(g.T_ref_MeV)
+    box = (g.box_hubble * hubble_length,) * len(g.shape)
+    lattice = Lattice(g.shape, box, (g.bc,) * len(g.shape), N_FIELDS, comm,
+                      process_grid=g.process_grid, odd_fields=QKEDiffusion.transverse_fields())
+    s = deck.seed
+    if s.kind == "constant":
+        L0 = seeds.constant(lattice, deck.physics.L0)
+    elif s.kind == "sine":
+        L0 = seeds.sine(lattice, deck.physics.L0, s.amplitude, s.mode)
+    elif s.kind == "domains":
+        L0 = seeds.domains(lattice, s.T_QCD_MeV, g.T_ref_MeV, s.low, s.high, s.rng_seed)
+    else:
+        L0 = seeds.from_file(lattice, s.path, s.dataset)
+    return LatticeSetup(lattice, QKELocal(params, L0), QKEDiffusion(params, g.T_ref_MeV), hubble_length)

@@ -251,18 +251,24 @@ class QKELocal:
 
     # -- time-series observables ---------------------------------------------------------------
     observable_units = {
-        "L": "per photon",
-        "L_nutau": "per photon",
-        "sterile_over_active": "dimensionless, (P0+ - Pz+)/(P0+ + Pz+)",
+        "L": "per photon (space average)",
+        "L_abs": "per photon (space average of |L|)",
+        "L_nutau": "per photon (space average)",
+        "sterile_over_active": "dimensionless, <P0+ - Pz+>/<P0+ + Pz+>",
     }
 
-    def observables(self, y):
-        """Scalar diagnostics of one site (the lattice will average them)."""
-        return {
-            "L": float(np.mean(self.asymmetry(y))),
-            "L_nutau": float(np.mean(self.L_nutau(y))),
-            "sterile_over_active": float(np.mean(self.sterile_density(y)) / np.mean(self.active_density(y))),
-        }
+    def observable_sums(self, y):
+        """Sums over this rank's sites: L, |L|, L_ντ, sterile and active densities, site count."""
+        L = self.asymmetry(y)
+        return np.array([L.sum(), np.abs(L).sum(), self.L_nutau(y).sum(), self.sterile_density(y).sum(),
+                         self.active_density(y).sum(), L.size], dtype=float)
+
+    @staticmethod
+    def observables_from_sums(sums):
+        """Space averages from globally summed observable_sums."""
+        n = sums[5]
+        return {"L": sums[0] / n, "L_abs": sums[1] / n, "L_nutau": sums[2] / n,
+                "sterile_over_active": sums[3] / sums[4]}
 
     def error_norm(self, rtol, atol_plus, atol_minus):
         """The step-error measure this model is integrated with (see QKEErrorNorm)."""

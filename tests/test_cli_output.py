@@ -16,10 +16,10 @@ def test_run_writes_documented_timeseries(tmp_path, capsys):
     assert rc == 0
     assert captured.out.startswith("done: T = 40 MeV")
     with h5py.File(out / "timeseries.h5") as f:
-        for name, units in [("T", "MeV"), ("t", "MeV^-1"), ("L", "per photon"),
-                            ("L_nutau", "per photon"), ("steps", "count")]:
+        for name, units in [("T", "MeV"), ("t", "MeV^-1"), ("L", "per photon"), ("L_abs", "per photon"),
+                            ("L_nutau", "per photon"), ("steps", "count"), ("sign_changes", "count")]:
             assert f[name].shape == (51,)
-            assert f[name].attrs["units"] == units
+            assert f[name].attrs["units"].startswith(units)
         assert f["sterile_over_active"].shape == (51,)
         for name in ("P0p", "P0m", "Pxp", "Pxm", "Pyp", "Pym", "Pzp", "Pzm"):
             assert f[f"fields/{name}"].shape == (51,)
