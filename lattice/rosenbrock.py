@@ -12,7 +12,9 @@ Scheme (KPP form): G = 1/(γ₁h) − J(t, y),
     y_new = y + Σ m_i K_i,   error = K_6.
 
 The system is anything with f(t, y), jac(t, y) -> (*grid, n, n) and dfdt(t, y); states are
-field-major arrays (n, *grid). The error norm is a strategy object: `error_norm(err, y, y_new)`
+field-major arrays (n, *grid). Fields the system lists in `locally_constant` (an identically
+zero right-hand side) are left bit-for-bit unchanged, so their conservation does not rest on
+the round-off of the linear solve. The error norm is a strategy object: `error_norm(err, y, y_new)`
 returns the largest weighted error on this rank (≤ 1 means acceptable); `FieldwiseNorm` is the
 textbook per-field choice, and a model may measure error on the combinations its physics needs.
 `reduce_max` combines the norm across ranks, so every rank takes the same accept/reject
@@ -86,6 +88,7 @@ class Rodas4:
                  fac_max=6.0, h_min_rel=1e-14):
         self.system = system
         self.error_norm = error_norm
+        self.constant_fields = list(getattr(system, "locally_constant", ()))
         self.reduce_max = reduce_max or (lambda x: x)
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
         self.h_min_rel = h_min_rel
@@ -113,6 +116,7 @@ class Rodas4:
             if GAMMA[i] != 0.0:
                 rhs += (GAMMA[i] * h) * dfdt
             K[i] = batched_apply(G_inv, rhs)
+            K[i, self.constant_fields] = 0.0
         y_new = y + (np.asarray(M) @ flat).reshape(y.shape)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))
 

@@ -123,6 +123,8 @@ class QKELocal:
 
     n_fields = N_FIELDS
     field_names = FIELDS
+    locally_constant = (P0M,)
+    """dP0⁻/dt = 0 locally (annihilations treat ν and ν̄ alike); only diffusion moves P0⁻."""
 
     def __init__(self, params: MixingParameters, L0):
         self.params = params

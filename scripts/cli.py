@@ -64,12 +64,19 @@ def main(argv=None):
         if args.command == "validate":
             say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")
             return 0
-        if comm.size > 1:
+        from physics.models import build_lattice, is_single_site
+
+        if comm.size > 1 and is_single_site(deck):
             raise DeckError(f"model {deck.model!r} on a single site runs on one rank; "
                             f"launched on {comm.size} (run without mpiexec or with -n 1)")
+        if not is_single_site(deck):
+            try:
+                build_lattice(deck, comm)  # decomposition and seed checked before any output
+            except (ValueError, OSError) as exc:
+                raise DeckError(f"grid/seed: {exc}") from None
         from lattice.driver import run
 
-        result = run(deck, schema, out_dir=args.out, progress=args.progress)
+        result = run(deck, schema, out_dir=args.out, progress=args.progress, comm=comm)
         say(format_summary(result))
         return 0
     except DeckError as exc:

@@ -49,9 +49,9 @@ def test_single_site_model_refuses_several_ranks_cleanly(tmp_path):
 def test_allreduce_max_agrees_across_ranks():
     code = ("from lattice.parallel import world; c = world(); "
             "v = c.allreduce_max(float(c.rank) + 0.5); "
-            "assert v == c.size - 0.5, v; print('ok', c.rank, c.size)")
+            "assert v == c.size - 0.5, v; assert c.size == 2; print('ok')")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", code], capture_output=True,
                           text=True, timeout=120, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(proc.stdout.split("\n")[:2]) == ["ok 0 2", "ok 1 2"]
+    assert proc.stdout.count("ok") == 2  # both ranks passed their assertion

@@ -1,0 +1,67 @@
+"""The lattice under mpiexec (issue 3, items 1 and 7): results independent of the rank count,
+and decompositions that cannot work fail on every rank with one message."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import INPUT, ROOT
+from lattice.snapshots import read_snapshot
+from test_mpi import _mpiexec
+
+pytestmark = pytest.mark.mpi
+
+SHORT = ["--set", "time.T_start_MeV=24", "--set", "time.T_end_MeV=23.9", "--set", "output.samples=3",
+         "--set", "output.snapshots=2", "--progress", "none"]
+
+
+def _run(n, deck, out, *extra):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "scripts.cli", "run",
+           str(INPUT / deck), "--out", str(out), *SHORT, *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+
+
+def _final(out):
+    fields, attrs = read_snapshot(out / "snapshots" / "snap_000001.h5")
+    return fields, attrs
+
+
+@pytest.mark.parametrize("deck,shape,ranks", [
+    ("lattice_1d_laptop.yaml", "[24]", (1, 2, 4)),
+    ("lattice_2d_laptop.yaml", "[8,8]", (1, 4)),
+])
+def test_snapshots_do_not_depend_on_the_rank_count(tmp_path, deck, shape, ranks):
+    results = []
+    for n in ranks:
+        proc = _run(n, deck, tmp_path / f"n{n}", "--set", f"grid.shape={shape}")
+        assert proc.returncode == 0, proc.stderr
+        results.append(_final(tmp_path / f"n{n}"))
+    base, attrs = results[0]
+    assert attrs["T"] == pytest.approx(23.9)
+    for fields, _ in results[1:]:
+        for name in base:
+            scale = np.abs(base[name]).max()
+            diff = np.abs(fields[name] - base[name]).max()
+            assert diff <= 1e-12 * scale, (name, diff, scale)
+    print("max |difference| across rank counts:",
+          max(np.abs(f[n] - base[n]).max() for f, _ in results[1:] for n in base))
+
+
+def test_more_ranks_than_cells_fails_cleanly_on_every_rank(tmp_path):
+    proc = _run(4, "lattice_1d_laptop.yaml", tmp_path / "out", "--set", "grid.shape=[3]")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("deck error") == 1, proc.stderr
+    assert "grid" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_process_grid_that_does_not_match_fails_cleanly(tmp_path):
+    proc = _run(2, "lattice_2d_laptop.yaml", tmp_path / "out", "--set", "grid.shape=[8,8]",
+                "--set", "grid.process_grid=[3,1]")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("deck error") == 1 and "process_grid" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
