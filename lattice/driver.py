@@ -76,8 +76,16 @@ class Split:
         return y
 
 
-def run(deck, schema, out_dir=None, write=True, progress=None, comm=None) -> RunResult:
-    """Integrate the deck's model and (if write) store DIR/timeseries.h5 and snapshots.
+class Stopped(Exception):
+    """The run stopped early (SIGTERM or wall-time limit) after writing a checkpoint."""
+
+    def __init__(self, path, T):
+        super().__init__(f"stopped at T = {T:.6g} MeV; checkpoint written to {path}")
+        self.path, self.T = path, T
+
+
+class Simulation:
+    """One run of a deck: set-up, sampling loop, checkpoints, output.
 
     Args:
         deck, schema: a validated deck and its schema (for the resolved text).
@@ -86,89 +94,186 @@ def run(deck, schema, out_dir=None, write=True, progress=None, comm=None) -> Run
         progress: progress mode overriding output.progress.
         comm: lattice.parallel communicator (default: one rank).
     """
-    comm = comm or SerialComm()
-    integ = deck.integrator
-    if is_single_site(deck):
-        lattice, system = None, build_local_system(deck)
-        y = system.initial_state((1,))
-    else:
-        setup = build_lattice(deck, comm)
-        lattice, system = setup.lattice, setup.system
-        y = system.initial_state(lattice.local_shape)
-    T_samples = np.geomspace(deck.time.T_start_MeV, deck.time.T_end_MeV, deck.output.samples)
-    t_samples = system.cosmology.time(T_samples)
-    stepper = Rodas4(system, system.error_norm(integ.rtol, integ.atol_plus, integ.atol_minus),
-                     reduce_max=comm.allreduce_max)
-    dt0 = integ.dt_initial * t_samples[0]
-    if lattice is None:
-        advancer = LocalOnly(stepper, dt0)
-    else:
-        diffusion = setup.diffusion
-        splitting = StrangSplitting(
-            stepper,
-            lambda v, t: diffusion.tendency(lattice.laplacian(v), system.temperature(t)),
-            lambda t: lattice.explicit_limit(diffusion.max_rate_coefficient(system.temperature(t))))
-        advancer = Split(splitting, dt0, lambda t: integ.max_dt_hubble / system.cosmology.hubble(
-            system.temperature(t)))
 
-    units = dict(system.observable_units, sign_changes="count")
-    series = {name: np.empty(len(T_samples)) for name in units}
-    fields = np.empty((system.n_fields, len(T_samples))) if lattice is None else None
-    writer = snapshots = None
-    snapshot_at = set()
-    if write:
-        out = Path(out_dir) if out_dir is not None else default_output_dir(deck)
-        if comm.rank == 0:
-            out.mkdir(parents=True, exist_ok=True)
-            writer = TimeseriesWriter(out / "timeseries.h5", units,
-                                      system.field_names if lattice is None else (),
-                                      attrs={"deck": schema.to_yaml(deck), "model": deck.model,
-                                             "title": deck.title})
-        comm.barrier()
-        if lattice is not None and deck.output.snapshots:
+    def __init__(self, deck, schema, out_dir=None, write=True, progress=None, comm=None):
+        self.deck, self.schema, self.comm = deck, schema, comm or SerialComm()
+        self.write = write
+        self.out = Path(out_dir) if out_dir is not None else default_output_dir(deck)
+        integ = deck.integrator
+        self.setup = None
+        if is_single_site(deck):
+            self.lattice, self.system = None, build_local_system(deck)
+            self.y = self.system.initial_state((1,))
+        else:
+            self.setup = build_lattice(deck, self.comm)
+            self.lattice, self.system = self.setup.lattice, self.setup.system
+            self.y = self.system.initial_state(self.lattice.local_shape)
+        system = self.system
+        self.T_samples = np.geomspace(deck.time.T_start_MeV, deck.time.T_end_MeV, deck.output.samples)
+        self.t_samples = system.cosmology.time(self.T_samples)
+        self.stepper = Rodas4(system, system.error_norm(integ.rtol, integ.atol_plus, integ.atol_minus),
+                              reduce_max=self.comm.allreduce_max)
+        dt0 = integ.dt_initial * self.t_samples[0]
+        if self.lattice is None:
+            self.advancer = LocalOnly(self.stepper, dt0)
+        else:
+            lattice, diffusion = self.lattice, self.setup.diffusion
+            splitting = StrangSplitting(
+                self.stepper,
+                lambda v, t: diffusion.tendency(lattice.laplacian(v), system.temperature(t)),
+                lambda t: lattice.explicit_limit(diffusion.max_rate_coefficient(system.temperature(t))))
+            self.advancer = Split(splitting, dt0, lambda t: integ.max_dt_hubble / system.cosmology.hubble(
+                system.temperature(t)))
+        self.units = dict(system.observable_units, sign_changes="count")
+        n = len(self.T_samples)
+        self.series = {name: np.full(n, np.nan) for name in self.units}
+        self.steps = np.zeros(n)
+        self.fields = np.full((system.n_fields, n), np.nan) if self.lattice is None else None
+        self.next_sample = 0
+        self.snapshot_at = []
+        if self.lattice is not None and deck.output.snapshots:
+            self.snapshot_at = sorted(set(np.round(np.linspace(0, n - 1, deck.output.snapshots)).astype(int)))
+
+    # -- checkpoint state ------------------------------------------------------------------------
+    def _partition(self):
+        from lattice.partition import Partition
+
+        return self.lattice.partition if self.lattice else Partition((1,), (1,))
+
+    def checkpoint_meta(self):
+        """Everything besides the fields that an exact restart needs."""
+        a, st = self.advancer, self.stepper
+        meta = {"next_sample": self.next_sample, "accepted": st.n_accepted, "rejected": st.n_rejected,
+                "series": {k: v[:self.next_sample].tolist() for k, v in self.series.items()},
+                "steps": self.steps[:self.next_sample].tolist()}
+        if self.fields is not None:
+            meta["fields"] = self.fields[:, :self.next_sample].tolist()
+        if isinstance(a, LocalOnly):
+            meta["h"] = a.h
+        else:
+            meta.update(dt=a.dt, h_local=a.splitting.h_local, split_steps=a.steps,
+                        stages_total=a.splitting.stages_total)
+        return meta
+
+    def write_checkpoint(self, path):
+        from lattice.checkpoint import write_checkpoint
+
+        write_checkpoint(path, self.comm, self._partition(), self.y, self.checkpoint_meta())
+
+    def restore(self, path):
+        """Continue from a checkpoint written by a run of the same deck."""
+        from lattice.checkpoint import read_checkpoint
+
+        self.y, meta = read_checkpoint(path, self.comm, self._partition())
+        self.next_sample = int(meta["next_sample"])
+        self.stepper.n_accepted, self.stepper.n_rejected = meta["accepted"], meta["rejected"]
+        for key, values in meta["series"].items():
+            self.series[key][:self.next_sample] = values
+        self.steps[:self.next_sample] = meta["steps"]
+        if self.fields is not None:
+            self.fields[:, :self.next_sample] = np.array(meta["fields"]).reshape(self.system.n_fields, -1)
+        if isinstance(self.advancer, LocalOnly):
+            self.advancer.h = meta["h"]
+        else:
+            self.advancer.dt, self.advancer.steps = meta["dt"], meta["split_steps"]
+            self.advancer.splitting.h_local = meta["h_local"]
+            self.advancer.splitting.stages_total = meta["stages_total"]
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _observe(self, i, t):
+        system, y = self.system, self.y
+        obs = system.observables_from_sums(self.comm.allreduce_sum(system.observable_sums(y)))
+        obs["sign_changes"] = 0 if self.lattice is None else count_sign_changes(self.lattice, system, y)
+        for name, value in obs.items():
+            self.series[name][i] = value
+        self.steps[i] = self.stepper.n_accepted
+        if self.fields is not None:
+            self.fields[:, i] = y[:, 0]
+        if i in self.snapshot_at and self.write:
+            write_snapshot(self.snapshots, self.snapshot_at.index(i), self.lattice, system, y, self.deck,
+                           self.schema, self.T_samples[i], t, self.stepper.n_accepted,
+                           self.setup.hubble_length)
+        return obs
+
+    def _open_outputs(self):
+        self.timeseries = self.snapshots = None
+        if not self.write:
+            return
+        if self.comm.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.timeseries = TimeseriesWriter(
+                self.out / "timeseries.h5", self.units, self.system.field_names if self.lattice is None else (),
+                attrs={"deck": self.schema.to_yaml(self.deck), "model": self.deck.model, "title": self.deck.title})
+            for i in range(self.next_sample):  # rows restored from a checkpoint
+                self._append(i)
+        self.comm.barrier()
+        if self.snapshot_at:
             from lattice.snapshots import SnapshotWriter
 
-            snapshots = SnapshotWriter(out, lattice.partition, comm, system.field_names + ("L",))
-            snapshot_at = set(np.round(np.linspace(0, len(T_samples) - 1, deck.output.snapshots)).astype(int))
-    bar = Progress(deck.time.T_start_MeV, deck.time.T_end_MeV, progress or deck.output.progress,
-                   deck.output.log_interval_s, enabled=comm.rank == 0)
-    wall0 = time.perf_counter()
-    t = t_samples[0]
-    try:
-        for i, t_target in enumerate(t_samples):
-            if i:
-                y = advancer.advance(t, y, t_target)
-                t = t_target
-                if stepper.n_accepted + stepper.n_rejected > integ.max_steps:
-                    raise RuntimeError(f"integrator.max_steps = {integ.max_steps} exceeded at "
-                                       f"T = {T_samples[i]:.6g} MeV")
-            obs = system.observables_from_sums(comm.allreduce_sum(system.observable_sums(y)))
-            obs["sign_changes"] = 0 if lattice is None else count_sign_changes(lattice, system, y)
-            for name, value in obs.items():
-                series[name][i] = value
-            if fields is not None:
-                fields[:, i] = y[:, 0]
-            if writer:
-                writer.append({"T": T_samples[i], "t": t, **obs, "steps": stepper.n_accepted},
-                              None if fields is None else y[:, 0])
-            if snapshots and i in snapshot_at:
-                write_snapshot(snapshots, sorted(snapshot_at).index(i), lattice, system, y, deck,
-                               schema, T_samples[i], t, stepper.n_accepted, setup.hubble_length)
-            bar.update(T_samples[i], f"<L> = {obs['L']:+.4e}  steps {stepper.n_accepted}")
-    finally:
-        bar.close()
-        wall = time.perf_counter() - wall0
-        stats = {"accepted": stepper.n_accepted, "rejected": stepper.n_rejected, "wall_s": wall}
-        if lattice is not None:
-            stats["split_steps"] = advancer.steps
-            stats["diffusion_stages"] = advancer.splitting.stages_total
-        if writer:
-            writer.close(stats)
-    result = RunResult(T_samples, t_samples, series, fields, y, stats)
-    result.summary = analysis.summarise(result, deck)
-    if writer:
-        with_summary(out / "timeseries.h5", result.summary)
-    return result
+            self.snapshots = SnapshotWriter(self.out, self.lattice.partition, self.comm,
+                                            self.system.field_names + ("L",))
+
+    def _append(self, i):
+        row = {"T": self.T_samples[i], "t": self.t_samples[i], "steps": self.steps[i],
+               **{k: v[i] for k, v in self.series.items()}}
+        self.timeseries.append(row, None if self.fields is None else self.fields[:, i])
+
+    def run(self, control=None) -> RunResult:
+        """Integrate to T_end; `control` (lattice.control.RunControl) may checkpoint and stop."""
+        deck = self.deck
+        self._open_outputs()
+        bar = Progress(deck.time.T_start_MeV, deck.time.T_end_MeV, deck.output.progress,
+                       deck.output.log_interval_s, enabled=self.comm.rank == 0)
+        wall0 = time.perf_counter()
+        try:
+            for i in range(self.next_sample, len(self.t_samples)):
+                if i:
+                    self.y = self.advancer.advance(self.t_samples[i - 1], self.y, self.t_samples[i])
+                    if self.stepper.n_accepted + self.stepper.n_rejected > deck.integrator.max_steps:
+                        raise RuntimeError(f"integrator.max_steps = {deck.integrator.max_steps} "
+                                           f"exceeded at T = {self.T_samples[i]:.6g} MeV")
+                obs = self._observe(i, self.t_samples[i])
+                self.next_sample = i + 1
+                if self.timeseries:
+                    self._append(i)
+                bar.update(self.T_samples[i], f"<L> = {obs['L']:+.4e}  steps {self.stepper.n_accepted}")
+                if control and self.next_sample < len(self.t_samples):
+                    write, stop = control.poll()
+                    if write:
+                        self.write_checkpoint(control.path)
+                    if stop:
+                        raise Stopped(control.path, self.T_samples[i])
+        finally:
+            bar.close()
+            stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,
+                     "wall_s": time.perf_counter() - wall0}
+            if self.lattice is not None:
+                stats["split_steps"] = self.advancer.steps
+                stats["diffusion_stages"] = self.advancer.splitting.stages_total
+            if self.timeseries:
+                self.timeseries.close(stats)
+        result = RunResult(self.T_samples, self.t_samples, self.series, self.fields, self.y, stats)
+        result.summary = analysis.summarise(result, deck)
+        if self.timeseries:
+            with_summary(self.out / "timeseries.h5", result.summary)
+        return result
+
+
+def run(deck, schema, out_dir=None, write=True, progress=None, comm=None, restart=None,
+        control=None) -> RunResult:
+    """Integrate a deck (see Simulation); `restart` continues from a checkpoint file."""
+    if progress:
+        deck = _with_progress(deck, progress)
+    sim = Simulation(deck, schema, out_dir, write, comm=comm)
+    if restart:
+        sim.restore(restart)
+    return sim.run(control)
+
+
+def _with_progress(deck, mode):
+    import dataclasses
+
+    return dataclasses.replace(deck, output=dataclasses.replace(deck.output, progress=mode))
 
 
 def count_sign_changes(lattice, system, y):

@@ -45,3 +45,11 @@ def check_time_order(deck):
     if deck.time.T_end_MeV >= deck.time.T_start_MeV:
         raise DeckError(f"time.T_end_MeV = {deck.time.T_end_MeV!r}: must be below "
                         f"time.T_start_MeV = {deck.time.T_start_MeV!r} [MeV]")
+
+CHECKPOINT = (
+    Field("file", str, "path", "checkpoint file ('' means DIR/checkpoint.h5)", default=""),
+    Field("every_s", float, "s", "wall seconds between checkpoints (0: only when stopping)",
+          default=0.0, minimum=0.0),
+    Field("walltime_s", float, "s", "stop with a checkpoint after this wall time (0: no limit)",
+          default=0.0, minimum=0.0),
+)

@@ -71,7 +71,8 @@ def schema_for(model: str) -> Schema:
     return Schema(
         top=(MODEL_FIELD, TITLE_FIELD),
         sections={"physics": MODELS[model], "grid": GRID, "seed": SEED, "time": runconfig.TIME,
-                  "integrator": runconfig.INTEGRATOR, "output": runconfig.OUTPUT},
+                  "integrator": runconfig.INTEGRATOR, "output": runconfig.OUTPUT,
+                  "checkpoint": runconfig.CHECKPOINT},
         checks=(runconfig.check_time_order, check_seed),
     )
 

@@ -5,13 +5,15 @@
     qke schema [--model qke]                every deck key with unit, default and range
     qke bench homogeneous [...]             time against SciPy Radau (see scripts/bench.py)
 
-Exit status: 0 on success, 2 for a bad deck or command line, 1 for a failed run.
+Exit status: 0 on success, 2 for a bad deck or command line, 3 when the run stopped early
+(SIGTERM or checkpoint.walltime_s) after writing a checkpoint, 1 for a failed run.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from lattice.deck import DeckError
 
@@ -30,6 +32,8 @@ def _parser():
     run.add_argument("--out", help="output directory (default: output.dir or out/<deck name>)")
     run.add_argument("--progress", choices=("auto", "bar", "log", "none"),
                      help="progress display (default: output.progress)")
+    run.add_argument("--restart", metavar="CHECKPOINT",
+                     help="continue from a checkpoint written by a run of the same deck")
     val = sub.add_parser("validate", help="validate a deck and print it resolved")
     deck_args(val)
     sch = sub.add_parser("schema", help="list every deck key with unit, default and range")
@@ -74,9 +78,21 @@ def main(argv=None):
                 build_lattice(deck, comm)  # decomposition and seed checked before any output
             except (ValueError, OSError) as exc:
                 raise DeckError(f"grid/seed: {exc}") from None
-        from lattice.driver import run
+        from lattice.control import RunControl
+        from lattice.driver import Stopped, default_output_dir, run
 
-        result = run(deck, schema, out_dir=args.out, progress=args.progress, comm=comm)
+        out = Path(args.out) if args.out else default_output_dir(deck)
+        ck = deck.checkpoint
+        control = RunControl(comm, ck.file or str(out / "checkpoint.h5"), ck.every_s, ck.walltime_s)
+        if args.restart and not Path(args.restart).exists():
+            raise DeckError(f"--restart {args.restart}: no such checkpoint file")
+        try:
+            result = run(deck, schema, out_dir=out, progress=args.progress, comm=comm,
+                         restart=args.restart, control=control)
+        except Stopped as stopped:
+            say(f"qke: {stopped}; continue with: qke run {args.deck} --restart {stopped.path}",
+                file=sys.stderr)
+            return 3
         say(format_summary(result))
         return 0
     except DeckError as exc:
