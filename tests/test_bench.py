@@ -1,10 +1,11 @@
 """`qke bench homogeneous` runs end to end on a short window (figures are not asserted)."""
 
+from conftest import INPUT
 from scripts.cli import main
 
 
 def test_bench_command_prints_the_comparison(capsys):
-    rc = main(["bench", "homogeneous", "--deck", "input/homogeneous_A.yaml", "--T-end", "60",
+    rc = main(["bench", "homogeneous", "--deck", str(INPUT / "homogeneous_A.yaml"), "--T-end", "64",
                "--ref-rtol", "1e-8"])
     out = capsys.readouterr().out
     assert rc == 0
