@@ -216,11 +216,6 @@ class Schema:
                 raise self._unknown(path, list(self.top) + list(self.sections))
         return raw
 
-    def load(self, path, overrides=()):
-        """Read, override and validate a deck file."""
-        raw = read_mapping(path)
-        return self.build(self.apply_overrides(raw, overrides), source=str(path))
-
     def to_dict(self, deck) -> dict:
         """The resolved deck (defaults filled in) as plain data."""
         out = {name: getattr(deck, name) for name in self.top}

@@ -243,20 +243,26 @@ class Simulation:
                         self.write_checkpoint(control.path)
                     if stop:
                         raise Stopped(control.path, self.T_samples[i])
+        except BaseException:
+            if self.timeseries:
+                self.timeseries.close(self._stats(wall0))
+            raise
         finally:
             bar.close()
-            stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,
-                     "wall_s": time.perf_counter() - wall0}
-            if self.lattice is not None:
-                stats["split_steps"] = self.advancer.steps
-                stats["diffusion_stages"] = self.advancer.splitting.stages_total
-            if self.timeseries:
-                self.timeseries.close(stats)
-        result = RunResult(self.T_samples, self.t_samples, self.series, self.fields, self.y, stats)
+        result = RunResult(self.T_samples, self.t_samples, self.series, self.fields, self.y,
+                           self._stats(wall0))
         result.summary = analysis.summarise(result, deck)
         if self.timeseries:
-            with_summary(self.out / "timeseries.h5", result.summary)
+            self.timeseries.close(result.summary)
         return result
+
+    def _stats(self, wall0):
+        stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,
+                 "wall_s": time.perf_counter() - wall0}
+        if self.lattice is not None:
+            stats["split_steps"] = self.advancer.steps
+            stats["diffusion_stages"] = self.advancer.splitting.stages_total
+        return stats
 
 
 def run(deck, schema, out_dir=None, write=True, progress=None, comm=None, restart=None,
@@ -304,12 +310,3 @@ def write_snapshot(writer, index, lattice, system, y, deck, schema, T, t, steps,
     writer.write(index, data, {"T": float(T), "t": float(t), "step": int(steps), "doubling_level": 0,
                                "dx": tuple(dx / hubble_length for dx in lattice.spacing),
                                "origin": (0.0,) * lattice.ndim, "deck": schema.to_yaml(deck)})
-
-
-def with_summary(path, summary):
-    """Store the closing summary as attributes of an existing timeseries file."""
-    import h5py
-
-    with h5py.File(path, "a") as f:
-        for key, value in summary.items():
-            f.attrs[f"summary_{key}"] = np.nan if value is None else value
