@@ -6,8 +6,8 @@ Layout (documented in the README):
     /steps                    1-D, accepted integrator steps so far
     /fields/<name>            1-D per field, single-site runs only (P0p, P0m, ... Pzm)
     attrs: deck (resolved YAML), model, version, units on every dataset, summary keys at close.
-Rows are appended as the run goes and flushed every `flush_every` rows, so a killed run keeps
-what it had computed.
+Rows are buffered and written every `flush_every` rows (and at close), so a killed run keeps
+all but the last block of what it had computed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class TimeseriesWriter:
         self.field_names = tuple(field_names)
         self.flush_every = flush_every
         self.rows = 0
+        self._pending = []
         for name, units in self.columns.items():
             self._create(name, units)
         for name in self.field_names:
@@ -48,21 +49,34 @@ class TimeseriesWriter:
 
     def append(self, values: dict, fields=None):
         """Add one row: values has every column; fields is the (n_fields,) state of one site."""
-        n = self.rows + 1
-        for name in self.columns:
+        self._pending.append(([values[name] for name in self.columns],
+                              None if fields is None else np.array(fields, dtype=float)))
+        self.rows += 1
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self):
+        """Write the buffered rows to the file (one resize per dataset) and flush it."""
+        if not self._pending:
+            return
+        n0, n = self.rows - len(self._pending), self.rows
+        block = np.array([row for row, _ in self._pending], dtype=float)
+        for j, name in enumerate(self.columns):
             ds = self.file[name]
             ds.resize((n,))
-            ds[n - 1] = values[name]
-        for i, name in enumerate(self.field_names):
-            ds = self.file[f"fields/{name}"]
-            ds.resize((n,))
-            ds[n - 1] = fields[i]
-        self.rows = n
-        if n % self.flush_every == 0:
-            self.file.flush()
+            ds[n0:n] = block[:, j]
+        if self.field_names:
+            states = np.array([f for _, f in self._pending])
+            for i, name in enumerate(self.field_names):
+                ds = self.file[f"fields/{name}"]
+                ds.resize((n,))
+                ds[n0:n] = states[:, i]
+        self._pending = []
+        self.file.flush()
 
     def close(self, summary=None):
-        """Write summary attributes and close the file."""
+        """Write the remaining rows and the summary attributes, and close the file."""
+        self.flush()
         for key, value in (summary or {}).items():
             self.file.attrs[f"summary_{key}"] = np.nan if value is None else value
         self.file.close()
