@@ -1,7 +1,7 @@
 """The run driver: integrate a model from T_start to T_end, sample, report, write.
 
 The same driver runs a single site (the homogeneous QKE: the local stepper alone) and a
-decomposed lattice (Strang splitting of the local stepper and RKL2 diffusion). Time is
+decomposed lattice (the local stepper coupled to RKL2 diffusion, lattice/splitting.py). Time is
 cosmic time t [MeV^-1]; samples are log-spaced in T [MeV]. Every decision that affects the
 solution (step sizes, accept/reject) is a global reduction, so results do not depend on the
 number of ranks.
@@ -18,7 +18,7 @@ import numpy as np
 from lattice.parallel import SerialComm
 from lattice.progress import Progress
 from lattice.rosenbrock import Rodas4
-from lattice.splitting import StrangSplitting
+from lattice.splitting import MidpointSourceCoupling, StrangSplitting
 from lattice.timeseries import TimeseriesWriter
 from physics import analysis
 from physics.models import build_lattice, build_local_system, is_single_site
@@ -56,21 +56,27 @@ class LocalOnly:
 
 
 class Split:
-    """Advance a lattice by Strang steps; dt from the local accuracy control, capped."""
+    """Advance a lattice by coupled local/diffusion steps; dt from the coupling's control, capped."""
 
-    def __init__(self, splitting, dt, dt_cap):
+    def __init__(self, splitting, dt, dt_cap, dt_min_rel=1e-14):
         self.splitting, self.dt, self.dt_cap = splitting, dt, dt_cap
+        self.dt_min_rel = dt_min_rel
         self.steps = 0
 
     def advance(self, t, y, t_end):
         while t < t_end:
             dt = min(self.dt, self.dt_cap(t))
+            if dt < self.dt_min_rel * t:
+                raise RuntimeError(f"lattice step {dt:.3e} fell below {self.dt_min_rel:g} t at t = {t:.6e}")
             last = t + dt >= t_end
             dt = t_end - t if last else dt
-            y = self.splitting.step(t, y, dt)
+            y_new, proposal = self.splitting.step(t, y, dt)
+            if y_new is None:  # rejected: retry with the smaller proposal
+                self.dt = proposal
+                continue
+            y = y_new
             self.steps += 1
             t = t_end if last else t + dt
-            proposal = self.splitting.proposed_dt()
             if not last:
                 self.dt = min(proposal, 2.0 * dt)
         return y
@@ -118,10 +124,13 @@ class Simulation:
             self.advancer = LocalOnly(self.stepper, dt0)
         else:
             lattice, diffusion = self.lattice, self.setup.diffusion
-            splitting = StrangSplitting(
-                self.stepper,
-                lambda v, t: diffusion.tendency(lattice.laplacian(v), system.temperature(t)),
-                lambda t: lattice.explicit_limit(diffusion.max_rate_coefficient(system.temperature(t))))
+            tendency = lambda v, t: diffusion.tendency(lattice.laplacian(v), system.temperature(t))  # noqa: E731
+            limit = lambda t: lattice.explicit_limit(diffusion.max_rate_coefficient(system.temperature(t)))  # noqa: E731
+            if integ.coupling == "strang":
+                splitting = StrangSplitting(self.stepper, tendency, limit)
+            else:
+                splitting = MidpointSourceCoupling(self.stepper, tendency, limit, self.stepper.error_norm,
+                                                   self.comm.allreduce_max)
             self.advancer = Split(splitting, dt0, lambda t: integ.max_dt_hubble / system.cosmology.hubble(
                 system.temperature(t)))
         self.units = dict(system.observable_units, sign_changes="count")
@@ -152,7 +161,7 @@ class Simulation:
             meta["h"] = a.h
         else:
             meta.update(dt=a.dt, h_local=a.splitting.h_local, split_steps=a.steps,
-                        stages_total=a.splitting.stages_total)
+                        split_rejected=a.splitting.rejected, stages_total=a.splitting.stages_total)
         return meta
 
     def write_checkpoint(self, path):
@@ -178,6 +187,7 @@ class Simulation:
             self.advancer.dt, self.advancer.steps = meta["dt"], meta["split_steps"]
             self.advancer.splitting.h_local = meta["h_local"]
             self.advancer.splitting.stages_total = meta["stages_total"]
+            self.advancer.splitting.rejected = meta["split_rejected"]
 
     # -- the loop --------------------------------------------------------------------------------
     def _observe(self, i, t):
@@ -261,6 +271,7 @@ class Simulation:
                  "wall_s": time.perf_counter() - wall0}
         if self.lattice is not None:
             stats["split_steps"] = self.advancer.steps
+            stats["split_rejected"] = self.advancer.splitting.rejected
             stats["diffusion_stages"] = self.advancer.splitting.stages_total
         return stats
 

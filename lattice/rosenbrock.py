@@ -95,8 +95,13 @@ class Rodas4:
         self.n_accepted = 0
         self.n_rejected = 0
 
-    def attempt(self, t, y, h):
-        """One Rodas4 step of size h from (t, y); returns (y_new, error_norm)."""
+    def attempt(self, t, y, h, source=None):
+        """One Rodas4 step of size h from (t, y); returns (y_new, error_norm).
+
+        `source` (state-shaped, constant over the step) is added to f: the forced equations
+        dy/dt = f(t, y) + source, with the same Jacobian. Fields listed as locally constant
+        then move with their source, so they are not held fixed.
+        """
         s = self.system
         G = -s.jac(t, y)
         n = G.shape[-1]
@@ -113,18 +118,22 @@ class Rodas4:
                 y_stage = y + (_A_ROWS[i] @ flat[:i]).reshape(y.shape)
                 rhs = s.f(t + ALPHA[i] * h, y_stage)
                 rhs += ((_C_ROWS[i] / h) @ flat[:i]).reshape(y.shape)
+            if source is not None:
+                rhs += source
             if GAMMA[i] != 0.0:
                 rhs += (GAMMA[i] * h) * dfdt
             K[i] = batched_apply(G_inv, rhs)
-            K[i, self.constant_fields] = 0.0
+            if source is None:
+                K[i, self.constant_fields] = 0.0
         y_new = y + (np.asarray(M) @ flat).reshape(y.shape)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))
 
-    def advance(self, t, y, t_end, h):
+    def advance(self, t, y, t_end, h, source=None, record=None):
         """Integrate from t to exactly t_end; returns (y, h_next) with h_next for the next call.
 
         Steps are accepted when the error norm is ≤ 1; a step clipped to land on t_end does
-        not shrink the proposal carried to the next call.
+        not shrink the proposal carried to the next call. `source` forces the equations (see
+        attempt); the sizes of the accepted steps are appended to the list `record` if given.
         """
         reject_streak = 0
         while t < t_end:
@@ -133,13 +142,15 @@ class Rodas4:
                 raise IntegrationError(f"step size {h:.3e} fell below {h_min:.3e} at t = {t:.6e}")
             clipped = t + h >= t_end
             h_try = t_end - t if clipped else h
-            y_new, err = self.attempt(t, y, h_try)
+            y_new, err = self.attempt(t, y, h_try, source)
             if not np.isfinite(err):
                 factor = self.fac_min
             else:
                 factor = self.safety * max(err, 1e-12) ** (-1.0 / ERROR_ORDER)
             if np.isfinite(err) and err <= 1.0:
                 self.n_accepted += 1
+                if record is not None:
+                    record.append(h_try)
                 t = t_end if clipped else t + h_try
                 y = y_new
                 fac_max = 1.0 if reject_streak else self.fac_max
@@ -151,3 +162,17 @@ class Rodas4:
                 reject_streak += 1
                 h = h_try * max(self.fac_min, min(1.0, factor))
         return y, h
+
+    def replay(self, t, y, steps, source=None):
+        """Take the given step sizes without step control; returns (y, largest error norm).
+
+        Used to integrate a second, slightly different forcing over exactly the steps that an
+        adaptive call accepted, so the two results differ only through the forcing.
+        """
+        worst = 0.0
+        for h in steps:
+            y, err = self.attempt(t, y, h, source)
+            self.n_accepted += 1
+            worst = max(worst, err)
+            t += h
+        return y, worst

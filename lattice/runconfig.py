@@ -23,6 +23,10 @@ INTEGRATOR = (
           minimum=1),
     Field("max_dt_hubble", float, "1/H", "largest split (local + diffusion) step, in Hubble "
           "times (lattice runs)", default=1e-2, minimum=0.0, exclusive_minimum=True, maximum=1.0),
+    Field("coupling", str, "", "how the local equations and diffusion are combined on a lattice: "
+          "midpoint_source (second order, no splitting error at a local-diffusive balance, own "
+          "error control) or strang (textbook Strang splitting; see lattice/splitting.py)",
+          default="midpoint_source", choices=("midpoint_source", "strang")),
 )
 
 OUTPUT = (
