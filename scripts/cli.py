@@ -4,6 +4,7 @@
     qke validate DECK.yaml [--set ...]      check a deck, print the resolved deck
     qke schema [--model qke]                every deck key with unit, default and range
     qke bench homogeneous [...]             time against SciPy Radau (see scripts/bench.py)
+    qke bench lattice [...]                 site-updates/s, bandwidth, MOL speed-up (scripts/bench_lattice.py)
 
 Exit status: 0 on success, 2 for a bad deck or command line, 3 when the run stopped early
 (SIGTERM or checkpoint.walltime_s) after writing a checkpoint, 1 for a failed run.
@@ -39,13 +40,21 @@ def _parser():
     sch = sub.add_parser("schema", help="list every deck key with unit, default and range")
     sch.add_argument("--model", default="qke")
     bench = sub.add_parser("bench", help="benchmarks (print figures; not tests)")
-    bench.add_argument("what", choices=("homogeneous",))
+    bench.add_argument("what", choices=("homogeneous", "lattice"))
     bench.add_argument("--deck", default=None, help="deck to time (default input/homogeneous_B.yaml)")
     bench.add_argument("--rtol", type=float, default=None, help="project rtol (default: the deck's)")
     bench.add_argument("--ref-rtol", type=float, default=1e-10, help="SciPy Radau rtol")
     bench.add_argument("--T-end", type=float, default=None, help="stop both at this T [MeV]")
     bench.add_argument("--ref-max-wall", type=float, default=None,
                        help="stop SciPy Radau after this many seconds (speed-up becomes a bound)")
+    bench.add_argument("--shapes", nargs="+", default=["1048576", "128x128x128"],
+                       help="lattice shapes for `bench lattice`, e.g. 1048576 128x128x128")
+    bench.add_argument("--steps", type=int, default=3, help="timed coupled steps per shape")
+    bench.add_argument("--dt-hubble", type=float, default=3e-5,
+                       help="coupled step in Hubble times (the control's choice at 20 MeV, rtol 1e-6)")
+    bench.add_argument("--mol", type=int, nargs="*", default=None, metavar="N",
+                       help="also time the SciPy BDF method-of-lines reference at these cell counts")
+    bench.add_argument("--mol-rtol", type=float, default=1e-8, help="rtol of the MOL reference")
     return p
 
 
@@ -60,6 +69,10 @@ def main(argv=None):
         if args.command == "schema":
             say(schema_for(args.model).describe())
             return 0
+        if args.command == "bench" and args.what == "lattice":
+            from scripts.bench_lattice import bench_lattice
+
+            return bench_lattice(args, comm, say)
         if args.command == "bench":
             from scripts.bench import bench_homogeneous
 

@@ -11,3 +11,21 @@ def test_bench_command_prints_the_comparison(capsys):
     assert rc == 0
     assert "project (Rodas4)" in out and "SciPy Radau" in out and "speed-up:" in out
     assert "final signs agree" in out
+
+
+def test_bench_lattice_prints_throughput_and_bandwidth(capsys):
+    """`qke bench lattice` on small shapes: one line per shape with site-updates/s and the
+    fraction of the copy bandwidth; the relaxed start takes one local sub-step per solve."""
+    import re
+
+    rc = main(["bench", "lattice", "--shapes", "256", "4x4x4", "--steps", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "copy bandwidth, all ranks at once" in out
+    lines = [line for line in out.splitlines() if line.lstrip().startswith("shape")]
+    assert len(lines) == 2
+    for line in lines:
+        rate = float(re.search(r"([0-9.e+]+) site-updates/s", line).group(1))
+        assert rate > 0
+        assert "2.0 local attempts" in line  # predictor + corrector, no start-up transient
+        assert "% of the copy bandwidth" in line
