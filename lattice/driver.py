@@ -62,6 +62,8 @@ class Split:
         self.splitting, self.dt, self.dt_cap = splitting, dt, dt_cap
         self.dt_min_rel = dt_min_rel
         self.steps = 0
+        self.on_step = None
+        """Optional callable(t) after each accepted step (progress between output samples)."""
 
     def advance(self, t, y, t_end):
         while t < t_end:
@@ -77,6 +79,8 @@ class Split:
             y = y_new
             self.steps += 1
             t = t_end if last else t + dt
+            if self.on_step:
+                self.on_step(t)
             if not last:
                 self.dt = min(proposal, 2.0 * dt)
         return y
@@ -235,6 +239,10 @@ class Simulation:
         bar = Progress(deck.time.T_start_MeV, deck.time.T_end_MeV, deck.output.progress,
                        deck.output.log_interval_s, enabled=self.comm.rank == 0)
         wall0 = time.perf_counter()
+        if isinstance(self.advancer, Split):  # samples can be minutes apart on a lattice
+            self.advancer.on_step = lambda t: bar.update(
+                self.system.temperature(t), f"step {self.advancer.steps}, dt·H = "
+                f"{self.advancer.dt * self.system.cosmology.hubble(self.system.temperature(t)):.2e}")
         try:
             for i in range(self.next_sample, len(self.t_samples)):
                 if i:
