@@ -11,8 +11,10 @@ Scheme (KPP form): G = 1/(γ₁h) − J(t, y),
     G K_i = f(t + α_i h, y + Σ_j a_ij K_j) + Σ_j (c_ij / h) K_j + γ_i h ∂f/∂t,
     y_new = y + Σ m_i K_i,   error = K_6.
 
-The system is anything with f(t, y), jac(t, y) -> (*grid, n, n) and dfdt(t, y); states are
-field-major arrays (n, *grid). Fields the system lists in `locally_constant` (an identically
+The system is anything with f(t, y), jac(t, y) and dfdt(t, y); states are field-major arrays
+(n, *grid). jac returns the per-site blocks (*grid, n, n) of a block-diagonal Jacobian, or an
+object that factorises itself (block diagonal plus a low-rank all-site coupling, for global
+unknowns such as a momentum-integrated asymmetry): see `lattice.linsolve`. Fields the system lists in `locally_constant` (an identically
 zero right-hand side) are left bit-for-bit unchanged, so their conservation does not rest on
 the round-off of the linear solve. The error norm is a strategy object: `error_norm(err, y, y_new)`
 returns the largest weighted error on this rank (≤ 1 means acceptable); `FieldwiseNorm` is the
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.linalg import batched_apply, batched_inverse
+from lattice.linsolve import factorise
 
 _A = np.array([0.1544, 0.9466785280815826, 0.2557011698983284, 3.314825187068521,
                2.896124015972201, 0.9986419139977817, 1.221224509226641, 6.019134481288629,
@@ -98,11 +100,7 @@ class Rodas4:
     def attempt(self, t, y, h):
         """One Rodas4 step of size h from (t, y); returns (y_new, error_norm)."""
         s = self.system
-        G = -s.jac(t, y)
-        n = G.shape[-1]
-        diag = np.arange(n)
-        G[..., diag, diag] += 1.0 / (GAMMA[0] * h)
-        G_inv = batched_inverse(G)
+        solve = factorise(s.jac(t, y), 1.0 / (GAMMA[0] * h))
         dfdt = s.dfdt(t, y)
         K = np.empty((STAGES,) + y.shape)
         flat = K.reshape(STAGES, -1)
@@ -115,7 +113,7 @@ class Rodas4:
                 rhs += ((_C_ROWS[i] / h) @ flat[:i]).reshape(y.shape)
             if GAMMA[i] != 0.0:
                 rhs += (GAMMA[i] * h) * dfdt
-            K[i] = batched_apply(G_inv, rhs)
+            K[i] = solve(rhs)
             K[i, self.constant_fields] = 0.0
         y_new = y + (np.asarray(M) @ flat).reshape(y.shape)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))

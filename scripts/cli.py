@@ -68,12 +68,13 @@ def main(argv=None):
         if args.command == "validate":
             say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")
             return 0
-        from physics.models import build_lattice, is_single_site
+        from physics.models import MODELS, build_lattice
 
-        if comm.size > 1 and is_single_site(deck):
-            raise DeckError(f"model {deck.model!r} on a single site runs on one rank; "
+        on_lattice = MODELS[deck.model].on_lattice(deck)
+        if comm.size > 1 and not on_lattice:
+            raise DeckError(f"model {deck.model!r} without a decomposed lattice runs on one rank; "
                             f"launched on {comm.size} (run without mpiexec or with -n 1)")
-        if not is_single_site(deck):
+        if on_lattice:
             try:
                 build_lattice(deck, comm)  # decomposition and seed checked before any output
             except (ValueError, OSError) as exc:
@@ -93,7 +94,7 @@ def main(argv=None):
             say(f"qke: {stopped}; continue with: qke run {args.deck} --restart {stopped.path}",
                 file=sys.stderr)
             return 3
-        say(format_summary(result))
+        say(format_summary(result, deck))
         return 0
     except DeckError as exc:
         say(f"qke: deck error: {exc}", file=sys.stderr)
@@ -103,17 +104,11 @@ def main(argv=None):
         return 130
 
 
-def format_summary(result) -> str:
-    """One closing line with the run's key figures."""
-    s = result.summary
-    onset = f"{s['onset_T_MeV']:.4f} MeV" if s.get("onset_T_MeV") else "none"
-    slope = s.get("power_law_slope")
-    slope_text = (f"{slope:+.3f} over T = {s['power_law_T_hi_MeV']:.3g}..{s['power_law_T_lo_MeV']:.3g} MeV"
-                  if slope is not None else "n/a")
-    return (f"done: T = {s['T_final_MeV']:.4g} MeV, L = {s['L_final']:+.6e}, "
-            f"sterile/active = {s['sterile_over_active_final']:.6e}, growth onset (|L| > 1e3 |L0|) "
-            f"at {onset}, d ln|L|/d ln T = {slope_text}; {s['accepted']} steps "
-            f"({s['rejected']} rejected) in {s['wall_s']:.2f} s")
+def format_summary(result, deck) -> str:
+    """One closing line with the run's key figures (the model's own format)."""
+    from physics.models import MODELS
+
+    return MODELS[deck.model].summary_line(result.summary)
 
 
 if __name__ == "__main__":
