@@ -183,8 +183,11 @@ class PBSystem:
 
 class PBErrorNorm:
     """Local error on what the physics needs, maximum over components (≤ 1 accepts):
-    z⁺(y) against atol_plus + rtol|z⁺|, z⁻_α(y) against atol_minus + rtol|z⁻_α|, and each
-    L_να (a momentum integral of z⁻_α) against atol_minus + rtol·max(|L_να|, |L^(α)|)."""
+    z⁺(y) against atol_plus + rtol·max_y|z⁺|, z⁻_α(y) against atol_minus + rtol·max_y|z⁻_α|
+    (the spectra to a fraction of their size: the observables are momentum integrals, and a
+    per-point relative norm would resolve every narrow resonance crossing of a point whose
+    occupation is negligible), and each L_να (a momentum integral of z⁻_α) against
+    atol_minus + rtol·max(|L_να|, |L^(α)|)."""
 
     def __init__(self, system: PBSystem, rtol, atol_plus, atol_minus):
         self.s = system
@@ -192,9 +195,9 @@ class PBErrorNorm:
 
     def __call__(self, err, y, y_new):
         s, rtol = self.s, self.rtol
-        big = np.maximum(np.abs(y), np.abs(y_new))
-        e = max(np.max(np.abs(err[0]) / (self.ap + rtol * big[0])),
-                np.max(np.abs(err[1:]) / (self.am + rtol * big[1:])))
+        big = np.maximum(np.abs(y), np.abs(y_new)).max(axis=1)   # per field, over the grid
+        e = max(np.max(np.abs(err[0])) / (self.ap + rtol * big[0]),
+                np.max(np.abs(err[1:]).max(axis=1) / (self.am + rtol * big[1:])))
         L_nu = np.stack((s.L_nu(y), s.L_nu(y_new)))
         Lpot = np.stack([s.potential_asymmetry(v) for v in L_nu])
         scale = self.am + rtol * np.maximum(np.abs(L_nu), np.abs(Lpot)).max(axis=0)

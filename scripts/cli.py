@@ -4,6 +4,8 @@
     qke validate DECK.yaml [--set ...]      check a deck, print the resolved deck
     qke schema [--model qke]                every deck key with unit, default and range
     qke bench homogeneous [...]             time against SciPy Radau (see scripts/bench.py)
+    qke scan DECK --param KEY --values V ... one key at several values, points over MPI ranks
+    qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
 
 Exit status: 0 on success, 2 for a bad deck or command line, 3 when the run stopped early
 (SIGTERM or checkpoint.walltime_s) after writing a checkpoint, 1 for a failed run.
@@ -46,6 +48,20 @@ def _parser():
     bench.add_argument("--T-end", type=float, default=None, help="stop both at this T [MeV]")
     bench.add_argument("--ref-max-wall", type=float, default=None,
                        help="stop SciPy Radau after this many seconds (speed-up becomes a bound)")
+    sc = sub.add_parser("scan", help="run a deck at several values of one key (MPI ranks share "
+                        "the points; launch with mpiexec -n N python -m mpi4py -m scripts.cli scan ...)")
+    deck_args(sc)
+    sc.add_argument("--param", required=True, metavar="SECTION.KEY", help="the key to vary")
+    sc.add_argument("--values", required=True, nargs="+", help="values of the key")
+    sc.add_argument("--observable", default="N_eff", help="summary column to report (default N_eff)")
+    sc.add_argument("--threshold", type=float, default=None,
+                    help="print the bracket where the observable crosses this value")
+    sc.add_argument("--refine", type=int, default=0,
+                    help="rounds of parallel multi-section refinement of the bracket")
+    tab = sub.add_parser("pb-tables", help="run the Pauli–Boltzmann validation cases and print "
+                         "measured values against the paper's")
+    tab.add_argument("--quick", action="store_true", help="small grids, skip the 3-flavour scan")
+    tab.add_argument("--n-points", type=int, default=None, help="momentum points (default: decks')")
     return p
 
 
@@ -64,7 +80,15 @@ def main(argv=None):
             from scripts.bench import bench_homogeneous
 
             return bench_homogeneous(args, say)
+        if args.command == "pb-tables":
+            from scripts.pb_tables import tables
+
+            return tables(args, comm, say)
         deck, schema = load_deck(args.deck, args.overrides)
+        if args.command == "scan":
+            from scripts.scan import scan
+
+            return scan(args, comm, say)
         if args.command == "validate":
             say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")
             return 0
