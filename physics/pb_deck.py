@@ -70,20 +70,21 @@ def build_system(deck) -> PBSystem:
     return PBSystem(channels, names, grid, L_in, p.eta, dynamic=p.asymmetry == "dynamic")
 
 
-def growth_onset(T, L, factor=100.0):
-    """T_c [MeV]: where |L^(α)| first rises to `factor` times its minimum over the run (after that
-    minimum), by log interpolation; None if it never does. The minimum marks the end of the
-    destruction phase; the threshold sits on the exponential growth that follows."""
+def growth_onset(T, L):
+    """T_c [MeV]: where |L^(α)|, after its destruction (its minimum over the run), grows back
+    through its initial value |L^(α)(T_start)|, by log interpolation between samples; None if it
+    never does or starts at 0. This is where the generated asymmetry overtakes the initial one,
+    the start of the exponential phase as read off the paper's fig. 9 (log |L| against T)."""
     a = np.abs(np.asarray(L, float))
+    threshold = a[0]
     i_min = int(np.argmin(a))
-    floor = max(a[i_min], 1e-300)
-    above = np.nonzero(a[i_min:] > factor * floor)[0]
-    if len(above) == 0:
+    above = np.nonzero(a[i_min:] >= threshold)[0]
+    if threshold == 0 or i_min == 0 or len(above) == 0:
         return None
     i = i_min + above[0]
     x1, x2 = np.log(T[i - 1]), np.log(T[i])
     l1, l2 = np.log(max(a[i - 1], 1e-300)), np.log(a[i])
-    return float(np.exp(x1 + (np.log(factor * floor) - l1) * (x2 - x1) / (l2 - l1)))
+    return float(np.exp(x1 + (np.log(threshold) - l1) * (x2 - x1) / (l2 - l1)))
 
 
 def summarise(result, deck):
