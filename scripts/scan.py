@@ -15,24 +15,35 @@ from __future__ import annotations
 import numpy as np
 
 
-def run_point(deck_path, overrides, param, value, observable):
-    """One serial, in-memory run; returns (value, summary dict)."""
+def run_job(deck_path, overrides, keep=()):
+    """One serial, in-memory run; returns its numeric summary, the final spectra and the series
+    named in `keep` (picklable, for gathering over ranks)."""
     from lattice.driver import run
     from lattice.parallel import SerialComm
-    from physics.models import load_deck
+    from physics.models import MODELS, load_deck
 
-    deck, schema = load_deck(deck_path, list(overrides) + [f"{param}={value!r}", "output.progress=none"])
+    deck, schema = load_deck(deck_path, list(overrides) + ["output.progress=none"])
     result = run(deck, schema, write=False, comm=SerialComm())
-    return value, {k: v for k, v in result.summary.items() if isinstance(v, (int, float)) or v is None}
+    out = {k: v for k, v in result.summary.items() if isinstance(v, (int, float)) or v is None}
+    out["series"] = {"T": result.T, **{k: result.series[k] for k in keep}}
+    system = MODELS[deck.model].build_system(deck)
+    out["spectra"] = system.spectra(result.state) if hasattr(system, "spectra") else None
+    return out
 
 
-def run_points(comm, deck_path, overrides, param, values, observable):
-    """Run `values` round-robin over the ranks; every rank gets all results, in input order."""
-    mine = [run_point(deck_path, overrides, param, v, observable)
-            for i, v in enumerate(values) if i % comm.size == comm.rank]
-    gathered = comm.allgather(mine)
-    by_value = {v: s for part in gathered for v, s in part}
-    return [(v, by_value[v]) for v in values]
+def run_jobs(comm, jobs, keep=()):
+    """Run jobs [(deck_path, overrides), ...] round-robin over the ranks (job i on rank i mod
+    size); every rank gets all results, in job order."""
+    mine = [(i, run_job(deck, overrides, keep)) for i, (deck, overrides) in enumerate(jobs)
+            if i % comm.size == comm.rank]
+    done = dict(item for part in comm.allgather(mine) for item in part)
+    return [done[i] for i in range(len(jobs))]
+
+
+def run_points(comm, deck_path, overrides, param, values):
+    """The deck at each value of `param`; [(value, summary), ...] in input order."""
+    jobs = [(deck_path, list(overrides) + [f"{param}={v!r}"]) for v in values]
+    return list(zip(values, run_jobs(comm, jobs)))
 
 
 def bracket(rows, key, threshold):
@@ -54,14 +65,14 @@ def scan(args, comm, say):
     """The `qke scan` command; returns the exit status."""
     observable = args.observable if args.observable.endswith("_final") else args.observable + "_final"
     values = [float(v) for v in args.values]
-    rows = run_points(comm, args.deck, args.overrides, args.param, values, observable)
+    rows = run_points(comm, args.deck, args.overrides, args.param, values)
     for _ in range(args.refine if args.threshold is not None else 0):
         found = bracket(rows, observable, args.threshold)
         if found is None:
             break
         k = max(comm.size, 2)
         inner = list(np.linspace(found[0], found[1], k + 2)[1:-1])
-        rows += run_points(comm, args.deck, args.overrides, args.param, inner, observable)
+        rows += run_points(comm, args.deck, args.overrides, args.param, inner)
     say(f"# {args.deck}: {args.param} scanned on {comm.size} rank(s)")
     say(f"{args.param.split('.')[-1]:>14}  {observable:>12}  {'L_final':>13}  {'T_c [MeV]':>9}  "
         f"{'steps':>8}  {'wall [s]':>8}")

@@ -251,3 +251,20 @@ def test_pb_deck_errors_name_key_and_range(tmp_path):
         load_deck(INPUT / "pb_asymgen_s2_1e-6.yaml", ["momentum.y_min=1.0", "momentum.y_max=1.0"])
     with pytest.raises(DeckError, match="physics.sin2_2theta_tau"):
         load_deck(INPUT / "pb_asymgen_s2_1e-6.yaml", ["physics.sin2_2theta_tau=1e-6"])
+
+
+# -- item 3: a small L is destroyed at δm² > 0, a large one survives ------------------------------------
+def test_small_L_destroyed_large_L_survives():
+    """δm² = +3e-3 eV², s² = 1 (fig. 8). s² = 1 resonances are broad, so 200 points suffice."""
+    args = ("momentum.n_points=200", "time.T_end_MeV=3", "output.samples=201")
+    ref, _ = run_pb("pb_destroy_L0.yaml", *args)
+    small, _ = run_pb("pb_destroy_L1e-5.yaml", *args)
+    large, _ = run_pb("pb_destroy_L1e-4.yaml", *args)
+    T = ref.T
+    window = (T <= 30) & (T >= 10)
+    assert np.min(np.abs(small.series["L"][window])) < 1e-6 * 1e-5     # destroyed (notes: to ~1e-13)
+    # N_eff(T) coincides with the L = 0 curve (paper: "identical"); 1e-3 of the thermal value
+    np.testing.assert_allclose(small.series["N_eff"], ref.series["N_eff"], atol=1e-3)
+    assert ref.series["N_eff"][-1] > 0.99                                  # thermalised by 3 MeV
+    assert np.all(large.series["L"] > 0.5e-4)                              # survives ...
+    assert large.series["N_eff"][-1] < 0.1                                 # ... and blocks production
