@@ -42,7 +42,7 @@ def run_jobs(comm, jobs, keep=()):
 
 def run_points(comm, deck_path, overrides, param, values):
     """The deck at each value of `param`; [(value, summary), ...] in input order."""
-    jobs = [(deck_path, list(overrides) + [f"{param}={v!r}"]) for v in values]
+    jobs = [(deck_path, list(overrides) + [f"{param}={float(v)!r}"]) for v in values]
     return list(zip(values, run_jobs(comm, jobs)))
 
 
@@ -71,7 +71,7 @@ def scan(args, comm, say):
         if found is None:
             break
         k = max(comm.size, 2)
-        inner = list(np.linspace(found[0], found[1], k + 2)[1:-1])
+        inner = [float(v) for v in np.linspace(found[0], found[1], k + 2)[1:-1]]
         rows += run_points(comm, args.deck, args.overrides, args.param, inner)
     say(f"# {args.deck}: {args.param} scanned on {comm.size} rank(s)")
     say(f"{args.param.split('.')[-1]:>14}  {observable:>12}  {'L_final':>13}  {'T_c [MeV]':>9}  "
