@@ -65,3 +65,27 @@ def test_scan_on_two_ranks_matches_serial(tmp_path, capsys):
     assert "on 2 rank(s)" in proc.stdout
     parallel = [line.split()[:3] for line in proc.stdout.splitlines()[2:5]]
     assert parallel == serial          # every point is a serial run: identical on any rank count
+
+
+def test_pb_restart_is_bit_for_bit(tmp_path):
+    from lattice.driver import Simulation, Stopped
+    from physics.models import load_deck
+
+    deck, schema = load_deck(INPUT / "pb_asymgen_s2_1e-6.yaml", ["momentum.n_points=50", "time.T_end_MeV=40",
+                                                                 "output.samples=21", "output.progress=none"])
+    whole = Simulation(deck, schema, write=False).run()
+
+    class StopAtSample8:
+        path, polls = str(tmp_path / "ck.h5"), 0
+
+        def poll(self):
+            self.polls += 1
+            return self.polls == 8, self.polls == 8
+
+    with pytest.raises(Stopped):
+        Simulation(deck, schema, write=False).run(StopAtSample8())
+    resumed = Simulation(deck, schema, write=False)
+    resumed.restore(tmp_path / "ck.h5")
+    result = resumed.run()
+    assert np.array_equal(result.state, whole.state)
+    assert np.array_equal(result.series["N_eff"], whole.series["N_eff"])
