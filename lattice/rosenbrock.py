@@ -96,12 +96,15 @@ class Rodas4:
         self.h_min_rel = h_min_rel
         self.n_accepted = 0
         self.n_rejected = 0
+        self._at = None   # (t, y, J, ∂f/∂t) of the last attempt: a rejected step retries from there
 
     def attempt(self, t, y, h):
         """One Rodas4 step of size h from (t, y); returns (y_new, error_norm)."""
         s = self.system
-        solve = factorise(s.jac(t, y), 1.0 / (GAMMA[0] * h))
-        dfdt = s.dfdt(t, y)
+        if self._at is None or self._at[0] != t or self._at[1] is not y:   # a retry reuses them
+            self._at = (t, y, s.jac(t, y), s.dfdt(t, y))
+        J, dfdt = self._at[2], self._at[3]
+        solve = factorise(J, 1.0 / (GAMMA[0] * h))
         K = np.empty((STAGES,) + y.shape)
         flat = K.reshape(STAGES, -1)
         for i in range(STAGES):
@@ -125,6 +128,7 @@ class Rodas4:
         not shrink the proposal carried to the next call.
         """
         reject_streak = 0
+        self._at = None   # reuse only within one call: the caller may change y in place between calls
         while t < t_end:
             h_min = self.h_min_rel * abs(t)
             if h < h_min:

@@ -70,6 +70,8 @@ class PBSystem:
         self.Q = grid.y ** 2 * grid.f0 * grid.dy / (2.0 * c.ZETA3)   # ∂L_νs/∂z⁻(y_j)
         self.E = N_EFF_NORM * grid.y ** 3 * grid.f0 * grid.dy          # ∂N_eff/∂z⁺(y_j)
         self.h = c.PB_XI_PER_L / (1.0 + np.exp(-grid.y))              # ∂z_α/∂L_να = κ h
+        w = grid.y ** 2 * grid.f0
+        self.weight = w / w.max()   # relative weight of a point in the number integrals (error norm)
 
     # -- lepton numbers (momentum integrals of the state) --------------------------------------
     def L_nu(self, y):
@@ -183,11 +185,12 @@ class PBSystem:
 
 class PBErrorNorm:
     """Local error on what the physics needs, maximum over components (≤ 1 accepts):
-    z⁺(y) against atol_plus + rtol·max_y|z⁺|, z⁻_α(y) against atol_minus + rtol·max_y|z⁻_α|
-    (the spectra to a fraction of their size: the observables are momentum integrals, and a
-    per-point relative norm would resolve every narrow resonance crossing of a point whose
-    occupation is negligible), and each L_να (a momentum integral of z⁻_α) against
-    atol_minus + rtol·max(|L_να|, |L^(α)|)."""
+    z⁺(y) against atol_plus + rtol·max_y|z⁺|, and z⁻_α(y), weighted by the point's share
+    y²f⁰/max(y²f⁰) of the number integrals, against atol_minus + rtol·max_y|z⁻_α| (spectra to a
+    fraction of their size: a per-point relative norm would resolve every narrow resonance
+    crossing of a point whose occupation is negligible; z⁻ acts only through L and the
+    equipartition term, so points far in the tails, y ≪ 1 or y ≫ 1, need not be held as tightly),
+    and each L_να (a momentum integral of z⁻_α) against atol_minus + rtol·max(|L_να|, |L^(α)|)."""
 
     def __init__(self, system: PBSystem, rtol, atol_plus, atol_minus):
         self.s = system
@@ -197,7 +200,7 @@ class PBErrorNorm:
         s, rtol = self.s, self.rtol
         big = np.maximum(np.abs(y), np.abs(y_new)).max(axis=1)   # per field, over the grid
         e = max(np.max(np.abs(err[0])) / (self.ap + rtol * big[0]),
-                np.max(np.abs(err[1:]).max(axis=1) / (self.am + rtol * big[1:])))
+                np.max((np.abs(err[1:]) * s.weight).max(axis=1) / (self.am + rtol * big[1:])))
         L_nu = np.stack((s.L_nu(y), s.L_nu(y_new)))
         Lpot = np.stack([s.potential_asymmetry(v) for v in L_nu])
         scale = self.am + rtol * np.maximum(np.abs(L_nu), np.abs(Lpot)).max(axis=0)
