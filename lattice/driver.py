@@ -1,7 +1,10 @@
 """The run driver: integrate a model from T_start to T_end, sample, report, write.
 
-The same driver runs a single site (the homogeneous QKE: the local stepper alone) and a
-decomposed lattice (the local stepper coupled to RKL2 diffusion, lattice/splitting.py). Time is
+The same driver runs any model's system with the local stepper alone (the homogeneous QKE on one
+site; the Pauli–Boltzmann model on its momentum grid, one rank) and a decomposed lattice (the
+local stepper coupled to RKL2 diffusion, lattice/splitting.py). The model registry
+(physics.models.MODELS) says which, builds the system and summarises the run; the system names
+its observables. Time is
 cosmic time t [MeV^-1]; samples are log-spaced in T [MeV]. Every decision that affects the
 solution (step sizes, accept/reject) is a global reduction, so results do not depend on the
 number of ranks.
@@ -20,8 +23,7 @@ from lattice.progress import Progress
 from lattice.rosenbrock import Rodas4
 from lattice.splitting import MidpointSourceCoupling, StrangSplitting
 from lattice.timeseries import TimeseriesWriter
-from physics import analysis
-from physics.models import build_lattice, build_local_system, is_single_site
+from physics.models import MODELS, build_lattice
 
 
 @dataclass
@@ -111,8 +113,9 @@ class Simulation:
         self.out = Path(out_dir) if out_dir is not None else default_output_dir(deck)
         integ = deck.integrator
         self.setup = None
-        if is_single_site(deck):
-            self.lattice, self.system = None, build_local_system(deck)
+        self.spec = MODELS[deck.model]
+        if not self.spec.on_lattice(deck):
+            self.lattice, self.system = None, self.spec.build_system(deck)
             self.y = self.system.initial_state((1,))
         else:
             self.setup = build_lattice(deck, self.comm)
@@ -137,11 +140,14 @@ class Simulation:
                                                    self.comm.allreduce_max)
             self.advancer = Split(splitting, dt0, lambda t: integ.max_dt_hubble / system.cosmology.hubble(
                 system.temperature(t)))
-        self.units = dict(system.observable_units, sign_changes="count")
+        self.units = dict(system.observable_units)
+        if getattr(system, "counts_domain_walls", False):
+            self.units["sign_changes"] = "count"
         n = len(self.T_samples)
         self.series = {name: np.full(n, np.nan) for name in self.units}
         self.steps = np.zeros(n)
-        self.fields = np.full((system.n_fields, n), np.nan) if self.lattice is None else None
+        one_site = self.lattice is None and self.y[0].size == 1
+        self.fields = np.full((system.n_fields, n), np.nan) if one_site else None
         self.next_sample = 0
         self.snapshot_at = []
         if self.lattice is not None and deck.output.snapshots:
@@ -151,7 +157,7 @@ class Simulation:
     def _partition(self):
         from lattice.partition import Partition
 
-        return self.lattice.partition if self.lattice else Partition((1,), (1,))
+        return self.lattice.partition if self.lattice else Partition(self.y.shape[1:], (1,) * (self.y.ndim - 1))
 
     def checkpoint_meta(self):
         """Everything besides the fields that an exact restart needs."""
@@ -197,7 +203,8 @@ class Simulation:
     def _observe(self, i, t):
         system, y = self.system, self.y
         obs = system.observables_from_sums(self.comm.allreduce_sum(system.observable_sums(y)))
-        obs["sign_changes"] = 0 if self.lattice is None else count_sign_changes(self.lattice, system, y)
+        if "sign_changes" in self.units:
+            obs["sign_changes"] = 0 if self.lattice is None else count_sign_changes(self.lattice, system, y)
         for name, value in obs.items():
             self.series[name][i] = value
         self.steps[i] = self.stepper.n_accepted
@@ -216,7 +223,7 @@ class Simulation:
         if self.comm.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             self.timeseries = TimeseriesWriter(
-                self.out / "timeseries.h5", self.units, self.system.field_names if self.lattice is None else (),
+                self.out / "timeseries.h5", self.units, self.system.field_names if self.fields is not None else (),
                 attrs={"deck": self.schema.to_yaml(self.deck), "model": self.deck.model, "title": self.deck.title})
             for i in range(self.next_sample):  # rows restored from a checkpoint
                 self._append(i)
@@ -269,8 +276,10 @@ class Simulation:
             bar.close()
         result = RunResult(self.T_samples, self.t_samples, self.series, self.fields, self.y,
                            self._stats(wall0))
-        result.summary = analysis.summarise(result, deck)
+        result.summary = self.spec.summarise(result, deck)
         if self.timeseries:
+            if hasattr(self.system, "spectra"):
+                self.timeseries.write_arrays("final", self.system.spectra(self.y), "dimensionless")
             self.timeseries.close(result.summary)
         return result
 

@@ -19,6 +19,9 @@ class SerialComm:
     def allreduce_sum(self, value):
         return value
 
+    def allgather(self, value):
+        return [value]
+
     def barrier(self):
         pass
 
@@ -39,6 +42,10 @@ class MPIComm:
 
     def allreduce_sum(self, value):
         return self.comm.allreduce(value, op=self._MPI.SUM)
+
+    def allgather(self, value):
+        """Every rank's (picklable) value, in rank order, on every rank."""
+        return self.comm.allgather(value)
 
     def barrier(self):
         self.comm.Barrier()

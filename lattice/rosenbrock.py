@@ -11,8 +11,10 @@ Scheme (KPP form): G = 1/(γ₁h) − J(t, y),
     G K_i = f(t + α_i h, y + Σ_j a_ij K_j) + Σ_j (c_ij / h) K_j + γ_i h ∂f/∂t,
     y_new = y + Σ m_i K_i,   error = K_6.
 
-The system is anything with f(t, y), jac(t, y) -> (*grid, n, n) and dfdt(t, y); states are
-field-major arrays (n, *grid). Fields the system lists in `locally_constant` (an identically
+The system is anything with f(t, y), jac(t, y) and dfdt(t, y); states are field-major arrays
+(n, *grid). jac returns the per-site blocks (*grid, n, n) of a block-diagonal Jacobian, or an
+object that factorises itself (block diagonal plus a low-rank all-site coupling, for global
+unknowns such as a momentum-integrated asymmetry): see `lattice.linsolve`. Fields the system lists in `locally_constant` (an identically
 zero right-hand side) are left bit-for-bit unchanged, so their conservation does not rest on
 the round-off of the linear solve. The error norm is a strategy object: `error_norm(err, y, y_new)`
 returns the largest weighted error on this rank (≤ 1 means acceptable); `FieldwiseNorm` is the
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.linalg import batched_apply, batched_inverse
+from lattice.linsolve import factorise
 
 _A = np.array([0.1544, 0.9466785280815826, 0.2557011698983284, 3.314825187068521,
                2.896124015972201, 0.9986419139977817, 1.221224509226641, 6.019134481288629,
@@ -94,6 +96,7 @@ class Rodas4:
         self.h_min_rel = h_min_rel
         self.n_accepted = 0
         self.n_rejected = 0
+        self._at = None   # (t, y, J, ∂f/∂t) of the last attempt: a rejected step retries from there
 
     def attempt(self, t, y, h, source=None):
         """One Rodas4 step of size h from (t, y); returns (y_new, error_norm).
@@ -103,12 +106,10 @@ class Rodas4:
         then move with their source, so they are not held fixed.
         """
         s = self.system
-        G = -s.jac(t, y)
-        n = G.shape[-1]
-        diag = np.arange(n)
-        G[..., diag, diag] += 1.0 / (GAMMA[0] * h)
-        G_inv = batched_inverse(G)
-        dfdt = s.dfdt(t, y)
+        if self._at is None or self._at[0] != t or self._at[1] is not y:   # a retry reuses them
+            self._at = (t, y, s.jac(t, y), s.dfdt(t, y))
+        J, dfdt = self._at[2], self._at[3]
+        solve = factorise(J, 1.0 / (GAMMA[0] * h))
         K = np.empty((STAGES,) + y.shape)
         flat = K.reshape(STAGES, -1)
         for i in range(STAGES):
@@ -122,7 +123,7 @@ class Rodas4:
                 rhs += source
             if GAMMA[i] != 0.0:
                 rhs += (GAMMA[i] * h) * dfdt
-            K[i] = batched_apply(G_inv, rhs)
+            K[i] = solve(rhs)
             if source is None:
                 K[i, self.constant_fields] = 0.0
         y_new = y + (np.asarray(M) @ flat).reshape(y.shape)
@@ -136,6 +137,7 @@ class Rodas4:
         attempt); the sizes of the accepted steps are appended to the list `record` if given.
         """
         reject_streak = 0
+        self._at = None   # reuse only within one call: the caller may change y in place between calls
         while t < t_end:
             h_min = self.h_min_rel * abs(t)
             if h < h_min:

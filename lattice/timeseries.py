@@ -5,6 +5,7 @@ Layout (documented in the README):
     /<observable>             1-D, one per model observable (e.g. L, L_nutau, sterile_over_active)
     /steps                    1-D, accepted integrator steps so far
     /fields/<name>            1-D per field, single-site runs only (P0p, P0m, ... Pzm)
+    /final/<name>             whole arrays written once at the end (pb: y, z_s, zbar_s spectra)
     attrs: deck (resolved YAML), model, version, units on every dataset, summary keys at close.
 Rows are buffered and written every `flush_every` rows (and at close), so a killed run keeps
 all but the last block of what it had computed.
@@ -73,6 +74,12 @@ class TimeseriesWriter:
                 ds[n0:n] = states[:, i]
         self._pending = []
         self.file.flush()
+
+    def write_arrays(self, group, arrays: dict, units: str):
+        """Store whole arrays once (e.g. the final momentum spectra) under /group/<name>."""
+        for name, value in arrays.items():
+            ds = self.file.create_dataset(f"{group}/{name}", data=np.asarray(value, dtype=float))
+            ds.attrs["units"] = units
 
     def close(self, summary=None):
         """Write the remaining rows and the summary attributes, and close the file."""

@@ -38,3 +38,23 @@ GAMMA_TT_COEFF = 0.32
 
 THERMAL_POTENTIAL_COEFF = 17.8
 """Thermal potential −17.8 G_F N_γ <p> T / (2 M_Z²) [dimensionless prefactor]."""
+
+# -- Pauli–Boltzmann model (paper 002, model-pauli-boltzmann.md §2.2, §2.7): the paper's rounded
+#    constants, which reproduce its numbers (its a_L implies G_F 0.3 % below PDG).
+PB_A_L = 8.014e-12
+"""Asymmetry potential a_L = 2√2 G_F 2ζ(3)/π² [MeV^-2]: v^L = a_L T⁴ y L / δm²."""
+
+PB_B_MU_TAU = 6.10e-21
+"""Thermal potential b_μ = b_τ [MeV^-4]: v^T = −b T⁶ y² / δm²."""
+
+PB_K_MU_TAU = 0.92
+"""Collision rate Γ_α = G_F² k_α T⁵ y with k_μ = k_τ = 0.92 [dimensionless]."""
+
+PB_ALPHA_H = 5.44
+"""H = α_H T² / M_P with α_H = sqrt(π²/30 · 43/4 · 8π/3) [dimensionless]."""
+
+PB_M_P = 1.22e22
+"""Planck mass used by the paper [MeV]."""
+
+PB_XI_PER_L = 12.0 * ZETA3 / 3.141592653589793 ** 2
+"""Active chemical potential per lepton number, ξ_α = 12ζ(3)/π² L_να = 1.4615 L_να."""

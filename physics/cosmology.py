@@ -4,6 +4,8 @@ Units: T in MeV, t in MeV^-1, H in MeV. With constant g*, H = a T² and dT/dt = 
 integrate to t = 1/(2H) exactly (t = 0 at T = ∞), which this module uses both ways.
 """
 
+from __future__ import annotations
+
 import math
 
 from physics import constants as c
@@ -14,11 +16,13 @@ class Cosmology:
 
     Args:
         g_star: relativistic degrees of freedom [dimensionless].
+        hubble_coeff: H / T² [MeV^-1]; default 1.66 sqrt(g*) / M_Pl.
     """
 
-    def __init__(self, g_star: float = c.G_STAR_DEFAULT):
+    def __init__(self, g_star: float = c.G_STAR_DEFAULT, hubble_coeff: float | None = None):
         self.g_star = float(g_star)
-        self.hubble_coeff = c.HUBBLE_PREFACTOR * math.sqrt(self.g_star) / c.M_PL
+        self.hubble_coeff = (c.HUBBLE_PREFACTOR * math.sqrt(self.g_star) / c.M_PL
+                             if hubble_coeff is None else float(hubble_coeff))
         """H / T² [MeV^-1]."""
 
     def hubble(self, T):

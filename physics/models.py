@@ -1,18 +1,22 @@
 """Registry of models: deck schema per model and construction from a validated deck.
 
-A model is chosen by the deck's top-level ``model`` key. Each entry gives the fields of the
-deck's ``physics`` section and a builder returning the local system the stepper integrates.
+A model is chosen by the deck's top-level ``model`` key. Each entry (a ModelSpec) gives the
+fields of the deck's ``physics`` section and its other sections, the cross-field checks, a
+builder of the system the stepper integrates (for runs that are not a decomposed lattice), the
+closing summary of a run and its one-line form.
 """
 
 from __future__ import annotations
 
 from lattice import runconfig
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from lattice.boundary import BC_KINDS
 from lattice.deck import DeckError, Field, Schema, read_mapping
+from physics import analysis
 from physics import constants as c
 from physics.cosmology import Cosmology
 from physics.qke import N_FIELDS, MixingParameters, QKEDiffusion, QKELocal
@@ -59,41 +63,6 @@ SEED = (
     Field("dataset", str, "", "HDF5 dataset name (kind: file)", default="L0"),
 )
 
-MODELS = {"qke": QKE_PHYSICS}
-"""model name -> fields of its physics section."""
-
-MODEL_FIELD = Field("model", str, "", "which equations to solve", choices=tuple(MODELS))
-TITLE_FIELD = Field("title", str, "", "free-text description", default="")
-
-
-def schema_for(model: str) -> Schema:
-    """The deck schema of one model."""
-    return Schema(
-        top=(MODEL_FIELD, TITLE_FIELD),
-        sections={"physics": MODELS[model], "grid": GRID, "seed": SEED, "time": runconfig.TIME,
-                  "integrator": runconfig.INTEGRATOR, "output": runconfig.OUTPUT,
-                  "checkpoint": runconfig.CHECKPOINT},
-        checks=(runconfig.check_time_order, check_seed),
-    )
-
-
-def load_deck(path, overrides=()):
-    """Read and validate a deck file (with ``section.key=value`` overrides).
-
-    Returns (deck, schema). Raises DeckError before anything is created or written.
-    """
-    raw = read_mapping(path)
-    probe = Schema(top=(MODEL_FIELD,), sections={})
-    if raw is None:
-        probe.build(None, str(path))
-    raw = probe.apply_overrides(raw, [o for o in overrides if o.split("=", 1)[0].strip() == "model"])
-    model = MODEL_FIELD.check("model", raw.get("model")) if raw.get("model") is not None else None
-    if model is None:
-        raise DeckError(f"missing required key model; allowed: {MODEL_FIELD.allowed()}")
-    schema = schema_for(model)
-    return schema.build(schema.apply_overrides(raw, overrides), source=str(path)), schema
-
-
 def check_seed(deck):
     """Cross-field rules of the seed section."""
     seed = deck.seed
@@ -121,6 +90,90 @@ def build_local_system(deck, L0=None):
 def is_single_site(deck) -> bool:
     """Whether the deck is the homogeneous model (one cell)."""
     return int(np.prod(deck.grid.shape)) == 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the shared machinery needs to know about one model.
+
+    Attributes:
+        physics: Fields of the deck's ``physics`` section.
+        sections: the model's other deck sections (name -> Fields), before the shared ones.
+        checks: cross-field rules (deck) -> None raising DeckError.
+        build_system: (deck) -> the system integrated when the deck is not a decomposed lattice.
+        on_lattice: (deck) -> whether the deck runs on a decomposed lattice (build_lattice).
+        summarise: (result, deck) -> dict, the closing summary (merged with the statistics).
+        summary_line: (summary dict) -> the one closing line `qke run` prints.
+    """
+
+    physics: tuple
+    sections: dict
+    checks: tuple
+    build_system: Callable
+    on_lattice: Callable
+    summarise: Callable
+    summary_line: Callable
+
+
+def _qke_summary_line(s) -> str:
+    onset = f"{s['onset_T_MeV']:.4f} MeV" if s.get("onset_T_MeV") else "none"
+    slope = s.get("power_law_slope")
+    slope_text = (f"{slope:+.3f} over T = {s['power_law_T_hi_MeV']:.3g}..{s['power_law_T_lo_MeV']:.3g} MeV"
+                  if slope is not None else "n/a")
+    return (f"done: T = {s['T_final_MeV']:.4g} MeV, L = {s['L_final']:+.6e}, "
+            f"sterile/active = {s['sterile_over_active_final']:.6e}, growth onset (|L| > 1e3 |L0|) "
+            f"at {onset}, d ln|L|/d ln T = {slope_text}; {s['accepted']} steps "
+            f"({s['rejected']} rejected) in {s['wall_s']:.2f} s")
+
+
+def _pb_spec():
+    from physics import pb_deck
+
+    return ModelSpec(pb_deck.PHYSICS, {"momentum": pb_deck.MOMENTUM}, (pb_deck.check,),
+                     pb_deck.build_system, lambda deck: False, pb_deck.summarise, pb_deck.summary_line)
+
+
+MODELS = {
+    "qke": ModelSpec(QKE_PHYSICS, {"grid": GRID, "seed": SEED}, (check_seed,),
+                     lambda deck: build_local_system(deck), lambda deck: not is_single_site(deck),
+                     analysis.summarise, _qke_summary_line),
+    "pb": _pb_spec(),
+}
+"""model name -> its ModelSpec."""
+
+MODEL_FIELD = Field("model", str, "", "which equations to solve: qke (momentum-averaged QKE, "
+                    "homogeneous or lattice), pb (Pauli–Boltzmann rate equations, paper 002)",
+                    choices=tuple(MODELS))
+TITLE_FIELD = Field("title", str, "", "free-text description", default="")
+
+
+def schema_for(model: str) -> Schema:
+    """The deck schema of one model."""
+    spec = MODELS[model]
+    return Schema(
+        top=(MODEL_FIELD, TITLE_FIELD),
+        sections={"physics": spec.physics, **spec.sections, "time": runconfig.TIME,
+                  "integrator": runconfig.INTEGRATOR, "output": runconfig.OUTPUT,
+                  "checkpoint": runconfig.CHECKPOINT},
+        checks=(runconfig.check_time_order, *spec.checks),
+    )
+
+
+def load_deck(path, overrides=()):
+    """Read and validate a deck file (with ``section.key=value`` overrides).
+
+    Returns (deck, schema). Raises DeckError before anything is created or written.
+    """
+    raw = read_mapping(path)
+    probe = Schema(top=(MODEL_FIELD,), sections={})
+    if raw is None:
+        probe.build(None, str(path))
+    raw = probe.apply_overrides(raw, [o for o in overrides if o.split("=", 1)[0].strip() == "model"])
+    model = MODEL_FIELD.check("model", raw.get("model")) if raw.get("model") is not None else None
+    if model is None:
+        raise DeckError(f"missing required key model; allowed: {MODEL_FIELD.allowed()}")
+    schema = schema_for(model)
+    return schema.build(schema.apply_overrides(raw, overrides), source=str(path)), schema
 
 
 @dataclass

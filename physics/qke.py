@@ -123,6 +123,8 @@ class QKELocal:
 
     n_fields = N_FIELDS
     field_names = FIELDS
+    counts_domain_walls = True
+    """The driver counts sign changes of L between neighbouring cells (domain walls)."""
     locally_constant = (P0M,)
     """dP0⁻/dt = 0 locally (annihilations treat ν and ν̄ alike); only diffusion moves P0⁻."""
 

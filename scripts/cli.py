@@ -5,6 +5,8 @@
     qke schema [--model qke]                every deck key with unit, default and range
     qke bench homogeneous [...]             time against SciPy Radau (see scripts/bench.py)
     qke bench lattice [...]                 site-updates/s, bandwidth, MOL speed-up (scripts/bench_lattice.py)
+    qke scan DECK --param KEY --values V ... one key at several values, points over MPI ranks
+    qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
 
 Exit status: 0 on success, 2 for a bad deck or command line, 3 when the run stopped early
 (SIGTERM or checkpoint.walltime_s) after writing a checkpoint, 1 for a failed run.
@@ -55,6 +57,20 @@ def _parser():
     bench.add_argument("--mol", type=int, nargs="*", default=None, metavar="N",
                        help="also time the SciPy BDF method-of-lines reference at these cell counts")
     bench.add_argument("--mol-rtol", type=float, default=1e-8, help="rtol of the MOL reference")
+    sc = sub.add_parser("scan", help="run a deck at several values of one key (MPI ranks share "
+                        "the points; launch with mpiexec -n N python -m mpi4py -m scripts.cli scan ...)")
+    deck_args(sc)
+    sc.add_argument("--param", required=True, metavar="SECTION.KEY", help="the key to vary")
+    sc.add_argument("--values", required=True, nargs="+", help="values of the key")
+    sc.add_argument("--observable", default="N_eff", help="summary column to report (default N_eff)")
+    sc.add_argument("--threshold", type=float, default=None,
+                    help="print the bracket where the observable crosses this value")
+    sc.add_argument("--refine", type=int, default=0,
+                    help="rounds of parallel multi-section refinement of the bracket")
+    tab = sub.add_parser("pb-tables", help="run the Pauli–Boltzmann validation cases and print "
+                         "measured values against the paper's")
+    tab.add_argument("--quick", action="store_true", help="small grids, skip the 3-flavour scan")
+    tab.add_argument("--n-points", type=int, default=None, help="momentum points (default: decks')")
     return p
 
 
@@ -77,16 +93,25 @@ def main(argv=None):
             from scripts.bench import bench_homogeneous
 
             return bench_homogeneous(args, say)
+        if args.command == "pb-tables":
+            from scripts.pb_tables import tables
+
+            return tables(args, comm, say)
         deck, schema = load_deck(args.deck, args.overrides)
+        if args.command == "scan":
+            from scripts.scan import scan
+
+            return scan(args, comm, say)
         if args.command == "validate":
             say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")
             return 0
-        from physics.models import build_lattice, is_single_site
+        from physics.models import MODELS, build_lattice
 
-        if comm.size > 1 and is_single_site(deck):
-            raise DeckError(f"model {deck.model!r} on a single site runs on one rank; "
+        on_lattice = MODELS[deck.model].on_lattice(deck)
+        if comm.size > 1 and not on_lattice:
+            raise DeckError(f"model {deck.model!r} without a decomposed lattice runs on one rank; "
                             f"launched on {comm.size} (run without mpiexec or with -n 1)")
-        if not is_single_site(deck):
+        if on_lattice:
             try:
                 build_lattice(deck, comm)  # decomposition and seed checked before any output
             except (ValueError, OSError) as exc:
@@ -106,7 +131,7 @@ def main(argv=None):
             say(f"qke: {stopped}; continue with: qke run {args.deck} --restart {stopped.path}",
                 file=sys.stderr)
             return 3
-        say(format_summary(result))
+        say(format_summary(result, deck))
         return 0
     except DeckError as exc:
         say(f"qke: deck error: {exc}", file=sys.stderr)
@@ -116,17 +141,11 @@ def main(argv=None):
         return 130
 
 
-def format_summary(result) -> str:
-    """One closing line with the run's key figures."""
-    s = result.summary
-    onset = f"{s['onset_T_MeV']:.4f} MeV" if s.get("onset_T_MeV") else "none"
-    slope = s.get("power_law_slope")
-    slope_text = (f"{slope:+.3f} over T = {s['power_law_T_hi_MeV']:.3g}..{s['power_law_T_lo_MeV']:.3g} MeV"
-                  if slope is not None else "n/a")
-    return (f"done: T = {s['T_final_MeV']:.4g} MeV, L = {s['L_final']:+.6e}, "
-            f"sterile/active = {s['sterile_over_active_final']:.6e}, growth onset (|L| > 1e3 |L0|) "
-            f"at {onset}, d ln|L|/d ln T = {slope_text}; {s['accepted']} steps "
-            f"({s['rejected']} rejected) in {s['wall_s']:.2f} s")
+def format_summary(result, deck) -> str:
+    """One closing line with the run's key figures (the model's own format)."""
+    from physics.models import MODELS
+
+    return MODELS[deck.model].summary_line(result.summary)
 
 
 if __name__ == "__main__":

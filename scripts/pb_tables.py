@@ -1,0 +1,132 @@
+"""`qke pb-tables`: run the Pauli–Boltzmann validation cases and print measured vs paper values.
+
+    qke pb-tables [--quick] [--n-points N]
+    mpiexec -n 4 python -m mpi4py -m scripts.cli pb-tables      (the runs spread over ranks)
+
+Items (issue 5): 1 constant-L runs against the analytic solution; 2 asymmetry generation
+(T_c, N_eff, sign); 3 destruction of a small L at δm² > 0; 4 lepton-number conservation;
+5 the three-flavour boundary (runs on both sides of the paper's 17.4–17.8 eV² and of the law
+s²_τ (δm²_τ)² = 28 (δm²_μ)² at two more s²_τ). --quick uses 1500 momentum points (item 2's T_c and N_eff need the decks' 3000)
+and skips item 5.
+Paper targets are those of model-pauli-boltzmann.md (§5); 'paper' is the printed number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from physics import constants as c
+from scripts.scan import run_jobs
+
+INPUT = "input"
+D0 = c.G_F ** 2 * c.PB_K_MU_TAU / c.PB_B_MU_TAU
+K_ALPHA = c.G_F ** 2 * c.PB_K_MU_TAU * c.PB_M_P / (4 * math.sqrt(c.PB_B_MU_TAU) * c.PB_ALPHA_H) * 1e-6
+DM2_MU = 10 ** -2.5
+
+
+def _deck(name):
+    return f"{INPUT}/{name}.yaml"
+
+
+def jobs(quick, n_points):
+    """name -> (deck path, overrides) of every run the tables need."""
+    n = [f"momentum.n_points={n_points}"] if n_points else (["momentum.n_points=1500"] if quick else [])
+    const = ["momentum.n_points=60", "momentum.y_min=0.01", "momentum.y_max=30"]
+    out = {
+        "F_max-": (_deck("pb_const_F_maximal"), const),
+        "F_max+": (_deck("pb_const_F_maximal"), const + ["physics.delta_m2_eV2=1e-6"]),
+        "F_minus": (_deck("pb_const_F_minus"), const),
+        "F_plus": (_deck("pb_const_F_plus"), const),
+        "evol0": (_deck("pb_const_evol0"), const),
+        "L1e-3": (_deck("pb_const_large_L"), const),
+        "L1e-2": (_deck("pb_const_large_L"), const + ["physics.eta=1e-2"]),
+        "gen9": (_deck("pb_asymgen_s2_1e-9"), n),
+        "gen6": (_deck("pb_asymgen_s2_1e-6"), n),
+    }
+    for L in ("0", "1e-5", "1e-4"):
+        out[f"destroy{L}"] = (_deck(f"pb_destroy_L{L}"), n)
+    if not quick:
+        for dm2 in (17.4, 17.8):
+            out[f"tau{dm2}"] = (_deck("pb_3flavour_boundary"), n + [f"physics.delta_m2_tau_eV2={-dm2}"])
+        for s2 in (1e-5, 1e-7):
+            law = math.sqrt(28 / s2) * DM2_MU
+            for f in (0.9, 1.1):
+                out[f"law{s2:g}x{f}"] = (_deck("pb_3flavour_boundary"),
+                                         n + [f"physics.sin2_2theta_tau={s2}",
+                                              f"physics.delta_m2_tau_eV2={-f * law:.6g}"])
+    return out
+
+
+def _F(r, dm2, s2, y=1.0):
+    spec = r["spectra"]
+    j = int(np.argmin(abs(spec["y"] - y)))
+    return -math.log1p(-spec["z_s"][j]) / (K_ALPHA * math.sqrt(abs(dm2)) * s2)
+
+
+def tables(args, comm, say):
+    """The `qke pb-tables` command."""
+    todo = jobs(args.quick, args.n_points)
+    keep = ("L", "N_eff", "L_total", "L_nus")
+    results = dict(zip(todo, run_jobs(comm, list(todo.values()), keep)))
+    if comm.rank:
+        return 0
+    R = results
+    say(f"# Pauli–Boltzmann validation (paper 002){' — quick grids' if args.quick else ''}")
+    say("\n## Item 1: constant L against the analytic solution (F at y = 1)")
+    say(f"{'quantity':<36}{'measured':>12}{'paper/analytic':>16}")
+    row = lambda q, m, p: say(f"{q:<36}{m:>12.5g}{p:>16}")   # noqa: E731
+    F1 = math.pi / (6 * math.sqrt(2)) * (1 + D0 ** 2) ** -0.25
+    row("F-(1)  (δm² = −1e-6, s² = 1)", _F(R["F_max-"], 1e-6, 1.0), f"{F1:.5f}")
+    row("F+(1)  (δm² = +1e-6, s² = 1)", _F(R["F_max+"], 1e-6, 1.0), f"{F1:.5f}")
+    row("F-(0)  (δm² = −1, s² = 1e-8)", _F(R["F_minus"], 1.0, 1e-8), "25.5 (25.54)")
+    row("F+(0)  (δm² = +1, s² = 1e-8)", _F(R["F_plus"], 1.0, 1e-8), "0.2618")
+    sp = R["evol0"]["spectra"]
+    flat = sp["z_s"][sp["y"] > 0.01]
+    row("fig. 3 flat z_s (y > 0.01), mean", flat.mean(), "0.873")
+    row("fig. 3 flat z_s, max − min", flat.max() - flat.min(), "0")
+    N3, N2 = R["L1e-3"]["N_eff_final"], R["L1e-2"]["N_eff_final"]
+    row("N_eff, s² = 1, |δm²| = 1e-3, L = 1e-3", N3, "0.0086")
+    row("N_eff, L = 1e-2", N2, "0.00145")
+    row("d ln N_eff / d ln L (1e-3..1e-2)", math.log(N2 / N3) / math.log(10), "−3/4")
+    say("\n## Item 2: asymmetry generation, δm² = −1000 eV², L_in = 1e-10, η̃ = 5e-11")
+    say(f"{'s²':<8}{'T_c [MeV]':>10}{'paper':>8}{'N_eff(1 MeV)':>14}{'paper':>8}{'L final':>13}{'sign(η̃)':>9}"
+        f"{'wall [s]':>10}")
+    for key, s2, Tc, N in (("gen9", "1e-9", 60, "—"), ("gen6", "1e-6", 42, "0.50")):
+        r = R[key]
+        say(f"{s2:<8}{r['onset_T_MeV'] or float('nan'):>10.2f}{Tc:>8}{r['N_eff_final']:>14.4g}{N:>8}"
+            f"{r['L_final']:>+13.4e}{'+':>9}{r['wall_s']:>10.1f}")
+    say("\n## Item 3: δm² = +3e-3 eV², s² = 1: destruction of L (paper: L_in ≤ 1e-5 destroyed, "
+        "1e-4 survives)")
+    say(f"{'L_in':<8}{'min |L| 30–10 MeV':>18}{'L(1 MeV)':>12}{'max |ΔN_eff| vs L=0':>21}{'N_eff(1 MeV)':>14}")
+    ref = R["destroy0"]["series"]["N_eff"]
+    for L in ("0", "1e-5", "1e-4"):
+        se = R[f"destroy{L}"]["series"]
+        window = (se["T"] <= 30) & (se["T"] >= 10)
+        say(f"{L:<8}{np.min(np.abs(se['L'][window])):>18.3e}{se['L'][-1]:>12.3e}"
+            f"{np.max(np.abs(se['N_eff'] - ref)):>21.3e}{se['N_eff'][-1]:>14.4g}")
+    say("\n## Item 4: lepton-number conservation, max |ΣL_να + L_νs − initial| over the run")
+    for key, r in R.items():
+        if key.startswith(("gen", "destroy", "tau", "law")):
+            scale = max(np.max(np.abs(r["series"]["L_nus"])), np.max(np.abs(r["series"]["L"])), 1e-300)
+            say(f"{key:<14} drift {r['L_total_drift']:.2e}  (relative to max |L|, |L_νs|: "
+                f"{r['L_total_drift'] / scale:.1e})")
+    if args.quick:
+        return 0
+    say("\n## Item 5: three flavours, δm²_μ = 10^-2.5 eV², s²_μ = 1 (N_eff at 5 MeV; "
+        "→ 1 thermalised, ≪ 1 suppressed)")
+    say(f"{'s²_τ':<8}{'|δm²_τ| [eV²]':>14}{'N_eff':>10}{'L^(μ) final':>14}{'expected':>34}")
+    for dm2 in (17.4, 17.8):
+        r = R[f"tau{dm2}"]
+        say(f"{'1e-6':<8}{dm2:>14.4g}{r['N_eff_final']:>10.4g}{r['L_final']:>+14.3e}"
+            f"{'paper fig. 13: boundary 17.4–17.8':>34}")
+    for s2 in (1e-5, 1e-7):
+        law = math.sqrt(28 / s2) * DM2_MU
+        for f in (0.9, 1.1):
+            r = R[f"law{s2:g}x{f}"]
+            say(f"{s2:<8g}{f * law:>14.4g}{r['N_eff_final']:>10.4g}{r['L_final']:>+14.3e}"
+                f"{('law: thermalised' if f < 1 else 'law: suppressed') + f' (law {law:.3g})':>34}")
+    say("Locate the boundary with: qke scan input/pb_3flavour_boundary.yaml --param "
+        "physics.delta_m2_tau_eV2 --values -16.5 -17.0 -17.5 -18.0 --threshold 0.5 --refine 2")
+    return 0
