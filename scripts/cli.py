@@ -135,6 +135,11 @@ def main(argv=None):
         return 0
     except DeckError as exc:
         say(f"qke: deck error: {exc}", file=sys.stderr)
+        sys.stderr.flush()
+        # Every rank reaches this point with the same error (validation and the decomposition
+        # check are deterministic functions of the deck): wait until rank 0 has printed, or a
+        # rank exiting first makes mpiexec kill rank 0 before the message is out.
+        comm.barrier()
         return 2
     except KeyboardInterrupt:
         say("qke: interrupted", file=sys.stderr)
