@@ -34,11 +34,16 @@ def laplacian(u, halo, spacing, out=None):
         raise ValueError(f"halo={halo} is smaller than the stencil radius {STENCIL_RADIUS}")
     centre = _shifted(u, halo, 0, 0)
     if out is None:
-        out = np.zeros_like(centre)
-    else:
-        out[...] = 0.0
+        out = np.empty_like(centre)
+    term = out
     for axis, dx in enumerate(spacing):
-        out += (_shifted(u, halo, axis, 1) + _shifted(u, halo, axis, -1) - 2.0 * centre) / (dx * dx)
+        if axis == 1:
+            term = np.empty_like(out)
+        np.add(_shifted(u, halo, axis, 1), _shifted(u, halo, axis, -1), out=term)
+        term -= 2.0 * centre
+        term *= 1.0 / (dx * dx)
+        if axis:
+            out += term
     return out
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lattice.parallel import SerialComm
+from lattice.implicit import ImplicitLattice
 from lattice.progress import Progress
 from lattice.rosenbrock import Rodas4
 from lattice.splitting import MidpointSourceCoupling, StrangSplitting
@@ -124,10 +125,14 @@ class Simulation:
         system = self.system
         self.T_samples = np.geomspace(deck.time.T_start_MeV, deck.time.T_end_MeV, deck.output.samples)
         self.t_samples = system.cosmology.time(self.T_samples)
-        self.stepper = Rodas4(system, system.error_norm(integ.rtol, integ.atol_plus, integ.atol_minus),
-                              reduce_max=self.comm.allreduce_max)
+        error_norm = system.error_norm(integ.rtol, integ.atol_plus, integ.atol_minus)
+        stepped = system
+        if self.lattice is not None and integ.coupling == "implicit":
+            stepped = ImplicitLattice(system, self.setup.diffusion, self.lattice, error_norm.field_weights,
+                                      integ.krylov_tolerance, integ.krylov_restart, integ.krylov_max_iterations)
+        self.stepper = Rodas4(stepped, error_norm, reduce_max=self.comm.allreduce_max)
         dt0 = integ.dt_initial * self.t_samples[0]
-        if self.lattice is None:
+        if self.lattice is None or integ.coupling == "implicit":
             self.advancer = LocalOnly(self.stepper, dt0)
         else:
             lattice, diffusion = self.lattice, self.setup.diffusion
@@ -246,6 +251,12 @@ class Simulation:
         bar = Progress(deck.time.T_start_MeV, deck.time.T_end_MeV, deck.output.progress,
                        deck.output.log_interval_s, enabled=self.comm.rank == 0)
         wall0 = time.perf_counter()
+        if self.lattice is not None and isinstance(self.advancer, LocalOnly):  # samples can be minutes apart
+            krylov = self.stepper.system.stats
+            self.stepper.on_accept = lambda t, h: bar.update(
+                self.system.temperature(t), f"step {self.stepper.n_accepted}, dt·H = "
+                f"{h * self.system.cosmology.hubble(self.system.temperature(t)):.2e}, GMRES "
+                f"{krylov.iterations / max(krylov.solves, 1):.1f} it/solve")
         if isinstance(self.advancer, Split):  # samples can be minutes apart on a lattice
             self.advancer.on_step = lambda t: bar.update(
                 self.system.temperature(t), f"step {self.advancer.steps}, dt·H = "
@@ -286,7 +297,11 @@ class Simulation:
     def _stats(self, wall0):
         stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,
                  "wall_s": time.perf_counter() - wall0}
-        if self.lattice is not None:
+        krylov = getattr(self.stepper.system, "stats", None)
+        if krylov is not None:
+            stats.update(krylov_solves=krylov.solves, krylov_iterations=krylov.iterations,
+                         krylov_failures=krylov.failures)
+        if isinstance(self.advancer, Split):
             stats["split_steps"] = self.advancer.steps
             stats["split_rejected"] = self.advancer.splitting.rejected
             stats["diffusion_stages"] = self.advancer.splitting.stages_total

@@ -6,6 +6,8 @@ stop) goes through `allreduce_max`, which is exact and independent of the rank c
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class SerialComm:
     """A one-rank stand-in with the same methods as MPIComm."""
@@ -18,6 +20,10 @@ class SerialComm:
 
     def allreduce_sum(self, value):
         return value
+
+    def allreduce_array(self, values, op):
+        """Element-wise reduction ("sum" or "max") of a float array over ranks."""
+        return np.asarray(values, dtype=float)
 
     def allgather(self, value):
         return [value]
@@ -42,6 +48,13 @@ class MPIComm:
 
     def allreduce_sum(self, value):
         return self.comm.allreduce(value, op=self._MPI.SUM)
+
+    def allreduce_array(self, values, op):
+        """Element-wise reduction ("sum" or "max") of a float array over ranks, in one message."""
+        send = np.ascontiguousarray(values, dtype=float)
+        out = np.empty_like(send)
+        self.comm.Allreduce(send, out, op={"sum": self._MPI.SUM, "max": self._MPI.MAX}[op])
+        return out
 
     def allgather(self, value):
         """Every rank's (picklable) value, in rank order, on every rank."""

@@ -74,6 +74,10 @@ class FieldwiseNorm:
         scale = self.atol + self.rtol * np.maximum(np.abs(y), np.abs(y_new))
         return float(np.max(np.abs(err) / scale))
 
+    def field_weights(self, y):
+        """Error allowance per field and site at y (same shape), for scaling linear solves."""
+        return self.atol.reshape(self.atol.shape + (1,) * (y.ndim - self.atol.ndim)) + self.rtol * np.abs(y)
+
 
 class Rodas4:
     """Adaptive Rodas4 stepper over a field-major batch of independent sites.
@@ -97,6 +101,8 @@ class Rodas4:
         self.n_accepted = 0
         self.n_rejected = 0
         self._at = None   # (t, y, J, ∂f/∂t) of the last attempt: a rejected step retries from there
+        self.on_accept = None
+        """Optional callable(t, h) after every accepted step (progress reports)."""
 
     def attempt(self, t, y, h, source=None):
         """One Rodas4 step of size h from (t, y); returns (y_new, error_norm).
@@ -155,6 +161,8 @@ class Rodas4:
                     record.append(h_try)
                 t = t_end if clipped else t + h_try
                 y = y_new
+                if self.on_accept:
+                    self.on_accept(t, h_try)
                 fac_max = 1.0 if reject_streak else self.fac_max
                 h_next = h_try * min(fac_max, max(self.fac_min, factor))
                 h = max(h, h_next) if clipped else h_next

@@ -24,9 +24,18 @@ INTEGRATOR = (
     Field("max_dt_hubble", float, "1/H", "largest split (local + diffusion) step, in Hubble "
           "times (lattice runs)", default=1e-2, minimum=0.0, exclusive_minimum=True, maximum=1.0),
     Field("coupling", str, "", "how the local equations and diffusion are combined on a lattice: "
-          "midpoint_source (second order, no splitting error at a local-diffusive balance, own "
-          "error control) or strang (textbook Strang splitting; see lattice/splitting.py)",
-          default="midpoint_source", choices=("midpoint_source", "strang")),
+          "implicit (one stiff system: diffusion inside the Rosenbrock stages, solved by GMRES; "
+          "see lattice/implicit.py), midpoint_source (RKL2 diffusion as a source of the local "
+          "step) or strang (textbook Strang splitting; see lattice/splitting.py)",
+          default="implicit", choices=("implicit", "midpoint_source", "strang")),
+    Field("krylov_tolerance", float, "error allowances", "implicit coupling: GMRES stops when the "
+          "stage-solve error is about this fraction of the local-error tolerance", default=1e-3,
+          minimum=1e-12, maximum=0.5),
+    Field("krylov_restart", int, "", "implicit coupling: GMRES basis vectors before a restart",
+          default=20, minimum=2, maximum=500),
+    Field("krylov_max_iterations", int, "", "implicit coupling: GMRES iterations per stage solve "
+          "before the step is rejected and retried smaller", default=400, minimum=1,
+          maximum=100_000),
 )
 
 OUTPUT = (

@@ -318,6 +318,25 @@ class QKEErrorNorm:
                            am + rtol * len_m.max(0), am + rtol * len_m.max(0)))
         return float(np.max(np.abs(errors) / scales))
 
+    def field_weights(self, y):
+        """Per-field error allowances (8, *grid) at state y, for scaling linear solves.
+
+        An error of one allowance in every field keeps each combination above within about
+        one tolerance: the densities and L are sums and differences of two fields.
+        """
+        rtol, ap, am = self.rtol, self.atol_plus, self.atol_minus
+        w = np.empty_like(y)
+        w[P0P] = 0.5 * (ap + rtol * np.minimum(np.abs(y[P0P] + y[PZP]), np.abs(y[P0P] - y[PZP])))
+        w[PZP] = w[P0P]
+        L = self.L0 + 0.375 * (y[P0M] + y[PZM])
+        w[P0M] = np.minimum((am + rtol * np.abs(L)) / 0.75, 0.5 * (am + rtol * np.abs(y[P0M] - y[PZM])))
+        w[PZM] = w[P0M]
+        w[PXP] = ap + rtol * np.sqrt(y[PXP] ** 2 + y[PYP] ** 2 + y[PZP] ** 2)
+        w[PYP] = w[PXP]
+        w[PXM] = am + rtol * np.sqrt(y[PXM] ** 2 + y[PYM] ** 2 + y[PZM] ** 2)
+        w[PYM] = w[PXM]
+        return w
+
 
 class QKEDiffusion:
     """Diffusion terms of the QKE (model-diffusion-qke.md §3–4), comoving lattice.
@@ -343,6 +362,13 @@ class QKEDiffusion:
         return (0.5 * (1.0 / gamma_tt + 1.0 / gamma_ss), 0.5 * (1.0 / gamma_tt - 1.0 / gamma_ss),
                 2.0 / (gamma_tt + gamma_ss))
 
+    temperature_exponent = -3.0
+    """Every coefficient times (T/T_ref)² scales as T^-3 (1/Γ^el ∝ T^-5): d/dt = 3 H × itself."""
+
+    def matrix(self, T):
+        """The 8×8 matrix K with tendency = K · (comoving Laplacian), at temperature T [MeV^-1]."""
+        return self.tendency(np.eye(N_FIELDS), T)
+
     def max_rate_coefficient(self, T):
         """Largest eigenvalue of the diffusion matrix times (T/T_ref)²: 1/Γ^el_ss · (T/T_ref)² [MeV^-1]."""
         Dp, Dm, Dts = self.coefficients(T)
@@ -355,11 +381,12 @@ class QKEDiffusion:
         Dp, Dm, Dts = Dp * f, Dm * f, Dts * f
         if out is None:
             out = np.empty_like(lap)
-        for zero, z in ((P0P, PZP), (P0M, PZM)):
-            out[zero] = Dp * lap[zero] + Dm * lap[z]
-            out[z] = Dm * lap[zero] + Dp * lap[z]
-        for i in (PXP, PXM, PYP, PYM):
-            out[i] = Dts * lap[i]
+        zero, z, transverse = lap[P0P:P0M + 1], lap[PZP:PZM + 1], lap[PXP:PYM + 1]   # (P0±), (Pz±), (Px±, Py±)
+        np.multiply(zero, Dp, out=out[P0P:P0M + 1])
+        out[P0P:P0M + 1] += Dm * z
+        np.multiply(z, Dp, out=out[PZP:PZM + 1])
+        out[PZP:PZM + 1] += Dm * zero
+        np.multiply(transverse, Dts, out=out[PXP:PYM + 1])
         return out
 
     @staticmethod

@@ -1,0 +1,133 @@
+"""The lattice as one stiff system: local equations and diffusion in the same implicit stages.
+
+Before the resonance L sits at a balance between the diffusion of the active asymmetry and its
+local relaxation, both far faster than the expansion, at every domain wall. A scheme that
+advances the two apart (Strang, or a source held fixed over the step) makes an error of order
+dt² × (diffusion rate) × (local rate) there and is held at dt·H ~ 1e-7. Treating them together,
+the Rosenbrock stages solve
+
+    (σ − J_local − K ∇²) x = r,   σ = 1/(γ h),
+
+with the exact Jacobian of f = f_local(y) + K(t) ∇²y; the step is then set by accuracy alone,
+as for a single site. K is the model's constant-in-space diffusion matrix (fields × fields).
+
+The stage systems couple all sites. They are solved by GMRES (lattice/krylov.py) preconditioned
+by the per-site blocks σ − J_local + K Σ_axes 2/dx² (the local physics exactly, the diffusion's
+own-cell part), in variables scaled by the error allowance of every field and site, so that
+"converged" means: the solve error is a small fraction of the local-error tolerance. With steps
+small compared with the diffusion time of a cell, a single iteration suffices; at large steps
+the iterations grow like the square root of γh × (grid diffusion rate).
+
+Fields the local system leaves constant (`locally_constant`, e.g. P0⁻) are moved only by the
+flux-form Laplacian, which conserves their sum over a periodic or zero-flux box. The exact stage
+solution then has Σx = Σr/σ for them; the Krylov solution is corrected to satisfy this exactly
+(a uniform shift of the order of the solve tolerance), so the conservation does not rest on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.linalg import batched_apply, batched_inverse
+from lattice.krylov import KrylovStats, gmres
+from lattice.reductions import ReproducibleSums
+
+
+class ImplicitLattice:
+    """f, jac and ∂f/∂t of the local equations plus diffusion on a decomposed lattice.
+
+    Args:
+        local: the per-site system (f, jac, dfdt, temperature, cosmology; field-major states).
+        diffusion: gives `tendency(lap, T)` = K(T)·lap, `matrix(T)` = K(T) and
+            `temperature_exponent` n with K ∝ T^n [MeV^-1].
+        lattice: the decomposed lattice (`laplacian`, `spacing`, `n_cells`, `comm`).
+        weights: function y -> error allowance per field and site (scales the linear solves).
+        tolerance: GMRES stops when the scaled residual norm is ≤ tolerance·σ, i.e. when the
+            solve error is about `tolerance` error allowances or less [dimensionless].
+        restart, max_iterations: GMRES basis size and iteration limit per solve; a solve that
+            does not converge returns NaN, and the stepper rejects the step and shrinks h.
+    """
+
+    def __init__(self, local, diffusion, lattice, weights, tolerance=1e-3, restart=20,
+                 max_iterations=400):
+        self.local, self.diffusion, self.lattice = local, diffusion, lattice
+        self.weights = weights
+        self.tolerance, self.restart, self.max_iterations = tolerance, restart, max_iterations
+        self.n_fields = local.n_fields
+        self.locally_constant = ()   # diffusion moves every field
+        self.conserved = tuple(getattr(local, "locally_constant", ()))
+        self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells)
+        self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells)
+        self.stats = KrylovStats()
+        self.own_cell = sum(2.0 / dx ** 2 for dx in lattice.spacing)   # −diagonal of ∇² [MeV²]
+
+    def _diffusion(self, y, T):
+        return self.diffusion.tendency(self.lattice.laplacian(y), T)
+
+    def f(self, t, y):
+        """dy/dt = f_local + K ∇²y [state/MeV^-1]."""
+        return self.local.f(t, y) + self._diffusion(y, self.local.temperature(t))
+
+    def dfdt(self, t, y):
+        """∂f/∂t at fixed y: the local rates' drift plus dK/dt ∇²y = −n H K ∇²y."""
+        T = self.local.temperature(t)
+        rate = -self.diffusion.temperature_exponent * self.local.cosmology.hubble(T)
+        return self.local.dfdt(t, y) + rate * self._diffusion(y, T)
+
+    def jac(self, t, y):
+        """The coupled Jacobian J_local + K ∇², as an object the Rosenbrock stages factorise."""
+        return CoupledJacobian(self, t, self.local.jac(t, y), self.diffusion.matrix(self.local.temperature(t)),
+                               self.weights(y))
+
+
+class CoupledJacobian:
+    """J = blocks + K ∇² at one (t, y); `factorise(σ)` returns the GMRES stage solver."""
+
+    def __init__(self, system, t, blocks, K, weights):
+        self.system, self.t, self.blocks, self.K, self.w = system, t, blocks, K, weights
+
+    def factorise(self, sigma):
+        """A function r -> x solving (σ − J) x = r (NaN everywhere if GMRES fails).
+
+        GMRES runs on x̃ = x / w (w: error allowance per field and site), with the per-site
+        blocks transformed once: J̃ = W⁻¹ J W, M̃⁻¹ = W⁻¹ M⁻¹ W.
+        """
+        s, w, shape = self.system, self.w, self.w.shape
+        T = s.local.temperature(self.t)
+        w_sites = np.moveaxis(w, 0, -1)
+        to_scaled = w_sites[..., None, :] / w_sites[..., :, None]     # w_j / w_i
+        M = -self.blocks
+        M += s.own_cell * self.K
+        diag = np.arange(s.n_fields)
+        M[..., diag, diag] += sigma
+        M_inv = batched_inverse(M) * to_scaled
+        J = self.blocks * to_scaled
+
+        inv_w = 1.0 / w
+
+        def apply_A(v):           # W⁻¹ (σ − J − K∇²) W v
+            v = v.reshape(shape)
+            Av = sigma * v
+            Av -= batched_apply(J, v)
+            diffusion = s._diffusion(v * w, T)
+            diffusion *= inv_w
+            Av -= diffusion
+            return Av.reshape(-1)
+
+        def apply_M_inv(v):
+            return batched_apply(M_inv, v.reshape(shape)).reshape(-1)
+
+        def solve(r):
+            x, converged = gmres(apply_A, apply_M_inv, (r * inv_w).reshape(-1), s.sums, s.tolerance * sigma,
+                                 s.restart, s.max_iterations, s.stats)
+            if not converged:
+                return np.full(shape, np.nan)
+            x = x.reshape(shape) * w
+            if s.conserved:
+                idx = list(s.conserved)
+                sums = s.cell_sums.row_sums(np.concatenate((r[idx] / sigma, x[idx])))
+                shift = (sums[:len(idx)] - sums[len(idx):]) / s.lattice.n_cells
+                x[idx] += shift.reshape((-1,) + (1,) * (x.ndim - 1))
+            return x
+
+        return solve
