@@ -1,20 +1,24 @@
-"""`qke bench lattice`: lattice step throughput, memory bandwidth, and the speed-up over MOL.
+"""`qke bench lattice`: lattice step throughput, memory traffic, and the speed-up over MOL.
 
 Throughput: for each shape (default a 1D 2^20-site and a 3D 128³ lattice) the point-B deck is
 built on this communicator's ranks at T = 20 MeV with the spacing of the item-5 comparison
 problem (0.05/H(18 MeV) per 64 cells along every axis, so the box grows with the cell count)
 and a uniform L0. Every site starts on the relaxed pre-resonance state of a single-site run
-from 24 MeV, so the local solver works as in a long run (one accepted sub-step per local
-solve) rather than through a start-up transient; every kernel (RKL2 stages with halo
-exchange, Jacobians, 8×8 inverses, Rodas stages) runs in full whatever the data. The number
-of local attempts per step, the one data-dependent cost, is printed. `--steps` coupled steps of a fixed dt (`--dt-hubble`
-Hubble times, the size the accuracy control takes there) are timed after one warm-up step. A site-update is one site advanced by one coupled step (two RKL2
-diffusion steps, the predictor and the corrector local solves; lattice/splitting.py).
+from 24 MeV, as in a long run past its start-up transient. `--steps` implicit steps
+(lattice/implicit.py: Rodas4 with the diffusion in its stages, GMRES stage solves) of a fixed
+dt (`--dt-hubble` Hubble times, the size the accuracy control takes there) are timed after one
+warm-up step. A site-update is one site advanced by one step. Printed per shape: site-updates
+per second, GMRES iterations per stage solve (the one data-dependent cost) and the error norm
+of the timed steps (≤ 1: the step meets the deck's tolerance).
 
 Bandwidth: a STREAM-like copy of a 512 MiB array in the same process (best of 5), counted as
-read + write, all ranks copying at once. The fraction printed is the compulsory traffic (the 8 fields read once and
-written once, 128 B per site-update) over that bandwidth: what an ideal fused kernel would
-need. The NumPy implementation moves many times more; issue 6 accounts for it.
+read + write, all ranks copying at once. Two traffic figures are set against it:
+- compulsory: the 8 fields read once and written once, 128 B per site-update (an ideal fused
+  kernel);
+- implementation: the bytes the NumPy code actually moves per site-update, counted by running
+  one step on a sample lattice of the same dimensionality (4096 sites) with every array a
+  scripts.traffic.CountingArray (each ufunc call's operands and results; no cache reuse).
+The percentages are (site-updates/s × bytes per site-update) / copy bandwidth.
 
 Method of lines (`--mol N ...`): the independent SciPy BDF solve of tests/reference_mol.py and
 the project run the 64-cell comparison problem of tests/test_lattice_reference.py (24 → 22 MeV)
@@ -61,31 +65,47 @@ def _deck(shape, T_start, T_end, extra=()):
     return load_deck(DECK, overrides)
 
 
-def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0):
-    """Site-updates per second of the coupled lattice step on `shape`; returns a dict."""
+def _implicit_steps(shape, comm, dt_hubble, T):
+    """(stepper, t, dt, relaxed state) for fixed implicit steps on `shape` at T [MeV]."""
     from lattice.driver import Simulation
 
     deck, schema = _deck(shape, T, 0.5 * T, [f"grid.box_hubble={0.05 * shape[0] / 64}",
-                                             "seed.amplitude=0"])
+                                             "seed.amplitude=0", "integrator.coupling=implicit"])
     sim = Simulation(deck, schema, write=False, comm=comm)
-    sim.y = relaxed_state(T, sim.system.L0)
-    coupling, stepper = sim.advancer.splitting, sim.stepper
-    t = sim.system.cosmology.time(T)
-    dt = dt_hubble / sim.system.cosmology.hubble(T)
-    y, _ = coupling.step(t, sim.y, dt)  # warm-up
-    y = sim.y if y is None else y
+    cosmology = sim.system.cosmology
+    return sim.stepper, cosmology.time(T), dt_hubble / cosmology.hubble(T), relaxed_state(T, sim.system.L0)
+
+
+def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0):
+    """Site-updates per second of the implicit lattice step on `shape`; returns a dict."""
+    stepper, t, dt, y = _implicit_steps(shape, comm, dt_hubble, T)
+    krylov = stepper.system.stats
+    y, _ = stepper.replay(t, y, [dt])  # warm-up
     comm.barrier()
-    local0, stages0 = stepper.n_accepted + stepper.n_rejected, coupling.stages_total
+    solves, iterations = krylov.solves, krylov.iterations
     wall = time.perf_counter()
-    for i in range(steps):
-        y_new, _ = coupling.step(t + (i + 1) * dt, y, dt)
-        y = y if y_new is None else y_new
+    y, error = stepper.replay(t + dt, y, [dt] * steps)
     comm.barrier()
     wall = time.perf_counter() - wall
     sites = int(np.prod(shape))
-    return {"sites": sites, "wall_s": wall, "updates_per_s": sites * steps / wall,
-            "local_per_step": (stepper.n_accepted + stepper.n_rejected - local0) / steps,
-            "stages_per_step": (coupling.stages_total - stages0) / steps}
+    return {"sites": sites, "wall_s": wall, "updates_per_s": sites * steps / wall, "error_norm": error,
+            "iterations_per_solve": (krylov.iterations - iterations) / max(krylov.solves - solves, 1)}
+
+
+def implementation_bytes(ndim, dt_hubble, T=20.0, sites=4096):
+    """Bytes per site-update the NumPy step moves, counted on a one-rank sample lattice of `ndim`
+    axes and about `sites` cells; returns (bytes, GMRES iterations per solve in the sample)."""
+    from lattice.parallel import SerialComm
+    from scripts.traffic import bytes_moved
+
+    side = round(sites ** (1.0 / ndim))
+    shape = (side,) * ndim
+    stepper, t, dt, y = _implicit_steps(shape, SerialComm(), dt_hubble, T)
+    y, _ = stepper.replay(t, y, [dt])
+    krylov = stepper.system.stats
+    solves, iterations = krylov.solves, krylov.iterations
+    _, moved = bytes_moved(lambda v: stepper.replay(t + dt, v, [dt]), y)
+    return moved / side ** ndim, (krylov.iterations - iterations) / max(krylov.solves - solves, 1)
 
 
 def relaxed_state(T, L0, T_start=24.0):
@@ -149,12 +169,15 @@ def bench_lattice(args, comm, say):
     for text in args.shapes:
         shape = tuple(int(v) for v in text.lower().split("x"))
         r = lattice_throughput(shape, comm, args.steps, args.dt_hubble)
-        achieved = r["updates_per_s"] * COMPULSORY_BYTES
+        moved, sample_its = implementation_bytes(len(shape), args.dt_hubble)
+        rate = r["updates_per_s"]
         say(f"shape {'x'.join(map(str, shape)):>12} ({r['sites']:,} sites, dt·H = {args.dt_hubble:g}, "
-            f"{args.steps} steps): {r['updates_per_s']:.3e} site-updates/s; "
-            f"{r['local_per_step']:.1f} local attempts and {r['stages_per_step']:.0f} RKL2 stages "
-            f"per step; compulsory traffic {COMPULSORY_BYTES} B/site-update -> "
-            f"{achieved / 1e9:.3f} GB/s = {100 * achieved / bw:.2f} % of the copy bandwidth")
+            f"{args.steps} steps): {rate:.3e} site-updates/s; GMRES {r['iterations_per_solve']:.1f} "
+            f"iterations per stage solve, step error norm {r['error_norm']:.2f}")
+        say(f"  traffic per site-update: compulsory {COMPULSORY_BYTES} B -> "
+            f"{100 * rate * COMPULSORY_BYTES / bw:.3f} % of the copy bandwidth; implementation "
+            f"{moved / 1e3:.1f} kB (counted on a {len(shape)}D sample, {sample_its:.1f} GMRES it/solve) -> "
+            f"{rate * moved / 1e9:.2f} GB/s = {100 * rate * moved / bw:.1f} % of the copy bandwidth")
     if args.mol:
         if comm.size > 1:
             say("--mol runs on one rank only; skipped")

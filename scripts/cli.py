@@ -51,9 +51,10 @@ def _parser():
                        help="stop SciPy Radau after this many seconds (speed-up becomes a bound)")
     bench.add_argument("--shapes", nargs="+", default=["1048576", "128x128x128"],
                        help="lattice shapes for `bench lattice`, e.g. 1048576 128x128x128")
-    bench.add_argument("--steps", type=int, default=3, help="timed coupled steps per shape")
-    bench.add_argument("--dt-hubble", type=float, default=3e-5,
-                       help="coupled step in Hubble times (the control's choice at 20 MeV, rtol 1e-6)")
+    bench.add_argument("--steps", type=int, default=3, help="timed implicit lattice steps per shape")
+    bench.add_argument("--dt-hubble", type=float, default=1e-3,
+                       help="lattice step in Hubble times (about the accuracy control's choice at "
+                       "20 MeV, rtol 1e-6)")
     bench.add_argument("--mol", type=int, nargs="*", default=None, metavar="N",
                        help="also time the SciPy BDF method-of-lines reference at these cell counts")
     bench.add_argument("--mol-rtol", type=float, default=1e-8, help="rtol of the MOL reference")
