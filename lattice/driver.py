@@ -12,6 +12,7 @@ number of ranks.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lattice.parallel import SerialComm
+from lattice.doubling import redistribute
 from lattice.implicit import ImplicitLattice
 from lattice.progress import Progress
 from lattice.rosenbrock import Rodas4
@@ -148,6 +150,9 @@ class Simulation:
         self.units = dict(system.observable_units)
         if getattr(system, "counts_domain_walls", False):
             self.units["sign_changes"] = "count"
+        if self.lattice is not None:
+            self.units["doubling_level"] = "count (box = 2^level × grid.box_hubble)"
+        self.doubling_level = 0
         n = len(self.T_samples)
         self.series = {name: np.full(n, np.nan) for name in self.units}
         self.steps = np.zeros(n)
@@ -168,6 +173,7 @@ class Simulation:
         """Everything besides the fields that an exact restart needs."""
         a, st = self.advancer, self.stepper
         meta = {"next_sample": self.next_sample, "accepted": st.n_accepted, "rejected": st.n_rejected,
+                "doubling_level": self.doubling_level,
                 "series": {k: v[:self.next_sample].tolist() for k, v in self.series.items()},
                 "steps": self.steps[:self.next_sample].tolist()}
         if self.fields is not None:
@@ -189,6 +195,8 @@ class Simulation:
         from lattice.checkpoint import read_checkpoint
 
         self.y, meta = read_checkpoint(path, self.comm, self._partition())
+        for _ in range(int(meta.get("doubling_level", 0))):   # the seed field and box, as they were
+            self._double(state=False)
         self.next_sample = int(meta["next_sample"])
         self.stepper.n_accepted, self.stepper.n_rejected = meta["accepted"], meta["rejected"]
         for key, values in meta["series"].items():
@@ -204,12 +212,42 @@ class Simulation:
             self.advancer.splitting.stages_total = meta["stages_total"]
             self.advancer.splitting.rejected = meta["split_rejected"]
 
+    # -- grid doubling ---------------------------------------------------------------------------
+    def _double_if_resolved(self, T):
+        """Double the grid while ℓ_D spans ≥ 2 × grid.doubling_cells_per_lD cells (a global decision:
+        every rank computes the same numbers)."""
+        if self.lattice is None:
+            return
+        grid = self.deck.grid
+        cells = grid.doubling_cells_per_lD
+        ell = self.setup.diffusion.comoving_diffusion_length(T, self.system.cosmology.hubble(T))
+        while cells and self.doubling_level < grid.max_doublings and ell >= 2.0 * cells * max(self.lattice.spacing):
+            self._double()
+            if self.comm.rank == 0:
+                dx = self.lattice.spacing[0] / self.setup.hubble_length
+                print(f"grid doubled at T = {T:.6g} MeV: level {self.doubling_level}, dx = {dx:.4e} "
+                      f"(box {self.lattice.box[0] / self.setup.hubble_length:.4e}) Hubble lengths at "
+                      f"T_ref; l_D = {ell / self.lattice.spacing[0]:.2f} cells", file=sys.stderr, flush=True)
+
+    def _double(self, state=True):
+        """One doubling: the seed field L0 (and the state, if `state`) redistributed, the box doubled."""
+        L0 = self.system.L0
+        fields = np.concatenate([self.y, L0[None]]) if state else L0[None]
+        new = redistribute(fields, self.lattice.partition, self.comm)
+        L0[...] = new[-1]
+        if state:
+            self.y = new[:-1]
+        self.lattice.double_box()
+        self.doubling_level += 1
+
     # -- the loop --------------------------------------------------------------------------------
     def _observe(self, i, t):
         system, y = self.system, self.y
         obs = system.observables_from_sums(self.comm.allreduce_sum(system.observable_sums(y)))
         if "sign_changes" in self.units:
             obs["sign_changes"] = 0 if self.lattice is None else count_sign_changes(self.lattice, system, y)
+        if "doubling_level" in self.units:
+            obs["doubling_level"] = self.doubling_level
         for name, value in obs.items():
             self.series[name][i] = value
         self.steps[i] = self.stepper.n_accepted
@@ -218,7 +256,7 @@ class Simulation:
         if i in self.snapshot_at and self.write:
             write_snapshot(self.snapshots, self.snapshot_at.index(i), self.lattice, system, y, self.deck,
                            self.schema, self.T_samples[i], t, self.stepper.n_accepted,
-                           self.setup.hubble_length)
+                           self.setup.hubble_length, self.doubling_level)
         return obs
 
     def _open_outputs(self):
@@ -269,6 +307,7 @@ class Simulation:
                         raise RuntimeError(f"integrator.max_steps = {deck.integrator.max_steps} "
                                            f"exceeded at T = {self.T_samples[i]:.6g} MeV")
                 obs = self._observe(i, self.t_samples[i])
+                self._double_if_resolved(self.T_samples[i])
                 self.next_sample = i + 1
                 if self.timeseries:
                     self._append(i)
@@ -347,9 +386,9 @@ def count_sign_changes(lattice, system, y):
     return lattice.comm.allreduce_sum(count)
 
 
-def write_snapshot(writer, index, lattice, system, y, deck, schema, T, t, steps, hubble_length):
+def write_snapshot(writer, index, lattice, system, y, deck, schema, T, t, steps, hubble_length, level=0):
     """One snapshot of the 8 fields and L; lengths in Hubble lengths at T_ref (comoving)."""
     data = np.concatenate([y, system.asymmetry(y)[None]])
-    writer.write(index, data, {"T": float(T), "t": float(t), "step": int(steps), "doubling_level": 0,
+    writer.write(index, data, {"T": float(T), "t": float(t), "step": int(steps), "doubling_level": int(level),
                                "dx": tuple(dx / hubble_length for dx in lattice.spacing),
                                "origin": (0.0,) * lattice.ndim, "deck": schema.to_yaml(deck)})

@@ -47,6 +47,11 @@ class Lattice:
                                        stencil_radius=STENCIL_RADIUS)
         self.padded = np.zeros((n_fields,) + self.partition.padded_shape(self.rank))
 
+    def double_box(self):
+        """Double the box and the spacing along every axis (grid doubling; the cells stay)."""
+        self.box = tuple(2.0 * b for b in self.box)
+        self.spacing = tuple(2.0 * dx for dx in self.spacing)
+
     @property
     def n_cells(self):
         """Total number of cells in the global grid."""

@@ -59,7 +59,11 @@ class ImplicitLattice:
         self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells)
         self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells)
         self.stats = KrylovStats()
-        self.own_cell = sum(2.0 / dx ** 2 for dx in lattice.spacing)   # −diagonal of ∇² [MeV²]
+
+    @property
+    def own_cell(self):
+        """−(diagonal of ∇²) = Σ_axes 2/dx² [MeV²] (the spacing changes when the grid doubles)."""
+        return sum(2.0 / dx ** 2 for dx in self.lattice.spacing)
 
     def _diffusion(self, y, T):
         return self.diffusion.tendency(self.lattice.laplacian(y), T)

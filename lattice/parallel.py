@@ -28,6 +28,10 @@ class SerialComm:
     def allgather(self, value):
         return [value]
 
+    def alltoall(self, values):
+        """values[r] goes to rank r; returns what every rank sent to this one."""
+        return list(values)
+
     def barrier(self):
         pass
 
@@ -59,6 +63,10 @@ class MPIComm:
     def allgather(self, value):
         """Every rank's (picklable) value, in rank order, on every rank."""
         return self.comm.allgather(value)
+
+    def alltoall(self, values):
+        """values[r] (picklable) goes to rank r; returns, in rank order, what each rank sent here."""
+        return self.comm.alltoall(values)
 
     def barrier(self):
         self.comm.Barrier()

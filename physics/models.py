@@ -46,6 +46,13 @@ GRID = (
     Field("bc", str, "", "boundary condition on every axis", default="periodic", choices=BC_KINDS),
     Field("process_grid", list, "ranks", "MPI ranks per axis (default: chosen automatically)",
           default=None, minimum=1),
+    Field("doubling_cells_per_lD", float, "cells", "periodic grid doubling: double the box (every "
+          "second cell dropped, two images of the coarsened grid) whenever the active diffusion "
+          "length l_D = sqrt(D_tautau/H) spans at least twice this many cells, so that this many "
+          "remain after it; checked at every output sample; 0 = never", default=0.0, minimum=0.0,
+          maximum=1e6),
+    Field("max_doublings", int, "", "largest number of grid doublings in a run", default=30,
+          minimum=0, maximum=60),
 )
 
 SEED = (
@@ -70,6 +77,10 @@ def check_seed(deck):
         raise DeckError(f"seed.low = {seed.low!r}: must not exceed seed.high = {seed.high!r}")
     if seed.kind == "file" and not seed.path:
         raise DeckError("seed.path = '': kind 'file' needs the path of a .npy or HDF5 file")
+    if deck.grid.doubling_cells_per_lD and any(n % 2 for n in deck.grid.shape):
+        raise DeckError(f"grid.shape = {list(deck.grid.shape)}: grid doubling "
+                        f"(grid.doubling_cells_per_lD = {deck.grid.doubling_cells_per_lD!r}) needs an "
+                        f"even number of cells on every axis")
     if deck.grid.process_grid is not None and len(deck.grid.process_grid) != len(deck.grid.shape):
         raise DeckError(f"grid.process_grid = {list(deck.grid.process_grid)}: needs one entry per "
                         f"axis of grid.shape = {list(deck.grid.shape)}")

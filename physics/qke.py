@@ -362,6 +362,16 @@ class QKEDiffusion:
         return (0.5 * (1.0 / gamma_tt + 1.0 / gamma_ss), 0.5 * (1.0 / gamma_tt - 1.0 / gamma_ss),
                 2.0 / (gamma_tt + gamma_ss))
 
+    def comoving_diffusion_length(self, T, hubble):
+        """Active diffusion length ℓ_D = √(𝒟_ττ/H), 𝒟_ττ = 1/Γ^el_ττ, as a comoving length [MeV^-1].
+
+        Args:
+            T: temperature [MeV].
+            hubble: expansion rate H(T) [MeV].
+        """
+        gamma_tt = 2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5
+        return math.sqrt(1.0 / (gamma_tt * hubble)) * T / self.T_ref
+
     temperature_exponent = -3.0
     """Every coefficient times (T/T_ref)² scales as T^-3 (1/Γ^el ∝ T^-5): d/dt = 3 H × itself."""
 
