@@ -19,9 +19,10 @@ small compared with the diffusion time of a cell, a single iteration suffices; a
 the iterations grow like the square root of γh × (grid diffusion rate).
 
 Fields the local system leaves constant (`locally_constant`, e.g. P0⁻) are moved only by the
-flux-form Laplacian, which conserves their sum over a periodic or zero-flux box. The exact stage
-solution then has Σx = Σr/σ for them; the Krylov solution is corrected to satisfy this exactly
-(a uniform shift of the order of the solve tolerance), so the conservation does not rest on it.
+flux-form Laplacian, which conserves their sum over a periodic or zero-flux box, and so does
+every exact stage solution. After each step their totals are reset to the old ones by a uniform
+shift of the order of the solve tolerance (`conserve`), so the conservation does not rest on
+the Krylov tolerance.
 """
 
 from __future__ import annotations
@@ -78,6 +79,20 @@ class ImplicitLattice:
         rate = -self.diffusion.temperature_exponent * self.local.cosmology.hubble(T)
         return self.local.dfdt(t, y) + rate * self._diffusion(y, T)
 
+    def conserve(self, y, y_new):
+        """y_new with the totals of the `conserved` fields reset to those of y (a uniform shift).
+
+        The exact stage solutions keep these totals (the local terms vanish and the flux-form
+        Laplacian sums to zero); the shift removes the GMRES error in them, which is of the order
+        of the solve tolerance, so the totals are conserved to round-off.
+        """
+        if self.conserved:
+            idx = list(self.conserved)
+            totals = self.cell_sums.row_sums(np.concatenate((y[idx], y_new[idx])))
+            shift = (totals[:len(idx)] - totals[len(idx):]) / self.lattice.n_cells
+            y_new[idx] += shift.reshape((-1,) + (1,) * (y.ndim - 1))
+        return y_new
+
     def jac(self, t, y):
         """The coupled Jacobian J_local + K ∇², as an object the Rosenbrock stages factorise."""
         return CoupledJacobian(self, t, self.local.jac(t, y), self.diffusion.matrix(self.local.temperature(t)),
@@ -126,12 +141,6 @@ class CoupledJacobian:
                                  s.restart, s.max_iterations, s.stats)
             if not converged:
                 return np.full(shape, np.nan)
-            x = x.reshape(shape) * w
-            if s.conserved:
-                idx = list(s.conserved)
-                sums = s.cell_sums.row_sums(np.concatenate((r[idx] / sigma, x[idx])))
-                shift = (sums[:len(idx)] - sums[len(idx):]) / s.lattice.n_cells
-                x[idx] += shift.reshape((-1,) + (1,) * (x.ndim - 1))
-            return x
+            return x.reshape(shape) * w
 
         return solve

@@ -54,6 +54,20 @@ _A_ROWS = _rows(_A)
 _C_ROWS = _rows(_C)
 
 
+def _add_combination(out, coefficients, K):
+    """out += Σ_j c_j K_j element-wise, in order of j; returns out.
+
+    Not a BLAS product: its blocking may round an element differently depending on where it
+    sits in the array, which would make lattice results depend on the decomposition.
+    """
+    term = np.empty_like(out)
+    for c, k in zip(coefficients, K):
+        if c != 0.0:
+            np.multiply(k, c, out=term)
+            out += term
+    return out
+
+
 class IntegrationError(RuntimeError):
     """The step size fell below its floor or the step count exceeded its limit."""
 
@@ -95,6 +109,7 @@ class Rodas4:
         self.system = system
         self.error_norm = error_norm
         self.constant_fields = list(getattr(system, "locally_constant", ()))
+        self.conserve = getattr(system, "conserve", None)   # (y, y_new) -> y_new with exact invariants
         self.reduce_max = reduce_max or (lambda x: x)
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
         self.h_min_rel = h_min_rel
@@ -117,14 +132,12 @@ class Rodas4:
         J, dfdt = self._at[2], self._at[3]
         solve = factorise(J, 1.0 / (GAMMA[0] * h))
         K = np.empty((STAGES,) + y.shape)
-        flat = K.reshape(STAGES, -1)
         for i in range(STAGES):
             if i == 0:
                 rhs = s.f(t, y)
             else:
-                y_stage = y + (_A_ROWS[i] @ flat[:i]).reshape(y.shape)
-                rhs = s.f(t + ALPHA[i] * h, y_stage)
-                rhs += ((_C_ROWS[i] / h) @ flat[:i]).reshape(y.shape)
+                rhs = s.f(t + ALPHA[i] * h, _add_combination(y.copy(), _A_ROWS[i], K))
+                _add_combination(rhs, _C_ROWS[i] / h, K)
             if source is not None:
                 rhs += source
             if GAMMA[i] != 0.0:
@@ -132,7 +145,9 @@ class Rodas4:
             K[i] = solve(rhs)
             if source is None:
                 K[i, self.constant_fields] = 0.0
-        y_new = y + (np.asarray(M) @ flat).reshape(y.shape)
+        y_new = _add_combination(y.copy(), M, K)
+        if self.conserve is not None:
+            y_new = self.conserve(y, y_new)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))
 
     def advance(self, t, y, t_end, h, source=None, record=None):
