@@ -214,12 +214,12 @@ class Simulation:
 
     # -- grid doubling ---------------------------------------------------------------------------
     def _double_if_resolved(self, T):
-        """Double the grid while ℓ_D spans ≥ 2 × grid.doubling_cells_per_lD cells (a global decision:
-        every rank computes the same numbers)."""
+        """Double the grid while ℓ_D spans ≥ 2 × grid.doubling_cells_per_lD cells, at and below
+        grid.doubling_below_T_MeV (a global decision: every rank computes the same numbers)."""
         if self.lattice is None:
             return
         grid = self.deck.grid
-        cells = grid.doubling_cells_per_lD
+        cells = grid.doubling_cells_per_lD if T <= grid.doubling_below_T_MeV else 0.0
         ell = self.setup.diffusion.comoving_diffusion_length(T, self.system.cosmology.hubble(T))
         while cells and self.doubling_level < grid.max_doublings and ell >= 2.0 * cells * max(self.lattice.spacing):
             self._double()
