@@ -195,13 +195,11 @@ def sign_runs(line, periodic: bool) -> np.ndarray:
     then the number of sign changes around the ring (1 if there are none).
     """
     neg = np.signbit(np.asarray(line))
-    n = neg.size
     changes = np.flatnonzero(neg[1:] != neg[:-1]) + 1   # first cell of every run but the first
-    if periodic and changes.size and neg[0] == neg[-1]:  # wrap-around: start at a real boundary
-        start = changes[0]
-        return sign_runs(np.roll(neg, -start), periodic=False)
-    edges = np.concatenate(([0], changes, [n]))
-    return np.diff(edges)
+    if periodic and changes.size and neg[0] == neg[-1]:  # start the ring at a real boundary
+        neg = np.roll(neg, -changes[0])
+        changes = np.flatnonzero(neg[1:] != neg[:-1]) + 1
+    return np.diff(np.concatenate(([0], changes, [neg.size])))
 
 
 def domain_runs(L, periodic: bool):
@@ -303,6 +301,15 @@ def fig2_panel(path, T_ref: float, window=None) -> Panel:
         raise PlotError(f"--window {window[0]:g} {window[1]:g}: no cell inside at T = {float(attrs['T']):.4g} "
                         f"MeV (the grid spans {x[0]:.4g}..{x[-1]:.4g} l_18 (18 MeV/T))")
     return Panel(float(attrs["T"]), x[keep], line[keep])
+
+
+def fig2_title(run: Run) -> str:
+    """Fig. 2 title: the run's label, and on an nD grid which line is drawn."""
+    ndim = len(run.deck.grid.shape)
+    if ndim == 1:
+        return run.label()
+    others = "axis 1" if ndim == 2 else "axes 1 and 2"
+    return f"{run.label()}\n{ndim}D grid: the line along axis 0 through cell 0 of {others}"
 
 
 # -- drawing ------------------------------------------------------------------------------------
@@ -434,10 +441,7 @@ def plot_fig2(args, say):
     run = load_run(args.run_dir)
     panels = [fig2_panel(p, run.T_ref, args.window)
               for p in fig2_snapshots(snapshot_paths(run), args.temperatures)]
-    title = run.label()
-    if len(run.deck.grid.shape) > 1:
-        title += ": line along axis 0 through index 0 of the other axes"
-    say(f"wrote {save(draw_fig2(panels, title), out)}")
+    say(f"wrote {save(draw_fig2(panels, fig2_title(run)), out)}")
     return 0
 
 
