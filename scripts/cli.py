@@ -1,4 +1,4 @@
-"""The `qke` command: run, validate and describe decks, and benchmark.
+"""The `qke` command: run, validate and describe decks, benchmark, and plot run output.
 
     qke run DECK.yaml [--out DIR] [--set section.key=value ...] [--progress MODE]
     qke validate DECK.yaml [--set ...]      check a deck, print the resolved deck
