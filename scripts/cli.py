@@ -1,4 +1,4 @@
-"""The `qke` command: run, validate and describe decks, and benchmark.
+"""The `qke` command: run, validate and describe decks, benchmark, and plot run output.
 
     qke run DECK.yaml [--out DIR] [--set section.key=value ...] [--progress MODE]
     qke validate DECK.yaml [--set ...]      check a deck, print the resolved deck
@@ -7,6 +7,7 @@
     qke bench lattice [...]                 site-updates/s, bandwidth, MOL speed-up (scripts/bench_lattice.py)
     qke scan DECK --param KEY --values V ... one key at several values, points over MPI ranks
     qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
+    qke plot fig2|fig3|domains RUN_DIR ...   the paper's figures from lattice run output (scripts/figures.py)
 
 Exit status: 0 on success, 2 for a bad deck or command line, 3 when the run stopped early
 (SIGTERM or checkpoint.walltime_s) after writing a checkpoint, 1 for a failed run.
@@ -72,6 +73,9 @@ def _parser():
                          "measured values against the paper's")
     tab.add_argument("--quick", action="store_true", help="small grids, skip the 3-flavour scan")
     tab.add_argument("--n-points", type=int, default=None, help="momentum points (default: decks')")
+    from scripts.figures import add_parser as add_plot_parser
+
+    add_plot_parser(sub)
     return p
 
 
@@ -98,6 +102,14 @@ def main(argv=None):
             from scripts.pb_tables import tables
 
             return tables(args, comm, say)
+        if args.command == "plot":
+            from scripts.figures import PlotError, plot
+
+            try:
+                return plot(args, say)
+            except PlotError as exc:
+                say(f"qke plot {args.figure}: error: {exc}", file=sys.stderr)
+                return 2
         deck, schema = load_deck(args.deck, args.overrides)
         if args.command == "scan":
             from scripts.scan import scan
