@@ -445,13 +445,66 @@ def plot_fig2(args, say):
     return 0
 
 
+FINITE_SIZE_BLOCKS = 8
+
+
+def block_ratios(fields, attrs, periodic: bool, blocks: int = FINITE_SIZE_BLOCKS) -> np.ndarray:
+    """Sterile/active ratio in each of `blocks` equal slabs along axis 0 of one snapshot.
+
+    With periodic boundaries a grid doubled k times holds 2^k identical images of one period,
+    box / 2^k (doubling copies the coarsened grid, and the evolution keeps the copies equal), so
+    the slabs are cut from the first image only; otherwise from the whole box. Cells that do
+    not fill a slab evenly are left out.
+    """
+    level = int(attrs.get("doubling_level", 0)) if periodic else 0
+    n = fields["P0p"].shape[0] // 2 ** level
+    size = n // blocks
+    if size == 0:
+        raise PlotError(f"{n} cells per period cannot be cut into {blocks} slabs")
+    cut = slice(0, size * blocks)
+    sterile = (fields["P0p"] - fields["Pzp"])[cut].reshape(blocks, -1).sum(axis=1)
+    active = (fields["P0p"] + fields["Pzp"])[cut].reshape(blocks, -1).sum(axis=1)
+    return sterile / active
+
+
+def finite_size_rows(runs, labels):
+    """At each snapshot temperature shared by all runs: per run the box's sterile/active ratio and
+    its finite-size error, the standard error of the slab ratios (std/√blocks, block_ratios),
+    and the largest difference between the runs in units of the largest of those errors."""
+    paths = [snapshot_paths(r) for r in runs]
+    temps = [snapshot_temperatures(p) for p in paths]
+    rows = []
+    for i, T in enumerate(temps[0]):
+        picks = [int(np.argmin(np.abs(t - T))) for t in temps]
+        if any(abs(t[k] - T) > 1e-9 * T for t, k in zip(temps, picks)):
+            continue
+        ratio, error = [], []
+        for run, p, k in zip(runs, paths, picks):
+            fields, attrs = read_fields(p[k])
+            ratio.append(float((fields["P0p"] - fields["Pzp"]).sum() / (fields["P0p"] + fields["Pzp"]).sum()))
+            slabs = block_ratios(fields, attrs, run.periodic)
+            error.append(float(slabs.std(ddof=1) / np.sqrt(len(slabs))))
+        spread = max(ratio) - min(ratio)
+        rows.append((float(T), ratio, error, spread / max(max(error), 1e-300)))
+    header = f"{'T [MeV]':>9}  " + "  ".join(f"{label[:24]:>24}" for label in labels) + "  max diff/error"
+    lines = [header] + [f"{T:9.4f}  " + "  ".join(f"{r:11.5e} ± {e:9.2e}" for r, e in zip(ratio, error))
+                        + f"  {z:14.2f}" for T, ratio, error, z in rows]
+    return rows, "\n".join(lines)
+
+
 def plot_fig3(args, say):
-    """`qke plot fig3`: read every run, draw; returns 0."""
+    """`qke plot fig3`: read every run, draw, and (with several runs that have snapshots at the
+    same temperatures) print the finite-size comparison table; returns 0."""
     out = output_path(args.out, args.run_dirs[0], "fig3.png")
     if args.labels and len(args.labels) != len(args.run_dirs):
         raise PlotError(f"--labels: {len(args.labels)} given for {len(args.run_dirs)} runs; give one per run")
     runs = [load_run(d) for d in args.run_dirs]
-    say(f"wrote {save(draw_fig3(runs, args.labels or [r.label() for r in runs]), out)}")
+    labels = args.labels or [r.label() for r in runs]
+    if len(runs) > 1 and all((r.path / "snapshots").is_dir() for r in runs):
+        say("sterile/active at the snapshots ± its finite-size error (standard error over "
+            f"{FINITE_SIZE_BLOCKS} slabs of one period of the box):")
+        say(finite_size_rows(runs, labels)[1])
+    say(f"wrote {save(draw_fig3(runs, labels), out)}")
     return 0
 
 

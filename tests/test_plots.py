@@ -156,6 +156,33 @@ def test_fig3_two_runs(runs, tmp_path):
     assert (runs["sine"] / "fig3.png").exists()
 
 
+def test_block_ratios_cut_one_period_of_a_doubled_periodic_box():
+    n = 64
+    sterile = np.tile(np.repeat(np.arange(1.0, 9.0), 4), 2)      # two images, 8 slabs of 4 cells
+    fields = {"P0p": 1.0 + 0.5 * sterile, "Pzp": 1.0 - 0.5 * sterile}   # sterile = P0p - Pzp, active = 2
+    assert fields["P0p"].shape == (n,)
+    got = figures.block_ratios(fields, {"doubling_level": 1}, periodic=True)
+    np.testing.assert_allclose(got, np.arange(1.0, 9.0) / 2.0, rtol=1e-15)
+    whole = figures.block_ratios(fields, {"doubling_level": 1}, periodic=False)   # neumann: the whole box
+    np.testing.assert_allclose(whole, np.tile([1.5, 3.5, 5.5, 7.5], 2) / 2.0, rtol=1e-15)
+    with pytest.raises(figures.PlotError, match="slabs"):
+        figures.block_ratios({k: v[:8] for k, v in fields.items()}, {"doubling_level": 1}, periodic=True)
+
+
+def test_fig3_prints_the_finite_size_table(runs, capsys):
+    assert main(["plot", "fig3", str(runs["domains"]), str(runs["sine"]), "--labels", "a", "b"]) == 0
+    out = capsys.readouterr().out
+    assert "finite-size error" in out
+    rows, _ = figures.finite_size_rows([figures.load_run(runs["domains"]), figures.load_run(runs["sine"])],
+                                       ["a", "b"])
+    assert len(rows) == SNAPSHOTS
+    for T, ratio, error, z in rows[1:]:
+        with h5py.File(runs["domains"] / "timeseries.h5") as f:
+            i = int(np.argmin(np.abs(f["T"][:] - T)))
+            assert ratio[0] == pytest.approx(f["sterile_over_active"][i], rel=1e-9)
+        assert all(e >= 0 for e in error) and z >= 0
+
+
 def test_domains_table_all_positive(runs, tmp_path, capsys):
     from physics.models import load_deck
 
