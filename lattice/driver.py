@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lattice.parallel import SerialComm
-from lattice.doubling import redistribute
+from lattice.doubling import coarsen
 from lattice.implicit import ImplicitLattice
 from lattice.progress import Progress
 from lattice.rosenbrock import Rodas4
@@ -233,7 +233,7 @@ class Simulation:
         """One doubling: the seed field L0 (and the state, if `state`) redistributed, the box doubled."""
         L0 = self.system.L0
         fields = np.concatenate([self.y, L0[None]]) if state else L0[None]
-        new = redistribute(fields, self.lattice.partition, self.comm)
+        new = coarsen(fields, self.lattice.partition, self.comm, self.deck.grid.doubling_coarsening)
         L0[...] = new[-1]
         if state:
             self.y = new[:-1]

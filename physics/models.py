@@ -53,6 +53,9 @@ GRID = (
           maximum=1e6),
     Field("max_doublings", int, "", "largest number of grid doublings in a run", default=30,
           minimum=0, maximum=60),
+    Field("doubling_coarsening", str, "", "how a doubled cell is made from the two (per axis) it "
+          "covers: drop (keep the first, the paper's method) or average (their mean: conserves "
+          "every total and stays centred)", default="drop", choices=("drop", "average")),
     Field("doubling_below_T_MeV", float, "MeV", "grid doubling only below this temperature (keep "
           "the seed domains and the structure made at the resonance resolved until then)",
           default=1e3, minimum=0.0, exclusive_minimum=True, maximum=1e4),

@@ -37,6 +37,27 @@ def test_redistribution_plan_builds_the_doubled_global_field(shape, ranks):
         np.testing.assert_array_equal(new, want[(slice(None),) + part.global_slice(r)])
 
 
+@pytest.mark.parametrize("shape", [(8,), (6, 4), (4, 6, 8)])
+def test_averaging_coarsening_conserves_totals_and_matches_the_definition(shape):
+    """`average`: new[i, j, ...] = mean of old[2i + a, 2j + b, ...] over a, b, ... ∈ {0, 1}, so the
+    sum over the cells (the density times the volume of one image) is unchanged. The offsets
+    are planned like `drop` (the distribution over ranks is covered by the plan test and the
+    MPI test)."""
+    from lattice.doubling import coarsen
+
+    part = Partition.create(1, shape)
+    old = np.random.default_rng(9).standard_normal((2,) + shape)
+    want = np.zeros_like(old)
+    for offsets in np.ndindex(*(2,) * len(shape)):
+        want += old[(slice(None),) + np.ix_(*[(2 * np.arange(n) + o) % n for n, o in zip(shape, offsets)])]
+    want /= 2 ** len(shape)
+    new = coarsen(old, part, SerialComm(), "average")
+    np.testing.assert_allclose(new, want, rtol=1e-14, atol=1e-15)
+    axes = tuple(range(1, old.ndim))
+    np.testing.assert_allclose(new.sum(axis=axes), old.sum(axis=axes), rtol=1e-13)
+    assert not np.allclose(coarsen(old, part, SerialComm(), "drop").sum(axis=axes), old.sum(axis=axes))
+
+
 def test_odd_cell_counts_cannot_be_doubled():
     with pytest.raises(ValueError, match="even"):
         source_indices(7)

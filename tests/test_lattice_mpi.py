@@ -40,8 +40,8 @@ DOUBLING = ["--set", "grid.doubling_cells_per_lD=0.5", "--set", "grid.max_doubli
     ("lattice_1d_laptop.yaml", "[24]", (1, 2, 4), []),
     ("lattice_2d_laptop.yaml", "[8,8]", (1, 4), []),
     ("lattice_1d_laptop.yaml", "[24]", (1, 2, 4), DOUBLING),
-    ("lattice_2d_laptop.yaml", "[8,8]", (1, 4), DOUBLING),
-], ids=["1d", "2d", "1d-doubling", "2d-doubling"])
+    ("lattice_2d_laptop.yaml", "[8,8]", (1, 4), DOUBLING + ["--set", "grid.doubling_coarsening=average"]),
+], ids=["1d", "2d", "1d-doubling", "2d-doubling-average"])
 def test_snapshots_do_not_depend_on_the_rank_count(tmp_path, deck, shape, ranks, extra):
     """Issue 3 item 1, and issue 4 item 2 with a grid doubling at the first sample (a
     redistribution between ranks along every axis)."""
