@@ -7,11 +7,15 @@ Layout (documented in the README):
     /fields/<name>            1-D per field, single-site runs only (P0p, P0m, ... Pzm)
     /final/<name>             whole arrays written once at the end (pb: y, z_s, zbar_s spectra)
     attrs: deck (resolved YAML), model, version, units on every dataset, summary keys at close.
-Rows are buffered and written every `flush_every` rows (and at close), so a killed run keeps
-all but the last block of what it had computed.
+Rows are buffered and written every `flush_every` rows or `flush_interval_s` seconds, whichever
+comes first (and at close), so a killed run keeps all but the last block of what it had
+computed, and a long run's file can be read while it runs (h5py locks files it writes: read it
+with HDF5_USE_FILE_LOCKING=FALSE).
 """
 
 from __future__ import annotations
+
+import time
 
 import h5py
 import numpy as np
@@ -29,8 +33,11 @@ class TimeseriesWriter:
         attrs: file attributes (deck text, model name, ...).
     """
 
-    def __init__(self, path, columns: dict, field_names=(), attrs=None, flush_every=200):
+    def __init__(self, path, columns: dict, field_names=(), attrs=None, flush_every=200,
+                 flush_interval_s=60.0):
         self.file = h5py.File(path, "w")
+        self.flush_interval_s = flush_interval_s
+        self._flushed_at = time.monotonic()
         self.columns = {"T": "MeV", "t": "MeV^-1", **columns, "steps": "count"}
         self.field_names = tuple(field_names)
         self.flush_every = flush_every
@@ -53,11 +60,13 @@ class TimeseriesWriter:
         self._pending.append(([values[name] for name in self.columns],
                               None if fields is None else np.array(fields, dtype=float)))
         self.rows += 1
-        if len(self._pending) >= self.flush_every:
+        if (len(self._pending) >= self.flush_every
+                or time.monotonic() - self._flushed_at >= self.flush_interval_s):
             self.flush()
 
     def flush(self):
         """Write the buffered rows to the file (one resize per dataset) and flush it."""
+        self._flushed_at = time.monotonic()
         if not self._pending:
             return
         n0, n = self.rows - len(self._pending), self.rows
