@@ -66,18 +66,19 @@ class ImplicitLattice:
         """−(diagonal of ∇²) = Σ_axes 2/dx² [MeV²] (the spacing changes when the grid doubles)."""
         return sum(2.0 / dx ** 2 for dx in self.lattice.spacing)
 
-    def _diffusion(self, y, T):
+    def diffusion_tendency(self, y, T):
+        """K(T) ∇²y: the diffusion terms of f [state/MeV^-1]."""
         return self.diffusion.tendency(self.lattice.laplacian(y), T)
 
     def f(self, t, y):
         """dy/dt = f_local + K ∇²y [state/MeV^-1]."""
-        return self.local.f(t, y) + self._diffusion(y, self.local.temperature(t))
+        return self.local.f(t, y) + self.diffusion_tendency(y, self.local.temperature(t))
 
     def dfdt(self, t, y):
         """∂f/∂t at fixed y: the local rates' drift plus dK/dt ∇²y = −n H K ∇²y."""
         T = self.local.temperature(t)
         rate = -self.diffusion.temperature_exponent * self.local.cosmology.hubble(T)
-        return self.local.dfdt(t, y) + rate * self._diffusion(y, T)
+        return self.local.dfdt(t, y) + rate * self.diffusion_tendency(y, T)
 
     def conserve(self, y, y_new):
         """y_new with the totals of the `conserved` fields reset to those of y (a uniform shift).
@@ -128,7 +129,7 @@ class CoupledJacobian:
             v = v.reshape(shape)
             Av = sigma * v
             Av -= batched_apply(J, v)
-            diffusion = s._diffusion(v * w, T)
+            diffusion = s.diffusion_tendency(v * w, T)
             diffusion *= inv_w
             Av -= diffusion
             return Av.reshape(-1)
