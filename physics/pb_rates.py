@@ -37,19 +37,28 @@ class Channel:
     a_L: float = c.PB_A_L
 
 
-class Rates(NamedTuple):
-    """Γ, Γ̄ on the grid [MeV]; with derivatives: ∂/∂L^(α) [MeV] and T ∂/∂T [MeV]."""
+class Parts(NamedTuple):
+    """L-independent arrays of one channel at one T, each (2, n_y) (row 0: ν, row 1: ν̄):
+    (½Γ_αs, ½Γ̄_αs) = half_amp / (base + (X + vts·L^(α))²).
 
-    G: np.ndarray
-    Gb: np.ndarray
-    dG_dL: np.ndarray | None = None
-    dGb_dL: np.ndarray | None = None
-    T_dG_dT: np.ndarray | None = None
-    T_dGb_dT: np.ndarray | None = None
+    Attributes:
+        half_amp: ½·¼ s² Γ_α [MeV]; base: s² + d²; X: c − v^T (rows equal);
+        vts: (−ṽ, +ṽ), so that X + vts·L^(α) = (c − v^T − v^L, c − v^T + v^L), the ν and ν̄
+            detunings [dimensionless per unit L];
+        d2: d²; xt: −v^T (rows equal; for the T derivative).
+    """
+
+    half_amp: np.ndarray
+    base: np.ndarray
+    X: np.ndarray
+    vts: np.ndarray
+    d2: np.ndarray
+    xt: np.ndarray
 
 
 class ChannelRates:
-    """Γ_αs, Γ̄_αs of one channel on a fixed grid y; the powers of T are factored out once.
+    """Γ_αs, Γ̄_αs of one channel on a fixed grid y: the powers of T are factored out once, and
+    `parts(T)` gives the L-independent arrays from which `physics.pb.PBSystem` forms the rates.
 
     Args:
         channel: the channel's parameters.
@@ -65,27 +74,25 @@ class ChannelRates:
         self.d_T6 = gk * y * y / abs(dm2)          # d / T⁶ [MeV^-6]
         self.xt_T6 = channel.b * y * y / dm2       # −v^T / T⁶ [MeV^-6]
         self.vt_T4 = channel.a_L * y / dm2         # ṽ = v^L / L, over T⁴ [MeV^-4]
+        both = np.ones((2, 1))
+        self._amp_T5_2, self._d_T6_2, self._xt_T6_2 = self.amp_T5 * both, self.d_T6 * both, self.xt_T6 * both
+        self._vts_T4 = np.stack((-self.vt_T4, self.vt_T4))
 
-    def at(self, T: float, L: float, derivatives: bool = False) -> Rates:
-        """Rates at temperature T [MeV] and asymmetry L^(α) [per photon]."""
+    def parts(self, T: float, out: Parts | None = None) -> Parts:
+        """The L-independent arrays at temperature T [MeV], shared by every evaluation at T, in
+        the stacked form (row 0: ν, row 1: ν̄; the rows of the L-even arrays are equal, stored
+        twice because NumPy broadcasting is slower than plain element-wise operations on such
+        short arrays); written into `out` (a Parts of (2, n_y) arrays) if given."""
         T2 = T * T
         T4 = T2 * T2
         T6 = T4 * T2
-        amp = self.amp_T5 * (T4 * T)
-        d2 = self.d_T6 * T6
-        d2 *= d2
-        xt = self.xt_T6 * T6                       # X − c, X = c − v^T
-        X = xt + self.c
-        vt = self.vt_T4 * T4
-        vL = vt * L
-        m, p = X - vL, X + vL
-        base = self.s2 + d2
-        den, denb = base + m * m, base + p * p
-        G, Gb = amp / den, amp / denb
-        if not derivatives:
-            return Rates(G, Gb)
-        # ∂Γ/∂L = 2Γ m ṽ/den; T∂Γ/∂T = Γ [5 − (12 d² + 2 m T∂m/∂T)/den], T∂m/∂T = 6(X − c) ∓ 4 v^L
-        twelve_d2 = 12.0 * d2
-        return Rates(G, Gb, 2.0 * G * m * vt / den, -2.0 * Gb * p * vt / denb,
-                     G * (5.0 - (twelve_d2 + 2.0 * m * (6.0 * xt - 4.0 * vL)) / den),
-                     Gb * (5.0 - (twelve_d2 + 2.0 * p * (6.0 * xt + 4.0 * vL)) / denb))
+        if out is None:
+            out = Parts(*np.empty((6,) + self._vts_T4.shape))
+        np.multiply(self._amp_T5_2, 0.5 * T4 * T, out=out.half_amp)
+        np.multiply(self._d_T6_2, T6, out=out.d2)
+        np.multiply(out.d2, out.d2, out=out.d2)
+        np.add(out.d2, self.s2, out=out.base)
+        np.multiply(self._xt_T6_2, T6, out=out.xt)
+        np.add(out.xt, self.c, out=out.X)
+        np.multiply(self._vts_T4, T4, out=out.vts)
+        return out

@@ -31,8 +31,18 @@ class LinearNonAutonomous:
         return (V @ np.diag(np.exp(w * t)) @ np.linalg.inv(V) @ y0 + forced).real
 
 
-def test_fixed_step_convergence_order_is_four():
-    system = LinearNonAutonomous()
+class LinearNonAutonomousBlas(LinearNonAutonomous):
+    """The same system, asking Rodas4 for BLAS stage sums (as the Pauli–Boltzmann model does)."""
+
+    stage_sums = "blas"
+
+
+SYSTEMS = [LinearNonAutonomous, LinearNonAutonomousBlas]
+
+
+@pytest.mark.parametrize("system_class", SYSTEMS)
+def test_fixed_step_convergence_order_is_four(system_class):
+    system = system_class()
     y0 = np.array([1.0, -0.5])
     exact = system.exact(2.0, y0)
     stepper = Rodas4(system, FieldwiseNorm(1.0, 1.0))
@@ -48,8 +58,9 @@ def test_fixed_step_convergence_order_is_four():
     assert np.all(orders > 3.7)
 
 
-def test_adaptive_error_follows_tolerance_and_lands_on_target():
-    system = LinearNonAutonomous()
+@pytest.mark.parametrize("system_class", SYSTEMS)
+def test_adaptive_error_follows_tolerance_and_lands_on_target(system_class):
+    system = system_class()
     y0 = np.array([1.0, -0.5])
     exact = system.exact(2.0, y0)
     errs = []
@@ -59,6 +70,15 @@ def test_adaptive_error_follows_tolerance_and_lands_on_target():
         errs.append(np.abs(y - exact).max())
         assert np.abs(y - exact).max() < 50 * rtol
     assert errs[1] < errs[0] / 100
+
+
+def test_blas_stage_sums_equal_elementwise_to_round_off():
+    """`stage_sums = "blas"` changes only the rounding of the stage combinations."""
+    y0 = np.array([1.0, -0.5])
+    a = Rodas4(LinearNonAutonomous(), FieldwiseNorm(1e-6, 1e-6)).attempt(0.3, y0, 0.1)
+    b = Rodas4(LinearNonAutonomousBlas(), FieldwiseNorm(1e-6, 1e-6)).attempt(0.3, y0, 0.1)
+    np.testing.assert_allclose(b[0], a[0], rtol=1e-14)
+    assert b[1] == pytest.approx(a[1], rel=1e-8)      # the error estimate, itself ~1e-8 of y
 
 
 def test_stiff_oscillatory_decay_is_stable_at_huge_steps():
