@@ -1,6 +1,7 @@
 """Batched small dense linear algebra over lattice sites (NumPy backend).
 
-Matrices are shaped (*grid, n, n); vectors are field-major, shaped (n, *grid), as the state is.
+Matrices are shaped (*grid, n, n) (site-major, as LAPACK wants them) or, for repeated
+products, field-major (n, n, *grid); vectors are field-major, shaped (n, *grid), as the state is.
 """
 
 import numpy as np
@@ -17,3 +18,29 @@ def batched_apply(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     columns = vectors.reshape(n, -1).T[..., None]            # (sites, n, 1), a view
     product = np.matmul(matrices.reshape(-1, n, n), columns)  # (sites, n, 1)
     return product[..., 0].T.reshape(vectors.shape)
+
+
+def to_field_major(matrices: np.ndarray) -> np.ndarray:
+    """A (*grid, n, n) stack as a contiguous field-major array (n, n, *grid)."""
+    nd = matrices.ndim
+    return np.ascontiguousarray(np.moveaxis(matrices, (nd - 2, nd - 1), (0, 1)))
+
+
+def apply_field_major(matrices: np.ndarray, vectors: np.ndarray, out=None, work=None) -> np.ndarray:
+    """Per-site product M v for field-major M (n, n, *grid) and v (n, *grid); returns out.
+
+    out_i = M_i0 v_0 + M_i1 v_1 + ... summed in that order, element by element, so a site's
+    result does not depend on its position in the array (or on the rank count). `out` (n, *grid)
+    and `work` (*grid) are optional preallocated arrays (no allocation when both are given).
+    """
+    n = vectors.shape[0]
+    if out is None:
+        out = np.empty_like(vectors)
+    if work is None:
+        work = np.empty_like(vectors[0])
+    for i in range(n):
+        np.multiply(matrices[i, 0], vectors[0], out=out[i])
+        for j in range(1, n):
+            np.multiply(matrices[i, j], vectors[j], out=work)
+            out[i] += work
+    return out

@@ -21,7 +21,7 @@ def _shifted(u, halo, axis, offset):
     return u[tuple(index)]
 
 
-def laplacian(u, halo, spacing, out=None):
+def laplacian(u, halo, spacing, out=None, work=None):
     """Σ_axes (u[i+1] − 2u[i] + u[i−1]) / dx_axis² on the interior.
 
     Args:
@@ -29,18 +29,20 @@ def laplacian(u, halo, spacing, out=None):
         halo: ghost width (cells), >= 1.
         spacing: grid spacing per spatial axis (any length unit; result in unit^-2 · u).
         out: optional interior-shaped output array.
+        work: optional interior-shaped work array (2D/3D use it; no allocation when both given).
     """
     if halo < STENCIL_RADIUS:
         raise ValueError(f"halo={halo} is smaller than the stencil radius {STENCIL_RADIUS}")
     centre = _shifted(u, halo, 0, 0)
     if out is None:
         out = np.empty_like(centre)
+    twice_centre = np.multiply(centre, 2.0, out=work if work is not None and len(spacing) == 1 else None)
     term = out
     for axis, dx in enumerate(spacing):
         if axis == 1:
-            term = np.empty_like(out)
+            term = work if work is not None else np.empty_like(out)
         np.add(_shifted(u, halo, axis, 1), _shifted(u, halo, axis, -1), out=term)
-        term -= 2.0 * centre
+        term -= twice_centre
         term *= 1.0 / (dx * dx)
         if axis:
             out += term

@@ -2,7 +2,7 @@
 
 A Lattice owns one rank's block of a global grid of cells (cell-centred, comoving spacing
 dx = box / cells per axis, in MeV^-1 at T_ref), the halo exchanger for a field set, and a
-padded work array reused by every Laplacian evaluation.
+padded work array reused by every Laplacian evaluation (and a stencil work array).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Lattice:
         self.exchanger = HaloExchanger(self.partition, self.rank, n_fields, comm=mpi,
                                        stencil_radius=STENCIL_RADIUS)
         self.padded = np.zeros((n_fields,) + self.partition.padded_shape(self.rank))
+        self._stencil_work = np.empty((n_fields,) + self.local_shape)
 
     def double_box(self):
         """Double the box and the spacing along every axis (grid doubling; the cells stay)."""
@@ -71,7 +72,8 @@ class Lattice:
 
     def laplacian(self, u, out=None):
         """Comoving Laplacian of every field of u (n_fields, *local) [MeV² · u]."""
-        return laplacian(self.fill_ghosts(u), self.partition.halo, self.spacing, out=out)
+        return laplacian(self.fill_ghosts(u), self.partition.halo, self.spacing, out=out,
+                         work=self._stencil_work)
 
     def explicit_limit(self, coefficient):
         """Forward-Euler stable step for du/dt = coefficient ∇²u: 1/(2 κ Σ 1/dx²) [MeV^-1]."""

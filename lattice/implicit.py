@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.linalg import batched_apply, batched_inverse
+from kernels.linalg import apply_field_major, batched_inverse, to_field_major
 from lattice.krylov import KrylovStats, gmres
 from lattice.reductions import ReproducibleSums
+from lattice.workspace import Workspace
 
 
 class ImplicitLattice:
@@ -60,6 +61,7 @@ class ImplicitLattice:
         self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells)
         self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells)
         self.stats = KrylovStats()
+        self.work = Workspace()   # the stage operator's and GMRES's temporaries, reused
 
     @property
     def own_cell(self):
@@ -110,36 +112,44 @@ class CoupledJacobian:
         """A function r -> x solving (σ − J) x = r (NaN everywhere if GMRES fails).
 
         GMRES runs on x̃ = x / w (w: error allowance per field and site), with the per-site
-        blocks transformed once: J̃ = W⁻¹ J W, M̃⁻¹ = W⁻¹ M⁻¹ W.
+        blocks transformed once: J̃ = W⁻¹ J W, M̃⁻¹ = W⁻¹ M⁻¹ W, stored field-major for the
+        products. The operator and preconditioner write into reused buffers (see gmres).
         """
         s, w, shape = self.system, self.w, self.w.shape
         T = s.local.temperature(self.t)
-        w_sites = np.moveaxis(w, 0, -1)
-        to_scaled = w_sites[..., None, :] / w_sites[..., :, None]     # w_j / w_i
+        to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
         M = -self.blocks
         M += s.own_cell * self.K
         diag = np.arange(s.n_fields)
         M[..., diag, diag] += sigma
-        M_inv = batched_inverse(M) * to_scaled
-        J = self.blocks * to_scaled
+        M_inv = to_field_major(batched_inverse(M))
+        M_inv *= to_scaled
+        J = to_field_major(self.blocks)
+        J *= to_scaled
+        del M, to_scaled
 
         inv_w = 1.0 / w
+        work = s.work
+        site_work = work.get("site", shape[1:])
 
         def apply_A(v):           # W⁻¹ (σ − J − K∇²) W v
             v = v.reshape(shape)
-            Av = sigma * v
-            Av -= batched_apply(J, v)
-            diffusion = s.diffusion_tendency(v * w, T)
+            Av = np.multiply(v, sigma, out=work.get("A v", shape))
+            Av -= apply_field_major(J, v, out=work.get("J v", shape), work=site_work)
+            scaled = np.multiply(v, w, out=work.get("J v", shape))
+            lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
+            diffusion = s.diffusion.tendency(lap, T, out=work.get("J v", shape))
             diffusion *= inv_w
             Av -= diffusion
             return Av.reshape(-1)
 
         def apply_M_inv(v):
-            return batched_apply(M_inv, v.reshape(shape)).reshape(-1)
+            return apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape),
+                                     work=site_work).reshape(-1)
 
         def solve(r):
             x, converged = gmres(apply_A, apply_M_inv, (r * inv_w).reshape(-1), s.sums, s.tolerance * sigma,
-                                 s.restart, s.max_iterations, s.stats)
+                                 s.restart, s.max_iterations, s.stats, workspace=work)
             if not converged:
                 return np.full(shape, np.nan)
             return x.reshape(shape) * w

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lattice.workspace import Workspace
+
 REORTHOGONALISE_BELOW = 1e-6
 """Second Gram–Schmidt pass when ‖w after projection‖² < this × ‖w before‖². The textbook 0.5
 re-orthogonalises at the first lost bit; here a basis vector may lose up to ~20 bits of
@@ -44,33 +46,39 @@ class KrylovStats:
     failures: int = 0
 
 
-def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=200, stats=None):
+def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=200, stats=None,
+          workspace=None):
     """Solve A x = b to ‖b − A x‖₂ ≤ tolerance; returns (x, converged).
 
     Args:
-        apply_A: function v -> A v on flat local vectors.
-        apply_Minv: function v -> M⁻¹ v (the preconditioner).
+        apply_A: function v -> A v on flat local vectors (the result may be a buffer that the
+            next call overwrites; GMRES does not keep it).
+        apply_Minv: function v -> M⁻¹ v (the preconditioner; same rule).
         b: right-hand side, flat local vector.
         sums: a ReproducibleSums over the vector's global length (inner products, norms).
         tolerance: absolute bound on the global Euclidean norm of the residual.
         restart: Krylov basis size before a restart.
         max_iterations: iterations (operator applications after the first guess) allowed in all.
         stats: optional KrylovStats to update.
+        workspace: optional lattice.workspace.Workspace for the Krylov basis and temporaries
+            (reused between solves: no fresh lattice-size allocations in the iteration).
     """
     stats = stats if stats is not None else KrylovStats()
+    work = workspace if workspace is not None else Workspace()
     stats.solves += 1
-    x = apply_Minv(b)
+    x = apply_Minv(b).copy()
     r = b - apply_A(x)
     beta = sums.norm(r)
     done = 0
     while math.isfinite(beta) and beta > tolerance and done < max_iterations:
         j, y, V, beta_est = _cycle(apply_A, apply_Minv, r, beta, sums, tolerance,
-                                   min(restart, max_iterations - done))
+                                   min(restart, max_iterations - done), work)
         done += j
         if j == 0:
             break
-        update = np.zeros_like(b)
-        _subtract_combination(update, -y, V)
+        update = work.get("update", b.shape)
+        update[...] = 0.0
+        _subtract_combination(update, -y, V, work)
         x += apply_Minv(update)
         if beta_est <= tolerance:     # GMRES's residual estimate is the true one up to round-off
             beta = beta_est
@@ -84,9 +92,9 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
     return x, converged
 
 
-def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m):
+def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m, work):
     """One Arnoldi cycle of at most m steps from residual r; returns (steps, y, V, residual estimate)."""
-    V = np.empty((m + 1,) + r.shape)
+    V = work.get("basis", (m + 1,) + r.shape)
     H = np.zeros((m + 1, m))
     cs, sn = np.zeros(m), np.zeros(m)
     g = np.zeros(m + 1)
@@ -97,11 +105,11 @@ def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m):
         w = apply_A(apply_Minv(V[j]))
         w -= V[j]                  # Arnoldi on E = A M⁻¹ − I (same Krylov space, H_E = H − I):
         h, norm2 = sums.dots_and_norm2(V[:j + 1], w)   # no cancellation when A M⁻¹ ≈ I
-        _subtract_combination(w, h, V)
+        _subtract_combination(w, h, V, work)
         rest2 = norm2 - h @ h
         if rest2 < REORTHOGONALISE_BELOW * norm2:
             h2, norm2 = sums.dots_and_norm2(V[:j + 1], w)
-            _subtract_combination(w, h2, V)
+            _subtract_combination(w, h2, V, work)
             h += h2
             rest2 = norm2 - h2 @ h2
         h_next = math.sqrt(max(rest2, 0.0))
@@ -124,9 +132,9 @@ def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m):
     return j, y, V, abs(g[j])
 
 
-def _subtract_combination(w, c, V):
+def _subtract_combination(w, c, V, work):
     """w −= Σ_k c_k V_k, one element-wise pass per k (see the module docstring: no BLAS)."""
-    term = np.empty_like(w)
+    term = work.get("term", w.shape)
     for k, ck in enumerate(c):
         np.multiply(V[k], ck, out=term)
         w -= term

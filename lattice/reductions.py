@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from lattice.workspace import Workspace
+
 
 class ReproducibleSums:
     """Row sums of (k, n_local) arrays over all ranks, independent of how columns are distributed.
@@ -34,6 +36,7 @@ class ReproducibleSums:
     def __init__(self, comm, n_global: int):
         self.comm = comm
         self.log2_n = math.ceil(math.log2(max(int(n_global), 2))) + 1
+        self.work = Workspace()
 
     def row_sums(self, terms):
         """Σ over columns and ranks of each row of `terms` (k, n_local); returns (k,) floats.
@@ -42,16 +45,18 @@ class ReproducibleSums:
         """
         k = terms.shape[0]
         terms = terms.reshape(k, -1)
-        magnitude = np.abs(terms)
-        bound = self.comm.allreduce_array(np.maximum.reduce(magnitude, axis=1, initial=0.0), "max")
+        largest = np.maximum.reduce(terms, axis=1, initial=0.0)   # max |term| = max(max, −min),
+        np.maximum(largest, -np.minimum.reduce(terms, axis=1, initial=0.0), out=largest)   # NaN stays
+        bound = self.comm.allreduce_array(largest, "max")
         # level 1: n·max|term| ≤ 2^(e1−1), so all partial sums of multiples of q1 = 2^(e1−52)
         # are exact; M = 1.5·2^e1 keeps term + M in [2^e1, 2^(e1+1)), whose ulp is q1.
         e1 = np.frexp(bound)[1] + self.log2_n
         shift = np.ldexp(1.5, e1)[:, None]
         with np.errstate(invalid="ignore"):            # inf − inf: a non-finite sum is NaN
-            rounded = np.add(terms, shift, out=magnitude)
+            rounded = np.add(terms, shift, out=self.work.get("rounded", terms.shape))
             rounded -= shift
-            residual = terms - rounded                 # exact, |residual| ≤ q1/2 = 2^(e1−53)
+            residual = np.subtract(terms, rounded, out=self.work.get("residual", terms.shape))
+            # exact, |residual| ≤ q1/2 = 2^(e1−53)
             shift = np.ldexp(1.5, e1 - 53 + self.log2_n)[:, None]   # level 2, same rule
             residual += shift
             residual -= shift
@@ -67,7 +72,7 @@ class ReproducibleSums:
 
     def dots_and_norm2(self, vectors, w):
         """(⟨v_i, w⟩ for the rows of `vectors`, ⟨w, w⟩) in one reduction."""
-        terms = np.empty((vectors.shape[0] + 1,) + w.shape)
+        terms = self.work.get("terms", (vectors.shape[0] + 1,) + w.shape)
         np.multiply(vectors, w, out=terms[:-1])
         np.multiply(w, w, out=terms[-1])
         sums = self.row_sums(terms)

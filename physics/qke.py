@@ -392,10 +392,12 @@ class QKEDiffusion:
         if out is None:
             out = np.empty_like(lap)
         zero, z, transverse = lap[P0P:P0M + 1], lap[PZP:PZM + 1], lap[PXP:PYM + 1]   # (P0±), (Pz±), (Px±, Py±)
+        # the transverse rows of `out` serve as scratch for the cross terms (no temporaries)
+        cross = out[PXP:PXP + 2]
         np.multiply(zero, Dp, out=out[P0P:P0M + 1])
-        out[P0P:P0M + 1] += Dm * z
+        out[P0P:P0M + 1] += np.multiply(z, Dm, out=cross)
         np.multiply(z, Dp, out=out[PZP:PZM + 1])
-        out[PZP:PZM + 1] += Dm * zero
+        out[PZP:PZM + 1] += np.multiply(zero, Dm, out=cross)
         np.multiply(transverse, Dts, out=out[PXP:PYM + 1])
         return out
 

@@ -1,0 +1,32 @@
+"""Work arrays reused from call to call.
+
+A fresh NumPy array of lattice size is a fresh memory mapping: every page is faulted in (and
+zeroed by the kernel) on first touch, which on a large lattice costs as much as the arithmetic
+done in it. The solver loops therefore take their temporaries from a Workspace, which keeps
+one flat buffer per name and hands out views of the requested shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class Workspace:
+    """Named float64 buffers that grow to the largest size asked for and are then reused."""
+
+    def __init__(self):
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape) -> np.ndarray:
+        """A C-contiguous array of `shape` (uninitialised) backed by the buffer `name`.
+
+        The contents stay valid until the next `get` of the same name with a larger size.
+        """
+        shape = tuple(int(n) for n in shape)
+        size = math.prod(shape)
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self._buffers[name] = np.empty(size)
+        return buf[:size].reshape(shape)
