@@ -372,6 +372,10 @@ class QKEDiffusion:
         gamma_tt = 2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5
         return math.sqrt(1.0 / (gamma_tt * hubble)) * T / self.T_ref
 
+    def comoving_mean_free_path(self, T):
+        """Active elastic mean free path 1/Γ^el_ττ at T, as a comoving length [MeV^-1] (c = 1)."""
+        return (1.0 / (2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5)) * T / self.T_ref
+
     temperature_exponent = -3.0
     """Every coefficient times (T/T_ref)² scales as T^-3 (1/Γ^el ∝ T^-5): d/dt = 3 H × itself."""
 

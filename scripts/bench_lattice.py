@@ -76,19 +76,38 @@ def _implicit_steps(shape, comm, dt_hubble, T):
     return sim.stepper, cosmology.time(T), dt_hubble / cosmology.hubble(T), relaxed_state(T, sim.system.L0)
 
 
+class _Stopwatch:
+    """Wraps a function and adds up the wall time spent in it [s]."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
 def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0):
-    """Site-updates per second of the implicit lattice step on `shape`; returns a dict."""
+    """Site-updates per second of the implicit lattice step on `shape`; returns a dict (with
+    `halo_share`: the largest fraction over ranks of the step time spent in halo exchanges)."""
     stepper, t, dt, y = _implicit_steps(shape, comm, dt_hubble, T)
     krylov = stepper.system.stats
+    exchanger = stepper.system.lattice.exchanger
+    exchanger.exchange = halo = _Stopwatch(exchanger.exchange)
     y, _ = stepper.replay(t, y, [dt])  # warm-up
     comm.barrier()
     solves, iterations = krylov.solves, krylov.iterations
+    halo.seconds = 0.0
     wall = time.perf_counter()
     y, error = stepper.replay(t + dt, y, [dt] * steps)
     comm.barrier()
     wall = time.perf_counter() - wall
     sites = int(np.prod(shape))
     return {"sites": sites, "wall_s": wall, "updates_per_s": sites * steps / wall, "error_norm": error,
+            "halo_share": comm.allreduce_max(halo.seconds / wall),
             "iterations_per_solve": (krylov.iterations - iterations) / max(krylov.solves - solves, 1)}
 
 
@@ -173,7 +192,8 @@ def bench_lattice(args, comm, say):
         rate = r["updates_per_s"]
         say(f"shape {'x'.join(map(str, shape)):>12} ({r['sites']:,} sites, dt·H = {args.dt_hubble:g}, "
             f"{args.steps} steps): {rate:.3e} site-updates/s; GMRES {r['iterations_per_solve']:.1f} "
-            f"iterations per stage solve, step error norm {r['error_norm']:.2f}")
+            f"iterations per stage solve, step error norm {r['error_norm']:.2f}, halo exchange "
+            f"{100 * r['halo_share']:.1f} % of the step time")
         say(f"  traffic per site-update: compulsory {COMPULSORY_BYTES} B -> "
             f"{100 * rate * COMPULSORY_BYTES / bw:.3f} % of the copy bandwidth; implementation "
             f"{moved / 1e3:.1f} kB (counted on a {len(shape)}D sample, {sample_its:.1f} GMRES it/solve) -> "

@@ -179,6 +179,17 @@ def diffusion_length(deck, T):
     return comoving * cosmology.hubble(T_ref)
 
 
+def mean_free_path(deck, T):
+    """Active elastic mean free path 1/Γ^el_ττ at T [MeV], as a comoving length in 1/H(T_ref)."""
+    from physics.cosmology import Cosmology
+    from physics.models import mixing_parameters
+    from physics.qke import QKEDiffusion
+
+    params = mixing_parameters(deck)
+    T_ref = deck.grid.T_ref_MeV
+    return QKEDiffusion(params, T_ref).comoving_mean_free_path(T) * Cosmology(params.g_star).hubble(T_ref)
+
+
 def window_mask(x, window):
     """Boolean mask of x inside [x0, x1] (same units as x); all True when window is None."""
     if window is None:
@@ -225,6 +236,9 @@ class DomainRow:
         l_D: ℓ_D(T) [1/H(T_ref), comoving].
         L_ratio: ⟨L⟩/⟨|L|⟩ from the time-series sample nearest T.
         sterile_over_active: from the same sample.
+        dx_lD: grid spacing [ℓ_D(T)].
+        dx_mfp: grid spacing in active mean free paths 1/Γ^el_ττ(T).
+        L_abs: ⟨|L|⟩ [per photon] from the same sample.
     """
 
     T: float
@@ -233,6 +247,9 @@ class DomainRow:
     l_D: float
     L_ratio: float
     sterile_over_active: float
+    dx_lD: float = float("nan")
+    dx_mfp: float = float("nan")
+    L_abs: float = float("nan")
 
 
 def asymmetry_ratio(series) -> np.ndarray:
@@ -248,21 +265,26 @@ def domain_row(run: Run, path) -> DomainRow:
     counts, cells = domain_runs(fields["L"], run.periodic)
     l_D = diffusion_length(run.deck, T)
     k = nearest_indices(run.series["T"], [T])[0]
-    return DomainRow(T, float(counts.mean()), cells * float(attrs["dx"][0]) / l_D, l_D,
-                     float(asymmetry_ratio(run.series)[k]), float(run.series["sterile_over_active"][k]))
+    dx = float(attrs["dx"][0])
+    return DomainRow(T, float(counts.mean()), cells * dx / l_D, l_D,
+                     float(asymmetry_ratio(run.series)[k]), float(run.series["sterile_over_active"][k]),
+                     dx / l_D, dx / mean_free_path(run.deck, T), float(run.series["L_abs"][k]))
 
 
-TABLE_COLUMNS = ("T_MeV", "domains", "smallest_lD", "median_lD", "largest_lD", "L/|L|", "sterile/active")
+TABLE_COLUMNS = ("T_MeV", "domains", "smallest_lD", "median_lD", "largest_lD", "L/|L|", "sterile/active",
+                 "mean|L|", "dx_lD", "dx_mfp")
 
 
 def format_table(rows, periodic: bool, ndim: int) -> str:
     """The domain table: a '#' header, then one line per snapshot (columns TABLE_COLUMNS)."""
     where = "per line along axis 0, averaged over lines" if ndim > 1 else "over the axis"
     head = [f"# domains: maximal runs of one sign of L {where} ({'periodic' if periodic else 'non-periodic'}); "
-            f"sizes in active diffusion lengths l_D = sqrt(D_tautau/H), comoving",
+            f"sizes in active diffusion lengths l_D = sqrt(D_tautau/H), comoving; dx_lD, dx_mfp: "
+            f"grid spacing in l_D and in active mean free paths 1/Gamma^el_tautau",
             "# " + " ".join(f"{c:>14s}" for c in TABLE_COLUMNS)]
     body = [f"  {r.T:14.6g} {r.domains:14.4g} {r.sizes_lD.min():14.4g} {np.median(r.sizes_lD):14.4g} "
-            f"{r.sizes_lD.max():14.4g} {r.L_ratio:14.4g} {r.sterile_over_active:14.4e}" for r in rows]
+            f"{r.sizes_lD.max():14.4g} {r.L_ratio:14.4g} {r.sterile_over_active:14.4e} {r.L_abs:14.4e} "
+            f"{r.dx_lD:14.4g} {r.dx_mfp:14.4g}" for r in rows]
     return "\n".join(head + body)
 
 

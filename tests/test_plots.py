@@ -190,7 +190,7 @@ def test_domains_table_all_positive(runs, tmp_path, capsys):
     assert main(["plot", "domains", str(runs["domains"]), "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
     rows = table_rows(capsys.readouterr().out)
-    assert rows.shape == (SNAPSHOTS, 7)
+    assert rows.shape == (SNAPSHOTS, len(figures.TABLE_COLUMNS))
     with h5py.File(runs["domains"] / "timeseries.h5") as f:
         np.testing.assert_allclose(rows[:, 0], f["T"][:], rtol=1e-5)
         np.testing.assert_allclose(rows[:, 6], f["sterile_over_active"][:], rtol=1e-4, atol=1e-12)
@@ -200,13 +200,24 @@ def test_domains_table_all_positive(runs, tmp_path, capsys):
     for col in (2, 3, 4):
         np.testing.assert_allclose(rows[:, col], box_in_lD, rtol=1e-3)
     np.testing.assert_allclose(rows[:, 5], 1.0)                    # L > 0 everywhere
+    with h5py.File(runs["domains"] / "timeseries.h5") as f:
+        np.testing.assert_allclose(rows[:, 7], f["L_abs"][:], rtol=1e-4)
+    # dx in l_D: box / cells; l_D / mean free path = sqrt(Gamma/H), Gamma = 2.8 G_F^2 T^5 [MeV]
+    np.testing.assert_allclose(rows[:, 8], np.array(box_in_lD) / deck.grid.shape[0], rtol=1e-3)
+    from physics.cosmology import Cosmology
+    from physics.models import mixing_parameters
+    G_F = 1.16637e-11                                              # MeV^-2
+    for T, dx_lD, dx_mfp in rows[:, [0, 8, 9]]:
+        gamma = 2.8 * G_F ** 2 * T ** 5
+        H = Cosmology(mixing_parameters(deck).g_star).hubble(T)
+        assert dx_mfp / dx_lD == pytest.approx(math.sqrt(gamma / H), rel=1e-3)
 
 
 def test_domains_table_sine_matches_sign_changes(runs, capsys):
     assert main(["plot", "domains", str(runs["sine"])]) == 0
     assert (runs["sine"] / "domains.png").exists()
     rows = table_rows(capsys.readouterr().out)
-    assert rows.shape == (SNAPSHOTS, 7)
+    assert rows.shape == (SNAPSHOTS, len(figures.TABLE_COLUMNS))
     with h5py.File(runs["sine"] / "timeseries.h5") as f:
         walls = f["sign_changes"][:]
     np.testing.assert_array_equal(rows[:, 1], walls + 1)           # non-periodic: walls + 1
@@ -229,7 +240,7 @@ def test_2d_run_lines_along_axis_0(runs, tmp_path, capsys):
     assert main(["plot", "domains", str(runs["sine2d"]), "--out", str(tmp_path / "d.png")]) == 0
     out = capsys.readouterr().out
     rows = table_rows(out)
-    assert "per line along axis 0" in out and rows.shape == (SNAPSHOTS, 7)
+    assert "per line along axis 0" in out and rows.shape == (SNAPSHOTS, len(figures.TABLE_COLUMNS))
     assert np.all(rows[:, 1] == 4)                                 # on every one of the 4 lines
     assert (tmp_path / "f.png").exists() and (tmp_path / "d.png").exists()
 
