@@ -161,12 +161,7 @@ class PBSystem:
         for a, part in enumerate(self._parts(t)):
             self._half_rates(part, Lpot[a], mp, half_F)
             half_F *= gaps[a]
-            if a == 0:
-                np.add(half_F[0], half_F[1], out=out[0])
-            else:
-                out[0] += half_F[0]
-                out[0] += half_F[1]
-            np.subtract(half_F[0], half_F[1], out=out[1 + a])
+            self._add_channel_flux(a, half_F, out)
         return out
 
     def _local(self, t, y):
@@ -207,14 +202,19 @@ class PBSystem:
         """out[0] = Σ_α (R_α gap_α + R̄_α ḡap_α), out[1+α] = R_α gap_α − R̄_α ḡap_α for stacked
         (R, R̄) per channel: the flux with rates 2R (so f for R = ½Γ)."""
         for a, (R, gap) in enumerate(zip(half_rates, gaps)):
-            F = R * gap
-            if a == 0:
-                np.add(F[0], F[1], out=out[0])
-            else:
-                out[0] += F[0]
-                out[0] += F[1]
-            np.subtract(F[0], F[1], out=out[1 + a])
+            self._add_channel_flux(a, R * gap, out)
         return out
+
+    @staticmethod
+    def _add_channel_flux(a, F, out):
+        """Channel a's stacked flux F = (F, F̄) (2, n_y) into out: out[0] gets F + F̄ (set for the
+        first channel, added for the others), out[1+a] = F − F̄."""
+        if a == 0:
+            np.add(F[0], F[1], out=out[0])
+        else:
+            out[0] += F[0]
+            out[0] += F[1]
+        np.subtract(F[0], F[1], out=out[1 + a])
 
     def dfdt(self, t, y):
         """∂f/∂t at fixed state [MeV²]: −H T ∂f/∂T, f being linear in the rates."""

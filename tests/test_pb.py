@@ -70,23 +70,38 @@ def test_low_rank_solve_matches_dense(n, r):
         np.testing.assert_allclose((sigma * np.eye(n) - J.blocks[j]) @ x_blocks[:, j], rhs[:, j], atol=1e-12)
 
 
+def random_state_and_jacobian(deck, n_points, seed, T):
+    """(system, state, t, jac, rng) at T [MeV] for a random state: z⁺ in [0, 0.3), the z⁻ 1e-3
+    of that (a mid-run state with every coupling on)."""
+    from physics.pb_deck import build_system
+
+    s = build_system(deck)
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(0, 0.3, size=(s.n_fields, n_points))
+    y[1:] *= 1e-3
+    t = s.cosmology.time(T)
+    return s, y, t, s.jac(t, y), rng
+
+
+def dense_jacobian(J, ny):
+    """The PBJacobian as a dense matrix: per-point blocks plus the low-rank coupling U Vᵀ
+    (field-major: index = field * ny + point)."""
+    n = J.blocks.shape[-1] * ny
+    dense = np.zeros((n, n))
+    for j in range(ny):
+        dense[j::ny, j::ny] = J.blocks[j]
+    if J.U is not None:
+        dense += sum(np.outer(J.U[k].ravel(), J.V[k].ravel()) for k in range(J.U.shape[0]))
+    return dense
+
+
 @pytest.mark.parametrize("flavours", [2, 3])
 def test_jacobian_and_time_derivative_match_finite_differences(flavours):
     deck, _ = load_deck(INPUT / ("pb_3flavour_boundary.yaml" if flavours == 3 else "pb_asymgen_s2_1e-6.yaml"),
                         ["momentum.n_points=25", "momentum.y_min=0.01", "momentum.y_max=30"])
-    from physics.pb_deck import build_system
-
-    s = build_system(deck)
-    rng = np.random.default_rng(1)
-    y = rng.uniform(0, 0.3, size=(s.n_fields, 25))
-    y[1:] *= 1e-3
-    t = s.cosmology.time(40.0)
-    J = s.jac(t, y)
+    s, y, t, J, rng = random_state_and_jacobian(deck, 25, seed=1, T=40.0)
     n = y.size
-    dense = np.zeros((n, n))
-    for j in range(25):
-        dense[j::25, j::25] = J.blocks[j]
-    dense += sum(np.outer(J.U[k].ravel(), J.V[k].ravel()) for k in range(J.U.shape[0]))
+    dense = dense_jacobian(J, 25)
     f0 = s.f(t, y).ravel()
     for col in range(n):   # central differences, step 1e-6 of the entry's scale: error ~1e-10 relative
         e = np.zeros(n)
@@ -157,22 +172,11 @@ def test_stage_solve_has_round_off_backward_error(flavours, asymmetry, sigma_ove
     """The closed-form block and Woodbury solve of (σ − J) x = r (PBJacobian) against the dense
     matrix assembled from blocks, U and V: its backward error max|(σ − J)x − r| / (|σ − J||x| + |r|)
     is a few ulps, from non-stiff (σ ≫ Γ) to very stiff (σ = 1e-6 Γ_max) stages."""
-    from physics.pb_deck import build_system
-
     name = "pb_3flavour_boundary.yaml" if flavours == 3 else "pb_asymgen_s2_1e-6.yaml"
     deck, _ = load_deck(INPUT / name, ["momentum.n_points=40", f"physics.asymmetry={asymmetry}"])
-    s = build_system(deck)
-    rng = np.random.default_rng(11)
-    state = rng.uniform(0, 0.3, size=(s.n_fields, 40))
-    state[1:] *= 1e-3
-    t = s.cosmology.time(38.0)
-    J = s.jac(t, state)
+    s, state, t, J, rng = random_state_and_jacobian(deck, 40, seed=11, T=38.0)
     n, ny = state.shape
-    dense = np.zeros((n * ny, n * ny))
-    for j in range(ny):
-        dense[j::ny, j::ny] = J.blocks[j]            # field-major: index = field * ny + site
-    if J.U is not None:
-        dense += sum(np.outer(J.U[k].ravel(), J.V[k].ravel()) for k in range(J.U.shape[0]))
+    dense = dense_jacobian(J, ny)
     sigma = sigma_over_rate * J.G.max()
     A = sigma * np.eye(n * ny) - dense
     for _ in range(3):
