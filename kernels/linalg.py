@@ -6,6 +6,8 @@ products, field-major (n, n, *grid); vectors are field-major, shaped (n, *grid),
 
 import numpy as np
 
+from kernels.backend import is_device_array
+
 
 def batched_inverse(matrices: np.ndarray) -> np.ndarray:
     """Inverse of every (n, n) matrix in a (*grid, n, n) stack (LU with partial pivoting)."""
@@ -23,7 +25,7 @@ def batched_apply(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
 def to_field_major(matrices: np.ndarray) -> np.ndarray:
     """A (*grid, n, n) stack as a contiguous field-major array (n, n, *grid)."""
     nd = matrices.ndim
-    return np.ascontiguousarray(np.moveaxis(matrices, (nd - 2, nd - 1), (0, 1)))
+    return np.moveaxis(matrices, (nd - 2, nd - 1), (0, 1)).copy()   # .copy(): C order, NumPy or CuPy
 
 
 def apply_field_major(matrices: np.ndarray, vectors: np.ndarray, out=None, work=None) -> np.ndarray:
@@ -32,7 +34,12 @@ def apply_field_major(matrices: np.ndarray, vectors: np.ndarray, out=None, work=
     out_i = M_i0 v_0 + M_i1 v_1 + ... summed in that order, element by element, so a site's
     result does not depend on its position in the array (or on the rank count). `out` (n, *grid)
     and `work` (*grid) are optional preallocated arrays (no allocation when both are given).
+    CuPy arrays go to the fused kernel of `kernels.cupy_kernels` (one pass; `work` unused).
     """
+    if is_device_array(vectors):
+        from kernels import cupy_kernels
+
+        return cupy_kernels.apply_field_major(matrices, vectors, out=out)
     n = vectors.shape[0]
     if out is None:
         out = np.empty_like(vectors)

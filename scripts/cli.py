@@ -5,6 +5,7 @@
     qke schema [--model qke]                every deck key with unit, default and range
     qke bench homogeneous [...]             time against SciPy Radau (see scripts/bench.py)
     qke bench lattice [...]                 site-updates/s, bandwidth, MOL speed-up (scripts/bench_lattice.py)
+    qke bench kernels [--backend cupy]      stencil and block-product kernels on NumPy or CuPy (scripts/bench_kernels.py)
     qke scan DECK --param KEY --values V ... one key at several values, points over MPI ranks
     qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
     qke plot fig2|fig3|domains RUN_DIR ...   the paper's figures from lattice run output (scripts/figures.py)
@@ -43,7 +44,7 @@ def _parser():
     sch = sub.add_parser("schema", help="list every deck key with unit, default and range")
     sch.add_argument("--model", default="qke")
     bench = sub.add_parser("bench", help="benchmarks (print figures; not tests)")
-    bench.add_argument("what", choices=("homogeneous", "lattice"))
+    bench.add_argument("what", choices=("homogeneous", "lattice", "kernels"))
     bench.add_argument("--deck", default=None, help="deck to time (default input/homogeneous_B.yaml)")
     bench.add_argument("--rtol", type=float, default=None, help="project rtol (default: the deck's)")
     bench.add_argument("--ref-rtol", type=float, default=1e-10, help="SciPy Radau rtol")
@@ -59,6 +60,9 @@ def _parser():
     bench.add_argument("--mol", type=int, nargs="*", default=None, metavar="N",
                        help="also time the SciPy BDF method-of-lines reference at these cell counts")
     bench.add_argument("--mol-rtol", type=float, default=1e-8, help="rtol of the MOL reference")
+    bench.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                       help="array library for `bench kernels`")
+    bench.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (`bench kernels`)")
     sc = sub.add_parser("scan", help="run a deck at several values of one key (MPI ranks share "
                         "the points; launch with mpiexec -n N python -m mpi4py -m scripts.cli scan ...)")
     deck_args(sc)
@@ -90,6 +94,10 @@ def main(argv=None):
         if args.command == "schema":
             say(schema_for(args.model).describe())
             return 0
+        if args.command == "bench" and args.what == "kernels":
+            from scripts.bench_kernels import bench_kernels
+
+            return bench_kernels(args, say)
         if args.command == "bench" and args.what == "lattice":
             from scripts.bench_lattice import bench_lattice
 

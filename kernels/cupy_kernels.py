@@ -1,0 +1,98 @@
+"""Fused CUDA kernels (CuPy) behind the signatures of the NumPy kernels.
+
+`kernels.stencil.laplacian` and `kernels.linalg.apply_field_major` call these when handed CuPy
+arrays: each is one pass over memory (every input element read once, every output written
+once), where the NumPy sequence of ufunc calls makes 5–16 passes. Sums are taken in the NumPy
+versions' order; the CUDA compiler may contract a product and a sum into one fused
+multiply-add, so results agree with NumPy to a few ulps, not bitwise (tests/test_gpu_kernels.py).
+Imported only where CuPy is installed.
+"""
+
+from __future__ import annotations
+
+import cupy
+
+_THREADS = 256
+
+_LAPLACIAN = cupy.RawKernel(r'''
+extern "C" __global__
+void laplacian(const double* u, double* out, long long n_fields,
+               long long n0, long long n1, long long n2,      // interior cells per axis
+               long long h0, long long h1, long long h2,      // ghost width per axis (0: no axis)
+               double c0, double c1, double c2)               // 1/dx² per axis (0: no axis)
+{
+    long long sites = n0 * n1 * n2;
+    long long idx = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (idx >= n_fields * sites) return;
+    long long f = idx / sites, r = idx % sites;
+    long long i = r / (n1 * n2), j = (r / n2) % n1, k = r % n2;
+    long long p1 = n1 + 2 * h1, p2 = n2 + 2 * h2, p0 = n0 + 2 * h0;
+    long long s0 = p1 * p2, s1 = p2;
+    long long c = f * p0 * s0 + (i + h0) * s0 + (j + h1) * s1 + (k + h2);
+    double centre2 = 2.0 * u[c];
+    double acc = (u[c + s0] + u[c - s0] - centre2) * c0;
+    if (h1) acc += (u[c + s1] + u[c - s1] - centre2) * c1;
+    if (h2) acc += (u[c + 1] + u[c - 1] - centre2) * c2;
+    out[idx] = acc;
+}
+''', "laplacian")
+
+_BLOCK_PRODUCT = cupy.RawKernel(r'''
+extern "C" __global__
+void block_product(const double* M, const double* v, double* out, long long n, long long sites)
+{
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    double x[16];
+    for (int j = 0; j < n; ++j) x[j] = v[j * sites + s];
+    for (int i = 0; i < n; ++i) {
+        double acc = M[(i * n) * sites + s] * x[0];
+        for (int j = 1; j < n; ++j) acc += M[(i * n + j) * sites + s] * x[j];
+        out[i * sites + s] = acc;
+    }
+}
+''', "block_product")
+
+
+def _blocks(count):
+    return ((int(count) + _THREADS - 1) // _THREADS,)
+
+
+def laplacian(u, halo, spacing, out=None):
+    """Σ_axes (u[i+1] − 2u[i] + u[i−1]) / dx² on the interior of a padded CuPy array (one pass).
+
+    u: (n_fields, *padded), C-contiguous float64, ghosts filled; 1–3 spatial axes.
+    """
+    u = cupy.ascontiguousarray(u, dtype=cupy.float64)
+    interior = tuple(n - 2 * halo for n in u.shape[1:])
+    if out is None:
+        out = cupy.empty((u.shape[0],) + interior)
+    ndim = len(interior)
+    n = interior + (1,) * (3 - ndim)
+    h = (halo,) * ndim + (0,) * (3 - ndim)
+    inv = tuple(1.0 / (dx * dx) for dx in spacing) + (0.0,) * (3 - ndim)
+    total = u.shape[0] * n[0] * n[1] * n[2]
+    target = out if out.flags.c_contiguous else cupy.empty(out.shape)
+    _LAPLACIAN(_blocks(total), (_THREADS,),
+               (u, target, cupy.int64(u.shape[0]), *(cupy.int64(x) for x in n), *(cupy.int64(x) for x in h),
+                *(cupy.float64(x) for x in inv)))
+    if target is not out:
+        out[...] = target
+    return out
+
+
+def apply_field_major(matrices, vectors, out=None):
+    """Per-site M v for field-major M (n, n, *grid) and v (n, *grid), CuPy, one pass (n ≤ 16)."""
+    n = vectors.shape[0]
+    if n > 16:
+        raise ValueError(f"block size {n} > 16 is not supported by the fused kernel")
+    M = cupy.ascontiguousarray(matrices, dtype=cupy.float64)
+    v = cupy.ascontiguousarray(vectors, dtype=cupy.float64)
+    if out is None:
+        out = cupy.empty_like(v)
+    sites = v.size // n
+    target = out if out.flags.c_contiguous else cupy.empty(v.shape)
+    _BLOCK_PRODUCT(_blocks(sites), (_THREADS,), (M, v, target, cupy.int64(n), cupy.int64(sites)))
+    if target is not out:
+        out[...] = target
+    return out

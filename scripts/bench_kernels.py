@@ -1,0 +1,119 @@
+"""`qke bench kernels`: throughput of the lattice kernels on NumPy or CuPy arrays.
+
+The stencil (`kernels.stencil.laplacian`, 3/5/7-point) and the per-site 8×8 block product
+(`kernels.linalg.apply_field_major`, the preconditioner and Jacobian products of the implicit
+step) take NumPy arrays (a sequence of ufunc calls on preallocated arrays) or CuPy arrays (the
+fused one-pass CUDA kernels of `kernels.cupy_kernels`), through the same functions. For each shape the command prints, per kernel, site-updates per second
+and two traffic figures against the copy bandwidth measured in the same process (a device copy
+for CuPy, a host copy for NumPy): the compulsory traffic (the kernel's inputs read and outputs
+written once) and for NumPy the bytes the implementation moves (its ufunc calls counted on a NumPy
+sample of the same dimensionality, `scripts.traffic`).
+
+This is the kernels alone: the full implicit step (GMRES, pre-rounded sums, local physics) runs
+on NumPy only so far (`qke bench lattice`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from kernels.linalg import apply_field_major
+from kernels.stencil import laplacian
+from scripts.traffic import bytes_moved
+
+N_FIELDS = 8
+HALO = 1
+
+
+def array_module(backend: str):
+    """numpy, or cupy when backend == 'cupy' (ImportError with a clear message without it)."""
+    if backend == "numpy":
+        return np
+    try:
+        import cupy
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:   # no CuPy, or no device answering
+        raise RuntimeError(f"--backend cupy: no usable CuPy device ({exc})") from exc
+    return cupy
+
+
+def _synchronise(xp):
+    if xp is not np:
+        xp.cuda.get_current_stream().synchronize()
+
+
+def _best_time(xp, fn, repeats):
+    fn()                                   # warm-up (and CuPy kernel compilation)
+    best = float("inf")
+    for _ in range(repeats):
+        _synchronise(xp)
+        start = time.perf_counter()
+        fn()
+        _synchronise(xp)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def copy_bandwidth(xp, nbytes=1 << 30, repeats=5):
+    """Copy bandwidth [bytes/s, read + write] of xp arrays (device memory for CuPy)."""
+    a = xp.ones(nbytes // 8)
+    b = xp.empty_like(a)
+    return 2 * a.nbytes / _best_time(xp, lambda: xp.copyto(b, a), repeats)
+
+
+def _kernels(xp, shape):
+    """{name: (function of no arguments, compulsory bytes per site)} on arrays of `shape`."""
+    padded = tuple(n + 2 * HALO for n in shape)
+    spacing = (1.0,) * len(shape)
+    rng = np.random.default_rng(0)
+    u = xp.asarray(rng.standard_normal((N_FIELDS,) + padded))
+    lap_out, lap_work = xp.empty((N_FIELDS,) + shape), xp.empty((N_FIELDS,) + shape)
+    M = xp.asarray(rng.standard_normal((N_FIELDS, N_FIELDS) + shape))
+    v = xp.asarray(rng.standard_normal((N_FIELDS,) + shape))
+    prod_out, prod_work = xp.empty_like(v), xp.empty(shape)
+    return {
+        "laplacian": (lambda: laplacian(u, HALO, spacing, out=lap_out, work=lap_work), 2 * 8 * N_FIELDS),
+        "block 8x8 product": (lambda: apply_field_major(M, v, out=prod_out, work=prod_work),
+                              8 * (N_FIELDS * N_FIELDS + 2 * N_FIELDS)),
+    }
+
+
+def implementation_bytes(ndim, sample=16):
+    """Bytes per site each kernel's ufunc calls move, counted on a NumPy sample of `ndim` axes."""
+    shape = (sample,) * ndim
+    sites = sample ** ndim
+    rng = np.random.default_rng(1)
+    u = rng.standard_normal((N_FIELDS,) + tuple(n + 2 * HALO for n in shape))
+    M = rng.standard_normal((N_FIELDS, N_FIELDS) + shape)
+    v = rng.standard_normal((N_FIELDS,) + shape)
+    out, work = np.empty((N_FIELDS,) + shape), np.empty((N_FIELDS,) + shape)
+    _, lap = bytes_moved(lambda a: laplacian(a, HALO, (1.0,) * ndim, out=out, work=work), u)
+    _, prod = bytes_moved(lambda a: apply_field_major(a, v, out=out, work=work[0]), M)
+    return {"laplacian": lap / sites, "block 8x8 product": prod / sites}
+
+
+def bench_kernels(args, say):
+    """Print the copy bandwidth and, per shape and kernel, throughput and bandwidth fractions."""
+    try:
+        xp = array_module(args.backend)
+    except RuntimeError as exc:
+        print(f"qke bench kernels: error: {exc}", file=sys.stderr)
+        return 2
+    bw = copy_bandwidth(xp)
+    where = "device" if xp is not np else "host"
+    say(f"backend {args.backend}; {where} copy bandwidth {bw / 1e9:.1f} GB/s")
+    for text in args.shapes:
+        shape = tuple(int(n) for n in text.lower().split("x"))
+        sites = int(np.prod(shape))
+        counted = implementation_bytes(len(shape)) if xp is np else None
+        for name, (fn, compulsory) in _kernels(xp, shape).items():
+            seconds = _best_time(xp, fn, args.repeats)
+            rate = sites / seconds
+            moved = (f"implementation {counted[name]:.0f} B/site -> {100 * rate * counted[name] / bw:.1f} %"
+                     if counted else "fused CUDA kernel: the implementation moves the compulsory bytes")
+            say(f"{name:>18} {'x'.join(map(str, shape)):>12}: {rate:.3e} site-updates/s; compulsory "
+                f"{compulsory} B/site -> {100 * rate * compulsory / bw:.1f} % of the copy bandwidth; {moved}")
+    return 0

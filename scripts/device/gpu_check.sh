@@ -1,0 +1,16 @@
+#!/bin/bash
+# One prepared GPU session (issue 6): the GPU kernel tests and the kernel benchmark on CuPy,
+# plus the NumPy figures of the same machine's host for comparison. Output under $OUT if set.
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp}
+nvidia-smi --query-gpu=name,memory.total,clocks.max.memory --format=csv 2>&1 | tee $out/gpu.txt
+python -c "import cupy, numpy; print('cupy', cupy.__version__, 'numpy', numpy.__version__)" 2>&1 | tee -a $out/gpu.txt
+timeout 240 python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_gpu_kernels.py -rs 2>&1 | tail -15 | tee $out/gpu_tests.txt
+bench() {
+  timeout 200 python -c "
+import argparse, sys
+from scripts.bench_kernels import bench_kernels
+sys.exit(bench_kernels(argparse.Namespace(backend='$1', shapes='$2'.split(), repeats=5), print))" 2>&1 | tee -a $out/bench_kernels.txt
+}
+bench cupy "256x256x256 16777216 128x128x128"
+bench numpy "128x128x128"
