@@ -26,9 +26,10 @@ class Lattice:
         comm: lattice.parallel communicator (SerialComm or MPIComm).
         process_grid: ranks per axis, or None to choose.
         odd_fields: fields held at zero by `offdiag_zero`.
+        xp: array library of the fields (numpy, or cupy for a GPU).
     """
 
-    def __init__(self, global_shape, box, bc, n_fields, comm, process_grid=None, odd_fields=()):
+    def __init__(self, global_shape, box, bc, n_fields, comm, process_grid=None, odd_fields=(), xp=np):
         self.global_shape = tuple(int(n) for n in global_shape)
         self.ndim = len(self.global_shape)
         self.box = tuple(float(b) for b in box)
@@ -43,10 +44,11 @@ class Lattice:
         self.global_slice = self.partition.global_slice(self.rank)
         self.odd_fields = tuple(odd_fields)
         mpi = getattr(comm, "comm", None)
-        self.exchanger = HaloExchanger(self.partition, self.rank, n_fields, comm=mpi,
+        self.xp = xp
+        self.exchanger = HaloExchanger(self.partition, self.rank, n_fields, comm=mpi, xp=xp,
                                        stencil_radius=STENCIL_RADIUS)
-        self.padded = np.zeros((n_fields,) + self.partition.padded_shape(self.rank))
-        self._stencil_work = np.empty((n_fields,) + self.local_shape)
+        self.padded = xp.zeros((n_fields,) + self.partition.padded_shape(self.rank))
+        self._stencil_work = xp.empty((n_fields,) + self.local_shape)
 
     def double_box(self):
         """Double the box and the spacing along every axis (grid doubling; the cells stay)."""

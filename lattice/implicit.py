@@ -58,10 +58,11 @@ class ImplicitLattice:
         self.n_fields = local.n_fields
         self.locally_constant = ()   # diffusion moves every field
         self.conserved = tuple(getattr(local, "locally_constant", ()))
-        self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells)
-        self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells)
+        self.xp = xp = getattr(lattice, "xp", np)   # numpy, or cupy: every array of the step lives there
+        self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells, xp)
+        self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells, xp)
         self.stats = KrylovStats()
-        self.work = Workspace()   # the stage operator's and GMRES's temporaries, reused
+        self.work = Workspace(xp)   # the stage operator's and GMRES's temporaries, reused
 
     @property
     def own_cell(self):
@@ -93,7 +94,7 @@ class ImplicitLattice:
             idx = list(self.conserved)
             totals = self.cell_sums.row_sums(np.concatenate((y[idx], y_new[idx])))
             shift = (totals[:len(idx)] - totals[len(idx):]) / self.lattice.n_cells
-            y_new[idx] += shift.reshape((-1,) + (1,) * (y.ndim - 1))
+            y_new[idx] += self.xp.asarray(shift.reshape((-1,) + (1,) * (y.ndim - 1)))
         return y_new
 
     def jac(self, t, y):
@@ -119,7 +120,7 @@ class CoupledJacobian:
         T = s.local.temperature(self.t)
         to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
         M = -self.blocks
-        M += s.own_cell * self.K
+        M += s.xp.asarray(s.own_cell * self.K)
         diag = np.arange(s.n_fields)
         M[..., diag, diag] += sigma
         M_inv = to_field_major(batched_inverse(M))
@@ -151,7 +152,7 @@ class CoupledJacobian:
             x, converged = gmres(apply_A, apply_M_inv, (r * inv_w).reshape(-1), s.sums, s.tolerance * sigma,
                                  s.restart, s.max_iterations, s.stats, workspace=work)
             if not converged:
-                return np.full(shape, np.nan)
+                return s.xp.full(shape, np.nan)
             return x.reshape(shape) * w
 
         return solve

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from kernels.backend import is_device_array, to_host
 from lattice.workspace import Workspace
 
 
@@ -31,12 +32,13 @@ class ReproducibleSums:
     Args:
         comm: lattice.parallel communicator (SerialComm or MPIComm).
         n_global: total number of columns summed over all ranks (bounds the partial sums).
+        xp: array library of the terms (numpy or cupy); results are always NumPy (host) arrays.
     """
 
-    def __init__(self, comm, n_global: int):
+    def __init__(self, comm, n_global: int, xp=np):
         self.comm = comm
         self.log2_n = math.ceil(math.log2(max(int(n_global), 2))) + 1
-        self.work = Workspace()
+        self.work = Workspace(xp)
 
     def row_sums(self, terms):
         """Σ over columns and ranks of each row of `terms` (k, n_local); returns (k,) floats.
@@ -45,24 +47,39 @@ class ReproducibleSums:
         """
         k = terms.shape[0]
         terms = terms.reshape(k, -1)
-        largest = np.maximum.reduce(terms, axis=1, initial=0.0)   # max |term| = max(max, −min),
-        np.maximum(largest, -np.minimum.reduce(terms, axis=1, initial=0.0), out=largest)   # NaN stays
+        device = is_device_array(terms)
+        if device:   # max |term| = max(max, −min, 0) on the device, then to the host (k numbers)
+            largest = to_host(terms.max(axis=1)).copy()
+            np.maximum(largest, -to_host(terms.min(axis=1)), out=largest)
+            np.maximum(largest, 0.0, out=largest)
+        else:
+            largest = np.maximum.reduce(terms, axis=1, initial=0.0)   # max |term| = max(max, −min),
+            np.maximum(largest, -np.minimum.reduce(terms, axis=1, initial=0.0), out=largest)   # NaN stays
         bound = self.comm.allreduce_array(largest, "max")
         # level 1: n·max|term| ≤ 2^(e1−1), so all partial sums of multiples of q1 = 2^(e1−52)
         # are exact; M = 1.5·2^e1 keeps term + M in [2^e1, 2^(e1+1)), whose ulp is q1.
         e1 = np.frexp(bound)[1] + self.log2_n
         shift = np.ldexp(1.5, e1)[:, None]
+        xp = self.work.xp
+        if device:
+            shift = xp.asarray(shift)
         with np.errstate(invalid="ignore"):            # inf − inf: a non-finite sum is NaN
             rounded = np.add(terms, shift, out=self.work.get("rounded", terms.shape))
             rounded -= shift
             residual = np.subtract(terms, rounded, out=self.work.get("residual", terms.shape))
             # exact, |residual| ≤ q1/2 = 2^(e1−53)
             shift = np.ldexp(1.5, e1 - 53 + self.log2_n)[:, None]   # level 2, same rule
+            if device:
+                shift = xp.asarray(shift)
             residual += shift
             residual -= shift
         partial = np.empty(2 * k)
-        np.add.reduce(rounded, axis=1, out=partial[:k])
-        np.add.reduce(residual, axis=1, out=partial[k:])
+        if device:   # exact sums of multiples of q: any summation order gives the same bits
+            partial[:k] = to_host(rounded.sum(axis=1))
+            partial[k:] = to_host(residual.sum(axis=1))
+        else:
+            np.add.reduce(rounded, axis=1, out=partial[:k])
+            np.add.reduce(residual, axis=1, out=partial[k:])
         total = self.comm.allreduce_array(partial, "sum")
         return total[:k] + total[k:]
 

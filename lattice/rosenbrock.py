@@ -153,7 +153,7 @@ class Rodas4:
         J, dfdt = self._at[2], self._at[3]
         solve = factorise(J, 1.0 / (GAMMA[0] * h))
         combine = self._combine
-        K = np.empty((STAGES,) + y.shape)
+        K = np.empty_like(y, shape=(STAGES,) + y.shape)   # NumPy or CuPy, as y
         for i in range(STAGES):
             if i == 0:
                 rhs = self._at[4].copy()

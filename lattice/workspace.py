@@ -14,10 +14,15 @@ import numpy as np
 
 
 class Workspace:
-    """Named float64 buffers that grow to the largest size asked for and are then reused."""
+    """Named float64 buffers that grow to the largest size asked for and are then reused.
 
-    def __init__(self):
-        self._buffers: dict[str, np.ndarray] = {}
+    Args:
+        xp: the array library of the buffers (numpy or cupy).
+    """
+
+    def __init__(self, xp=np):
+        self.xp = xp
+        self._buffers: dict = {}
 
     def get(self, name: str, shape) -> np.ndarray:
         """A C-contiguous array of `shape` (uninitialised) backed by the buffer `name`.
@@ -28,5 +33,5 @@ class Workspace:
         size = math.prod(shape)
         buf = self._buffers.get(name)
         if buf is None or buf.size < size:
-            buf = self._buffers[name] = np.empty(size)
+            buf = self._buffers[name] = self.xp.empty(size)
         return buf[:size].reshape(shape)

@@ -203,8 +203,10 @@ class LatticeSetup:
     hubble_length: float  # 1/H(T_ref) [MeV^-1]
 
 
-def build_lattice(deck, comm) -> LatticeSetup:
-    """Decompose the grid over comm's ranks and seed L0(x); raises ValueError if it cannot."""
+def build_lattice(deck, comm, xp=np) -> LatticeSetup:
+    """Decompose the grid over comm's ranks and seed L0(x); raises ValueError if it cannot.
+
+    xp: array library of the fields and of L0 (numpy, or cupy to step on a GPU)."""
     from lattice.grid import Lattice
     from physics import seeds
 
@@ -212,7 +214,7 @@ def build_lattice(deck, comm) -> LatticeSetup:
     hubble_length = 1.0 / Cosmology(params.g_star).hubble(g.T_ref_MeV)
     box = (g.box_hubble * hubble_length,) * len(g.shape)
     lattice = Lattice(g.shape, box, (g.bc,) * len(g.shape), N_FIELDS, comm,
-                      process_grid=g.process_grid, odd_fields=QKEDiffusion.transverse_fields())
+                      process_grid=g.process_grid, odd_fields=QKEDiffusion.transverse_fields(), xp=xp)
     s = deck.seed
     if s.kind == "constant":
         L0 = seeds.constant(lattice, deck.physics.L0)
@@ -222,4 +224,5 @@ def build_lattice(deck, comm) -> LatticeSetup:
         L0 = seeds.domains(lattice, s.T_QCD_MeV, g.T_ref_MeV, s.low, s.high, s.rng_seed)
     else:
         L0 = seeds.from_file(lattice, s.path, s.dataset)
-    return LatticeSetup(lattice, QKELocal(params, L0), QKEDiffusion(params, g.T_ref_MeV), hubble_length)
+    return LatticeSetup(lattice, QKELocal(params, xp.asarray(L0)), QKEDiffusion(params, g.T_ref_MeV),
+                        hubble_length)

@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kernels.backend import is_device_array
+
 from physics import constants as c
 from physics.cosmology import Cosmology
 
@@ -55,6 +57,13 @@ _JACOBIAN_PATTERNS = {
     "dVL_Pxp": _pattern((PYM, P0M, 1), (PYM, PZM, 1)),
 }
 """Fixed 8×8 structures of the Jacobian, weighted by rates or per-site scalars."""
+
+
+def _device_pattern(pattern):
+    """A (small, host) 8×8 pattern as a CuPy array, for Jacobians of states held on a GPU."""
+    import cupy
+
+    return cupy.asarray(pattern)
 
 
 @dataclass(frozen=True)
@@ -234,10 +243,11 @@ class QKELocal:
             (dVL * y[PXM], P["dVL_Pxm"]),
             (dVL * y[PXP], P["dVL_Pxp"]),
         )
-        J = np.empty(y.shape[1:] + (N_FIELDS, N_FIELDS))
-        J[...] = uniform
+        J = np.empty_like(y, shape=y.shape[1:] + (N_FIELDS, N_FIELDS))   # NumPy or CuPy, as y
+        on_device = is_device_array(y)
+        J[...] = _device_pattern(uniform) if on_device else uniform
         for scalar, pattern in per_site:
-            J += np.asarray(scalar)[..., None, None] * pattern
+            J += scalar[..., None, None] * (_device_pattern(pattern) if on_device else pattern)
         return J
 
     # -- the interface the time integrator uses (t in MeV^-1) ---------------------------------
@@ -264,8 +274,9 @@ class QKELocal:
     def observable_sums(self, y):
         """Sums over this rank's sites: L, |L|, L_ντ, sterile and active densities, site count."""
         L = self.asymmetry(y)
-        return np.array([L.sum(), np.abs(L).sum(), self.L_nutau(y).sum(), self.sterile_density(y).sum(),
-                         self.active_density(y).sum(), L.size], dtype=float)
+        return np.array([float(L.sum()), float(np.abs(L).sum()), float(self.L_nutau(y).sum()),
+                         float(self.sterile_density(y).sum()), float(self.active_density(y).sum()),
+                         L.size], dtype=float)
 
     @staticmethod
     def observables_from_sums(sums):

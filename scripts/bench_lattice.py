@@ -65,15 +65,18 @@ def _deck(shape, T_start, T_end, extra=()):
     return load_deck(DECK, overrides)
 
 
-def _implicit_steps(shape, comm, dt_hubble, T):
-    """(stepper, t, dt, relaxed state) for fixed implicit steps on `shape` at T [MeV]."""
+def _implicit_steps(shape, comm, dt_hubble, T, xp=np):
+    """(stepper, t, dt, relaxed state) for fixed implicit steps on `shape` at T [MeV], with the
+    fields in xp arrays (numpy, or cupy on a GPU)."""
+    from kernels.backend import to_host
     from lattice.driver import Simulation
 
     deck, schema = _deck(shape, T, 0.5 * T, [f"grid.box_hubble={0.05 * shape[0] / 64}",
                                              "seed.amplitude=0", "integrator.coupling=implicit"])
-    sim = Simulation(deck, schema, write=False, comm=comm)
+    sim = Simulation(deck, schema, write=False, comm=comm, xp=xp)
     cosmology = sim.system.cosmology
-    return sim.stepper, cosmology.time(T), dt_hubble / cosmology.hubble(T), relaxed_state(T, sim.system.L0)
+    y = xp.asarray(relaxed_state(T, to_host(sim.system.L0)))
+    return sim.stepper, cosmology.time(T), dt_hubble / cosmology.hubble(T), y
 
 
 class _Stopwatch:
@@ -90,10 +93,10 @@ class _Stopwatch:
             self.seconds += time.perf_counter() - start
 
 
-def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0):
+def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0, xp=np):
     """Site-updates per second of the implicit lattice step on `shape`; returns a dict (with
     `halo_share`: the largest fraction over ranks of the step time spent in halo exchanges)."""
-    stepper, t, dt, y = _implicit_steps(shape, comm, dt_hubble, T)
+    stepper, t, dt, y = _implicit_steps(shape, comm, dt_hubble, T, xp)
     krylov = stepper.system.stats
     exchanger = stepper.system.lattice.exchanger
     exchanger.exchange = halo = _Stopwatch(exchanger.exchange)
@@ -182,12 +185,24 @@ def mol_comparison(cells, say, mol_rtol, T_end=22.0):
 
 def bench_lattice(args, comm, say):
     """Print bandwidth, throughput per shape and (optionally) the MOL comparison."""
+    from kernels.backend import array_module
+    from scripts.bench_kernels import copy_bandwidth
+
+    try:
+        xp = array_module(getattr(args, "backend", "numpy"))
+    except ValueError as exc:
+        print(f"qke bench lattice: error: {exc}", file=sys.stderr)
+        return 2
     comm.barrier()
-    bw = comm.allreduce_sum(stream_copy_bandwidth())  # all ranks copy at once: the machine's figure
-    say(f"ranks {comm.size}; STREAM-like copy bandwidth, all ranks at once: {bw / 1e9:.2f} GB/s")
+    if xp is np:
+        bw = comm.allreduce_sum(stream_copy_bandwidth())  # all ranks copy at once: the machine's figure
+        say(f"ranks {comm.size}; STREAM-like copy bandwidth, all ranks at once: {bw / 1e9:.2f} GB/s")
+    else:
+        bw = comm.allreduce_sum(copy_bandwidth(xp))
+        say(f"ranks {comm.size}, CuPy; device copy bandwidth, all ranks: {bw / 1e9:.1f} GB/s")
     for text in args.shapes:
         shape = tuple(int(v) for v in text.lower().split("x"))
-        r = lattice_throughput(shape, comm, args.steps, args.dt_hubble)
+        r = lattice_throughput(shape, comm, args.steps, args.dt_hubble, xp=xp)
         moved, sample_its = implementation_bytes(len(shape), args.dt_hubble)
         rate = r["updates_per_s"]
         say(f"shape {'x'.join(map(str, shape)):>12} ({r['sites']:,} sites, dt·H = {args.dt_hubble:g}, "
