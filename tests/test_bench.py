@@ -32,3 +32,32 @@ def test_bench_lattice_prints_throughput_and_bandwidth(capsys):
     assert len(traffic) == 2
     for line in traffic:
         assert float(re.search(r"implementation ([0-9.]+) kB", line).group(1)) > 0.128
+
+
+def test_bench_kernels_prints_both_kernels_and_counted_traffic(capsys):
+    """`qke bench kernels` (NumPy): per shape one line per kernel with site-updates/s and both
+    traffic figures. The counted traffic of the 1D Laplacian, by hand from its four ufunc calls per
+    field: 2u (read, write: 16 B), u[i+1] + u[i−1] (24 B), − 2u (24 B), × 1/dx² (16 B); 80 B × 8
+    fields = 640 B per site."""
+    import re
+
+    rc = main(["bench", "kernels", "--shapes", "512", "4x4x4", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "host copy bandwidth" in out
+    lines = [line for line in out.splitlines() if "site-updates/s" in line]
+    assert len(lines) == 4
+    assert all(float(re.search(r"([0-9.e+]+) site-updates/s", line).group(1)) > 0 for line in lines)
+    lap_1d = next(line for line in lines if "laplacian" in line and "512" in line)
+    assert "implementation 640 B/site" in lap_1d
+
+
+def test_bench_kernels_without_a_device_is_a_clear_error(capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        import pytest
+
+        pytest.skip("CuPy is installed here")
+    rc = main(["bench", "kernels", "--backend", "cupy", "--shapes", "64"])
+    assert rc == 2
+    assert "no usable CuPy device" in capsys.readouterr().err
