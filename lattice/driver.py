@@ -108,12 +108,12 @@ class Simulation:
         write: False keeps everything in memory (tests, benchmarks).
         progress: progress mode overriding output.progress.
         comm: lattice.parallel communicator (default: one rank).
-        xp: array library of a lattice's fields (default numpy). cupy steps on a GPU
-            (`step` and the stepper, as `qke bench lattice --backend cupy` uses them); the
-            sampling loop's output (`run`) needs host arrays and is not yet wired for it.
+        xp: array library of a lattice's fields (numpy, or cupy to step on a GPU, as
+            `qke bench lattice --backend cupy` does; `run`'s output needs host arrays and is
+            not yet wired for CuPy).
     """
 
-    def __init__(self, deck, schema, out_dir=None, write=True, progress=None, comm=None, xp=None):
+    def __init__(self, deck, schema, out_dir=None, write=True, progress=None, comm=None, xp=np):
         self.deck, self.schema, self.comm = deck, schema, comm or SerialComm()
         self.write = write
         self.out = Path(out_dir) if out_dir is not None else default_output_dir(deck)
@@ -124,9 +124,9 @@ class Simulation:
             self.lattice, self.system = None, self.spec.build_system(deck)
             self.y = self.system.initial_state((1,))
         else:
-            self.setup = build_lattice(deck, self.comm, np if xp is None else xp)
+            self.setup = build_lattice(deck, self.comm, xp)
             self.lattice, self.system = self.setup.lattice, self.setup.system
-            self.y = self.lattice.xp.asarray(self.system.initial_state(self.lattice.local_shape))
+            self.y = xp.asarray(self.system.initial_state(self.lattice.local_shape))
         system = self.system
         self.T_samples = np.geomspace(deck.time.T_start_MeV, deck.time.T_end_MeV, deck.output.samples)
         self.t_samples = system.cosmology.time(self.T_samples)

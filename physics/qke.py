@@ -19,6 +19,7 @@ exactly by evaluating it with the coefficients' time derivatives.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -59,11 +60,12 @@ _JACOBIAN_PATTERNS = {
 """Fixed 8×8 structures of the Jacobian, weighted by rates or per-site scalars."""
 
 
-def _device_pattern(pattern):
-    """A (small, host) 8×8 pattern as a CuPy array, for Jacobians of states held on a GPU."""
+@functools.cache
+def _device_patterns():
+    """_JACOBIAN_PATTERNS as CuPy arrays, copied to the GPU once (Jacobians of device states)."""
     import cupy
 
-    return cupy.asarray(pattern)
+    return {name: cupy.asarray(pattern) for name, pattern in _JACOBIAN_PATTERNS.items()}
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,7 @@ class QKELocal:
         The Jacobian is a sum of fixed 8×8 patterns (_JACOBIAN_PATTERNS) weighted by the rates
         (uniform) and by per-site scalars (V_L, ∂(2C)/∂P0^±, ∂V_L/∂Pz⁻ times a transverse field).
         """
-        P = _JACOBIAN_PATTERNS
+        P = _device_patterns() if is_device_array(y) else _JACOBIAN_PATTERNS
         uniform = k.D * P["D"] + k.V0 * P["V0"] + k.Vx * P["Vx"]
         dVL = 0.375 * k.kL  # ∂V_L/∂P0⁻ = ∂V_L/∂Pz⁻
         per_site = (
@@ -244,10 +246,9 @@ class QKELocal:
             (dVL * y[PXP], P["dVL_Pxp"]),
         )
         J = np.empty_like(y, shape=y.shape[1:] + (N_FIELDS, N_FIELDS))   # NumPy or CuPy, as y
-        on_device = is_device_array(y)
-        J[...] = _device_pattern(uniform) if on_device else uniform
+        J[...] = uniform
         for scalar, pattern in per_site:
-            J += scalar[..., None, None] * (_device_pattern(pattern) if on_device else pattern)
+            J += scalar[..., None, None] * pattern
         return J
 
     # -- the interface the time integrator uses (t in MeV^-1) ---------------------------------
@@ -366,9 +367,14 @@ class QKEDiffusion:
         self.eps = params.sterile_elastic_fraction
         self.T_ref = float(T_ref)
 
+    @staticmethod
+    def elastic_rate(T):
+        """Γ^el_ττ = 2D = 2.8 G_F² T⁵ at temperature T [MeV]."""
+        return 2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5
+
     def coefficients(self, T):
         """(𝒟₊, 𝒟₋, 𝒟_τs) at temperature T [MeV^-1]."""
-        gamma_tt = 2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5
+        gamma_tt = self.elastic_rate(T)
         gamma_ss = self.eps * gamma_tt
         return (0.5 * (1.0 / gamma_tt + 1.0 / gamma_ss), 0.5 * (1.0 / gamma_tt - 1.0 / gamma_ss),
                 2.0 / (gamma_tt + gamma_ss))
@@ -380,12 +386,11 @@ class QKEDiffusion:
             T: temperature [MeV].
             hubble: expansion rate H(T) [MeV].
         """
-        gamma_tt = 2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5
-        return math.sqrt(1.0 / (gamma_tt * hubble)) * T / self.T_ref
+        return math.sqrt(1.0 / (self.elastic_rate(T) * hubble)) * T / self.T_ref
 
     def comoving_mean_free_path(self, T):
         """Active elastic mean free path 1/Γ^el_ττ at T, as a comoving length [MeV^-1] (c = 1)."""
-        return (1.0 / (2.0 * c.D_COEFF * c.G_F ** 2 * T ** 5)) * T / self.T_ref
+        return (1.0 / self.elastic_rate(T)) * T / self.T_ref
 
     temperature_exponent = -3.0
     """Every coefficient times (T/T_ref)² scales as T^-3 (1/Γ^el ∝ T^-5): d/dt = 3 H × itself."""

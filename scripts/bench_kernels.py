@@ -20,24 +20,13 @@ import time
 
 import numpy as np
 
+from kernels.backend import array_module
 from kernels.linalg import apply_field_major
 from kernels.stencil import laplacian
 from scripts.traffic import bytes_moved
 
 N_FIELDS = 8
 HALO = 1
-
-
-def array_module(backend: str):
-    """numpy, or cupy when backend == 'cupy' (ImportError with a clear message without it)."""
-    if backend == "numpy":
-        return np
-    try:
-        import cupy
-        cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:   # no CuPy, or no device answering
-        raise RuntimeError(f"--backend cupy: no usable CuPy device ({exc})") from exc
-    return cupy
 
 
 def _synchronise(xp):
@@ -99,8 +88,8 @@ def bench_kernels(args, say):
     """Print the copy bandwidth and, per shape and kernel, throughput and bandwidth fractions."""
     try:
         xp = array_module(args.backend)
-    except RuntimeError as exc:
-        print(f"qke bench kernels: error: {exc}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"qke bench kernels: error: --backend cupy: no usable CuPy device ({exc})", file=sys.stderr)
         return 2
     bw = copy_bandwidth(xp)
     where = "device" if xp is not np else "host"

@@ -43,18 +43,6 @@ DECK = ROOT / "input" / "lattice_1d_laptop.yaml"
 COMPULSORY_BYTES = 2 * 8 * 8  # 8 float64 fields, read once and written once
 
 
-def stream_copy_bandwidth(nbytes=512 << 20, repeats=5):
-    """Host memory bandwidth [bytes/s] from the best of `repeats` copies of nbytes."""
-    a = np.ones(nbytes // 8)
-    b = np.empty_like(a)
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.copyto(b, a)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * a.nbytes / best
-
-
 L0_MEAN = 0.75e-10
 
 
@@ -194,11 +182,10 @@ def bench_lattice(args, comm, say):
         print(f"qke bench lattice: error: {exc}", file=sys.stderr)
         return 2
     comm.barrier()
+    bw = comm.allreduce_sum(copy_bandwidth(xp, 512 << 20))  # all ranks copy at once: the machine's figure
     if xp is np:
-        bw = comm.allreduce_sum(stream_copy_bandwidth())  # all ranks copy at once: the machine's figure
         say(f"ranks {comm.size}; STREAM-like copy bandwidth, all ranks at once: {bw / 1e9:.2f} GB/s")
     else:
-        bw = comm.allreduce_sum(copy_bandwidth(xp))
         say(f"ranks {comm.size}, CuPy; device copy bandwidth, all ranks: {bw / 1e9:.1f} GB/s")
     for text in args.shapes:
         shape = tuple(int(v) for v in text.lower().split("x"))

@@ -247,9 +247,9 @@ class DomainRow:
     l_D: float
     L_ratio: float
     sterile_over_active: float
-    dx_lD: float = float("nan")
-    dx_mfp: float = float("nan")
-    L_abs: float = float("nan")
+    dx_lD: float
+    dx_mfp: float
+    L_abs: float
 
 
 def asymmetry_ratio(series) -> np.ndarray:
