@@ -57,33 +57,49 @@ _A_ROWS = _rows(_A)
 _C_ROWS = _rows(_C)
 
 
-def _add_combination(out, coefficients, K):
-    """out += Σ_j c_j K_j element-wise, in order of j; returns out.
+def _stage_weights():
+    """Weights of each stage's two sums on the stage store (y, ∂f/∂t, K_0, …, K_5), as functions
+    of h: stage i's argument is y + Σ_j a_ij K_j, and Σ_j (c_ij/h) K_j + γ_i h ∂f/∂t is added to
+    its right-hand side; the solution is y + Σ_j m_j K_j. Weights beyond the stages a sum uses
+    are left out, so a sum reads only the rows it needs."""
+    state = [np.concatenate(([1.0, 0.0], _A_ROWS[i])) for i in range(STAGES)]
+    per_h = [np.concatenate(([0.0, 0.0], _C_ROWS[i])) for i in range(STAGES)]
+    times_h = [np.concatenate(([0.0, GAMMA[i]], np.zeros(i))) for i in range(STAGES)]
+    return state, per_h, times_h, np.concatenate(([1.0, 0.0], M))
+
+
+_STATE_W, _RHS_W_PER_H, _RHS_W_TIMES_H, _SOLUTION_W = _stage_weights()
+
+
+def _combine_elementwise(weights, rows):
+    """Σ_j w_j rows_j term by term in order of j, zero weights skipped (a weight 1 copies).
 
     Not a BLAS product: its blocking may round an element differently depending on where it
     sits in the array, which would make lattice results depend on the decomposition.
     """
-    term = np.empty_like(out)
-    for c, k in zip(coefficients, K):
-        if c != 0.0:
+    out, term = None, None
+    for c, k in zip(weights, rows):
+        if c == 0.0:
+            continue
+        if out is None:
+            out = np.multiply(k, c)
+        else:
+            if term is None:
+                term = np.empty_like(out)
             np.multiply(k, c, out=term)
             out += term
-    return out
+    return out if out is not None else np.zeros_like(rows[0])
 
 
-def _add_combination_blas(out, coefficients, K):
-    """out += Σ_j c_j K_j as one matrix-vector product (BLAS); returns out.
+def _combine_blas(weights, rows):
+    """Σ_j w_j rows_j as one matrix-vector product (BLAS).
 
-    For systems that declare `stage_sums = "blas"`: one call instead of two array operations per
-    term, for small states where the call overhead dominates. Its rounding may depend on an
-    element's position in the array, so it is not for decomposed lattices.
+    For systems that declare `stage_sums = "blas"`: one call per sum, for small states where
+    the call overhead dominates. Its rounding may depend on an element's position in the array,
+    so it is not for decomposed lattices.
     """
-    n = len(coefficients)
-    if n == 1:   # a one-row product is slower than the element-wise term
-        out += coefficients[0] * K[0]
-    else:
-        out += (np.asarray(coefficients) @ K[:n].reshape(n, -1)).reshape(out.shape)
-    return out
+    n = len(weights)
+    return (weights @ rows[:n].reshape(n, -1)).reshape(rows.shape[1:])
 
 
 class IntegrationError(RuntimeError):
@@ -129,7 +145,7 @@ class Rodas4:
         self.constant_fields = list(getattr(system, "locally_constant", ()))
         self.conserve = getattr(system, "conserve", None)   # (y, y_new) -> y_new with exact invariants
         # "elementwise" (default): rounding independent of the decomposition; "blas": faster
-        self._combine = {"elementwise": _add_combination, "blas": _add_combination_blas}[
+        self._combine = {"elementwise": _combine_elementwise, "blas": _combine_blas}[
             getattr(system, "stage_sums", "elementwise")]
         self.reduce_max = reduce_max or (lambda x: x)
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
@@ -153,21 +169,27 @@ class Rodas4:
         J, dfdt = self._at[2], self._at[3]
         solve = factorise(J, 1.0 / (GAMMA[0] * h))
         combine = self._combine
-        K = np.empty_like(y, shape=(STAGES,) + y.shape)   # NumPy or CuPy, as y
+        # the sums' rows (y, ∂f/∂t, K_0, …, K_5): one contiguous array for BLAS, references otherwise
+        lead = 2 if self._combine is _combine_blas else 0
+        store = np.empty_like(y, shape=(lead + STAGES,) + y.shape)   # NumPy or CuPy, as y
+        K = store[lead:]
+        if lead:
+            store[0], store[1] = y, dfdt
+            rows = store
+        else:
+            rows = [y, dfdt, *K]
         for i in range(STAGES):
             if i == 0:
-                rhs = self._at[4].copy()
+                rhs = self._at[4] + (GAMMA[0] * h) * dfdt
             else:
-                rhs = s.f(t + ALPHA[i] * h, combine(y.copy(), _A_ROWS[i], K))
-                combine(rhs, _C_ROWS[i] / h, K)
+                rhs = s.f(t + ALPHA[i] * h, combine(_STATE_W[i], rows))
+                rhs += combine(_RHS_W_PER_H[i] / h + _RHS_W_TIMES_H[i] * h, rows)
             if source is not None:
                 rhs += source
-            if GAMMA[i] != 0.0:
-                rhs += (GAMMA[i] * h) * dfdt
             K[i] = solve(rhs)
             if source is None and self.constant_fields:
                 K[i, self.constant_fields] = 0.0
-        y_new = combine(y.copy(), M, K)
+        y_new = combine(_SOLUTION_W, rows)
         if self.conserve is not None:
             y_new = self.conserve(y, y_new)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))

@@ -34,7 +34,7 @@ import numpy as np
 from physics import constants as c
 from physics.cosmology import Cosmology
 from physics.momentum import MomentumGrid
-from physics.pb_rates import Channel, ChannelRates
+from physics.pb_rates import Channel, ChannelRates, half_rate_factor
 
 N_EFF_NORM = 120.0 / (7.0 * math.pi ** 4)
 """N_eff = (120/7π⁴) ∫ dy y³ f⁰ z⁺ (paper #48)."""
@@ -76,7 +76,6 @@ class PBSystem:
         self.Q = grid.y ** 2 * grid.f0 * grid.dy / (2.0 * c.ZETA3)   # ∂L_νs/∂z⁻(y_j)
         self.E = N_EFF_NORM * grid.y ** 3 * grid.f0 * grid.dy          # ∂N_eff/∂z⁺(y_j)
         self.h = c.PB_XI_PER_L / (1.0 + np.exp(-grid.y))              # ∂z_α/∂L_να = κ h
-        self._parts_cache = [(None, [None] * self.r), (None, [None] * self.r)]
         self._local_cache = None
         self._one_minus = np.empty(len(grid))           # work arrays of f
         self._ws2 = np.empty((2, 2, len(grid)))
@@ -106,24 +105,10 @@ class PBSystem:
     # -- right-hand side -----------------------------------------------------------------------
     # Written for few array operations: Rodas4 evaluates f six times per step on a small state
     # (2–3 fields × a few thousand points), where the per-call overhead of NumPy is a large part
-    # of the cost. ν and ν̄ are stacked as rows 0 and 1 of (2, n_y) arrays, the ½ of the flux
-    # formulas rides on the rates, the T-dependent arrays are cached per time (`_parts`), and
-    # jac and dfdt share one evaluation at their common (t, y) (`_local`).
-
-    def _parts(self, t):
-        """Per channel, `ChannelRates.parts` at time t, cached: a Rodas4 step evaluates f at five
-        distinct times, the last of which starts the next step."""
-        cache = self._parts_cache          # [(t, parts), (t, parts)], most recent first
-        if cache[0][0] == t:
-            return cache[0][1]
-        if cache[1][0] == t:
-            cache.reverse()
-            return cache[0][1]
-        old = cache.pop()
-        T = self.temperature(t)
-        parts = [cr.parts(T, out) for cr, out in zip(self.rates, old[1])]
-        cache.insert(0, (t, parts))
-        return parts
+    # of the cost. ν and ν̄ are stacked as rows 0 and 1 of (2, n_y) arrays, the rates are formed
+    # from fixed arrays and scalar powers of T (`ChannelRates.scaled_rates`), their factor
+    # ½/T⁷ is applied once to the result, and jac and dfdt share one evaluation at their common
+    # (t, y) (`_local`).
 
     def _gaps(self, y, L_nu, out):
         """(z_α − z_s, z̄_α − z̄_s) per channel into out (r, 2, n_y): (1 − z⁺) ± (ξ_α h − z⁻),
@@ -141,15 +126,6 @@ class PBSystem:
             np.subtract(one_minus, B, out=B)
         return out
 
-    def _half_rates(self, part, L, mp, out):
-        """(½Γ_αs, ½Γ̄_αs) into out (2, n_y); mp receives the detunings c − v^T ∓ v^L."""
-        np.multiply(part.vts, L, out=mp)
-        mp += part.X
-        np.multiply(mp, mp, out=out)
-        out += part.base
-        np.divide(part.half_amp, out, out=out)
-        return out
-
     def f(self, t, y):
         """dy/dt [MeV]: per channel F = Γ_αs (z_α − z_s), F̄ = Γ̄_αs (z̄_α − z̄_s); dz⁺/dt = Σ_α
         ½(F + F̄), dz⁻_α/dt = ½(F − F̄)."""
@@ -157,39 +133,45 @@ class PBSystem:
         L_nu = self.L_nu(y)
         Lpot = self.potential_asymmetry(L_nu)
         gaps = self._gaps(y, L_nu, self._gap_ws)
-        half_F, mp = self._ws2[0], self._ws2[1]
-        for a, part in enumerate(self._parts(t)):
-            self._half_rates(part, Lpot[a], mp, half_F)
-            half_F *= gaps[a]
-            self._add_channel_flux(a, half_F, out)
+        T = self.temperature(t)
+        F, u = self._ws2[0], self._ws2[1]
+        for a, rates in enumerate(self.rates):
+            rates.scaled_rates(T, Lpot[a], u, F)
+            F *= gaps[a]
+            self._add_channel_flux(a, F, out)
+        out *= half_rate_factor(T)
         return out
 
     def _local(self, t, y):
         """Per channel (½Γ, ½Γ̄), their ∂/∂L^(α) and T ∂/∂T (each (2, n_y)), and the gaps, for
         jac and dfdt; kept for the last (t, y), at which the stepper asks for both.
 
-        With x = X + vts·L (the detunings) and den = base + x²: ∂(½Γ)/∂L = −2 (½Γ) x vts/den,
-        T ∂(½Γ)/∂T = (½Γ)[5 − (12 d² + 2x (6 x_T + 4 vts·L))/den], x_T = −v^T."""
+        In the scaled variables of `ChannelRates` (u, D, d̂, x̂, v̂): ∂(½Γ)/∂L = −2 (½Γ) u v̂/(T² D),
+        T ∂(½Γ)/∂T = (½Γ)[5 − (12 d̂² + 2u (6 x̂ + 4 v̂ L/T²))/D]."""
         at = self._local_cache
         if at is not None and at[0] == t and at[1] is y and np.array_equal(at[2], y):
             return at[3]
         L_nu = self.L_nu(y)
         Lpot = self.potential_asymmetry(L_nu)
         gaps = self._gaps(y, L_nu, np.empty((self.r, 2, y.shape[1])))
+        T = self.temperature(t)
+        inv_T2 = 1.0 / (T * T)
         channels = []
-        for a, part in enumerate(self._parts(t)):
-            x = np.empty((2, y.shape[1]))
-            half = self._half_rates(part, Lpot[a], x, np.empty_like(x))
-            den = np.multiply(x, x)
-            den += part.base
-            x_over_den = x / den
-            dL = part.vts * x_over_den
-            dL *= -2.0 * half
-            vL = part.vts * (4.0 * Lpot[a])
-            vL += 6.0 * part.xt
-            vL *= x_over_den
+        for a, rates in enumerate(self.rates):
+            u = np.empty((2, y.shape[1]))
+            half = rates.scaled_rates(T, Lpot[a], u, np.empty_like(u))
+            half *= half_rate_factor(T)
+            den = np.multiply(u, u)
+            den += rates.d2
+            den += rates.s2 * inv_T2 ** 6
+            u_over_den = u / den
+            dL = rates.vts * u_over_den
+            dL *= (-2.0 * inv_T2) * half
+            vL = rates.vts * (4.0 * Lpot[a] * inv_T2)
+            vL += 6.0 * rates.xt
+            vL *= u_over_den
             vL *= 2.0
-            dT = part.d2 * 12.0
+            dT = rates.d2 * 12.0
             dT /= den
             dT += vL
             np.subtract(5.0, dT, out=dT)

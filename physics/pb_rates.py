@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -37,28 +36,17 @@ class Channel:
     a_L: float = c.PB_A_L
 
 
-class Parts(NamedTuple):
-    """L-independent arrays of one channel at one T, each (2, n_y) (row 0: ν, row 1: ν̄):
-    (½Γ_αs, ½Γ̄_αs) = half_amp / (base + (X + vts·L^(α))²).
-
-    Attributes:
-        half_amp: ½·¼ s² Γ_α [MeV]; base: s² + d²; X: c − v^T (rows equal);
-        vts: (−ṽ, +ṽ), so that X + vts·L^(α) = (c − v^T − v^L, c − v^T + v^L), the ν and ν̄
-            detunings [dimensionless per unit L];
-        d2: d²; xt: −v^T (rows equal; for the T derivative).
-    """
-
-    half_amp: np.ndarray
-    base: np.ndarray
-    X: np.ndarray
-    vts: np.ndarray
-    d2: np.ndarray
-    xt: np.ndarray
-
-
 class ChannelRates:
-    """Γ_αs, Γ̄_αs of one channel on a fixed grid y: the powers of T are factored out once, and
-    `parts(T)` gives the L-independent arrays from which `physics.pb.PBSystem` forms the rates.
+    """Γ_αs, Γ̄_αs of one channel on a fixed grid y, with the powers of T factored out once.
+
+    Dividing the resonance denominator by T¹² leaves fixed arrays and scalar functions of T:
+
+        ½Γ_αs = (a / 2T⁷) / D,   D = d̂² + s²/T¹² + u²,   u = x̂ + c/T⁶ + v̂·L^(α)/T²,
+
+    with a = ¼ s² Γ_α/T⁵, d̂ = d/T⁶, x̂ = −v^T/T⁶ and v̂ = ∓v^L/(L T⁴) (row 0: ν, row 1: ν̄), so the
+    rates at any T cost a few element-wise operations and no T-dependent arrays are stored
+    (the stacked arrays are (2, n_y); the L-even rows are equal, stored twice because NumPy
+    broadcasting is slower than plain element-wise operations on such short arrays).
 
     Args:
         channel: the channel's parameters.
@@ -70,29 +58,31 @@ class ChannelRates:
         gk = c.G_F ** 2 * channel.k
         self.s2 = channel.sin2_2theta
         self.c = math.sqrt(1.0 - self.s2)
-        self.amp_T5 = 0.25 * self.s2 * gk * y      # ¼ s² Γ_α / T⁵ [MeV^-4]
-        self.d_T6 = gk * y * y / abs(dm2)          # d / T⁶ [MeV^-6]
-        self.xt_T6 = channel.b * y * y / dm2       # −v^T / T⁶ [MeV^-6]
-        self.vt_T4 = channel.a_L * y / dm2         # ṽ = v^L / L, over T⁴ [MeV^-4]
+        amp_T5 = 0.25 * self.s2 * gk * y      # ¼ s² Γ_α / T⁵ [MeV^-4]
+        d_T6 = gk * y * y / abs(dm2)          # d / T⁶ [MeV^-6]
+        xt_T6 = channel.b * y * y / dm2       # −v^T / T⁶ [MeV^-6]
+        vt_T4 = channel.a_L * y / dm2         # ṽ = v^L / L, over T⁴ [MeV^-4]
         both = np.ones((2, 1))
-        self._amp_T5_2, self._d_T6_2, self._xt_T6_2 = self.amp_T5 * both, self.d_T6 * both, self.xt_T6 * both
-        self._vts_T4 = np.stack((-self.vt_T4, self.vt_T4))
+        self.amp = amp_T5 * both
+        self.d2 = d_T6 * d_T6 * both
+        self.xt = xt_T6 * both
+        self.vts = np.stack((-vt_T4, vt_T4))
 
-    def parts(self, T: float, out: Parts | None = None) -> Parts:
-        """The L-independent arrays at temperature T [MeV], shared by every evaluation at T, in
-        the stacked form (row 0: ν, row 1: ν̄; the rows of the L-even arrays are equal, stored
-        twice because NumPy broadcasting is slower than plain element-wise operations on such
-        short arrays); written into `out` (a Parts of (2, n_y) arrays) if given."""
-        T2 = T * T
-        T4 = T2 * T2
-        T6 = T4 * T2
-        if out is None:
-            out = Parts(*np.empty((6,) + self._vts_T4.shape))
-        np.multiply(self._amp_T5_2, 0.5 * T4 * T, out=out.half_amp)
-        np.multiply(self._d_T6_2, T6, out=out.d2)
-        np.multiply(out.d2, out.d2, out=out.d2)
-        np.add(out.d2, self.s2, out=out.base)
-        np.multiply(self._xt_T6_2, T6, out=out.xt)
-        np.add(out.xt, self.c, out=out.X)
-        np.multiply(self._vts_T4, T4, out=out.vts)
+    def scaled_rates(self, T: float, L: float, u: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """a/D (ν, ν̄) [MeV^8] into out (2, n_y) and the scaled detunings u [dimensionless] into u
+        (2, n_y), at temperature T [MeV] and potential asymmetry L [per photon]; (½Γ_αs, ½Γ̄_αs)
+        [MeV] = half_rate_factor(T) · out, a factor callers fold into a later product. Returns out."""
+        T6 = (T * T) ** 3
+        np.multiply(self.vts, L / (T * T), out=u)
+        u += self.xt
+        u += self.c / T6
+        np.multiply(u, u, out=out)
+        out += self.d2
+        out += self.s2 / (T6 * T6)
+        np.divide(self.amp, out, out=out)
         return out
+
+
+def half_rate_factor(T: float) -> float:
+    """1/(2T⁷) [MeV^-7]: (½Γ_αs, ½Γ̄_αs) = half_rate_factor(T) · ChannelRates.scaled_rates."""
+    return 0.5 / (T ** 7)
