@@ -1,7 +1,9 @@
 """Progress display: a bar on a terminal, periodic log lines with ETA otherwise.
 
-Progress is measured in ln T, the natural clock of an expanding universe; the ETA extrapolates
-the wall time spent per unit ln T so far.
+Progress is measured in ln T, the natural clock of an expanding universe. The ETA extrapolates
+the recent rate (wall time per unit ln T over the last RATE_WINDOW reports), not the average
+since the start: a run through a resonance is fast before it and may be a hundred times slower
+in the oscillation phase after it, where the average would promise minutes for hours.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import deque
+
+RATE_WINDOW = 10
+"""Reports (log lines, or bar refreshes) over which the rate behind the ETA is measured."""
 
 
 class Progress:
@@ -31,6 +37,7 @@ class Progress:
         self.interval = 0.1 if self.mode == "bar" else interval_s
         self.t0 = time.monotonic()
         self.last = self.t0
+        self._recent = deque([(self.t0, 0.0)], maxlen=RATE_WINDOW + 1)   # (wall time, ln T covered)
 
     def fraction(self, T):
         """Fraction of the ln T span covered at temperature T."""
@@ -46,7 +53,8 @@ class Progress:
         self.last = now
         frac = self.fraction(T)
         elapsed = now - self.t0
-        eta = elapsed * (1.0 - frac) / frac if frac > 0 else float("nan")
+        self._recent.append((now, frac))
+        eta = self.eta()
         text = f"{100 * frac:5.1f}%  T = {T:8.4f} MeV  {info}  elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
         if self.mode == "bar":
             width = 30
@@ -55,6 +63,13 @@ class Progress:
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
+
+    def eta(self):
+        """Seconds left at the rate of the last RATE_WINDOW reports (nan before any progress)."""
+        (w0, f0), (w1, f1) = self._recent[0], self._recent[-1]
+        if f1 <= f0:
+            return float("nan")
+        return (w1 - w0) * (1.0 - f1) / (f1 - f0)
 
     def close(self):
         """End the bar line."""
