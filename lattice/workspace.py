@@ -23,15 +23,23 @@ class Workspace:
     def __init__(self, xp=np):
         self.xp = xp
         self._buffers: dict = {}
+        self._views: dict = {}    # (name, shape) -> the view last handed out (the solver loops ask
+        #                          for the same few hundred per step: a dict hit, not a reshape)
 
     def get(self, name: str, shape) -> np.ndarray:
         """A C-contiguous array of `shape` (uninitialised) backed by the buffer `name`.
 
         The contents stay valid until the next `get` of the same name with a larger size.
         """
+        key = (name, shape if isinstance(shape, tuple) else tuple(shape))
+        view = self._views.get(key)
+        if view is not None:
+            return view
         shape = tuple(int(n) for n in shape)
         size = math.prod(shape)
         buf = self._buffers.get(name)
         if buf is None or buf.size < size:
             buf = self._buffers[name] = self.xp.empty(size)
-        return buf[:size].reshape(shape)
+            self._views = {k: v for k, v in self._views.items() if k[0] != name}   # views of the old buffer
+        view = self._views[key] = buf[:size].reshape(shape)
+        return view

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from kernels.backend import array_module
-from kernels.linalg import apply_field_major
+from kernels.linalg import SMALL_BLOCK_SITES, apply_field_major, product_work_shape
 from kernels.stencil import laplacian
 from scripts.traffic import bytes_moved
 
@@ -62,7 +62,7 @@ def _kernels(xp, shape):
     lap_out, lap_work = xp.empty((N_FIELDS,) + shape), xp.empty((N_FIELDS,) + shape)
     M = xp.asarray(rng.standard_normal((N_FIELDS, N_FIELDS) + shape))
     v = xp.asarray(rng.standard_normal((N_FIELDS,) + shape))
-    prod_out, prod_work = xp.empty_like(v), xp.empty(shape)
+    prod_out, prod_work = xp.empty_like(v), xp.empty(product_work_shape(N_FIELDS, shape))
     return {
         "laplacian": (lambda: laplacian(u, HALO, spacing, out=lap_out, work=lap_work), 2 * 8 * N_FIELDS),
         "block 8x8 product": (lambda: apply_field_major(M, v, out=prod_out, work=prod_work),
@@ -70,8 +70,12 @@ def _kernels(xp, shape):
     }
 
 
-def implementation_bytes(ndim, sample=16):
-    """Bytes per site each kernel's ufunc calls move, counted on a NumPy sample of `ndim` axes."""
+def implementation_bytes(ndim, sample=None):
+    """Bytes per site each kernel's ufunc calls move, counted on a NumPy sample of `ndim` axes
+    (by default the smallest cube above SMALL_BLOCK_SITES sites, so the block product is counted
+    in the form large lattices use)."""
+    if sample is None:
+        sample = int((SMALL_BLOCK_SITES + 1) ** (1.0 / ndim)) + 1
     shape = (sample,) * ndim
     sites = sample ** ndim
     rng = np.random.default_rng(1)
@@ -80,7 +84,8 @@ def implementation_bytes(ndim, sample=16):
     v = rng.standard_normal((N_FIELDS,) + shape)
     out, work = np.empty((N_FIELDS,) + shape), np.empty((N_FIELDS,) + shape)
     _, lap = bytes_moved(lambda a: laplacian(a, HALO, (1.0,) * ndim, out=out, work=work), u)
-    _, prod = bytes_moved(lambda a: apply_field_major(a, v, out=out, work=work[0]), M)
+    prod_work = np.empty(product_work_shape(N_FIELDS, shape))
+    _, prod = bytes_moved(lambda a: apply_field_major(a, v, out=out, work=prod_work), M)
     return {"laplacian": lap / sites, "block 8x8 product": prod / sites}
 
 
