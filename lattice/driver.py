@@ -55,8 +55,10 @@ class LocalOnly:
     def __init__(self, stepper, h):
         self.stepper, self.h = stepper, h
 
-    def advance(self, t, y, t_end):
-        y, self.h = self.stepper.advance(t, y, t_end, self.h)
+    def advance(self, t, y, t_end, interrupt=None):
+        """y at t_end, or at `t_reached` < t_end if `interrupt()` said so after a step."""
+        y, self.h = self.stepper.advance(t, y, t_end, self.h, interrupt=interrupt)
+        self.t_reached = self.stepper.t_reached
         return y
 
 
@@ -70,7 +72,8 @@ class Split:
         self.on_step = None
         """Optional callable(t) after each accepted step (progress between output samples)."""
 
-    def advance(self, t, y, t_end):
+    def advance(self, t, y, t_end, interrupt=None):
+        """y at t_end, or at `t_reached` < t_end if `interrupt()` said so after a step."""
         while t < t_end:
             dt = min(self.dt, self.dt_cap(t))
             if dt < self.dt_min_rel * t:
@@ -88,6 +91,9 @@ class Split:
                 self.on_step(t)
             if not last:
                 self.dt = min(proposal, 2.0 * dt)
+                if interrupt is not None and interrupt():
+                    break
+        self.t_reached = t
         return y
 
 
@@ -162,6 +168,9 @@ class Simulation:
         one_site = self.lattice is None and self.y[0].size == 1
         self.fields = np.full((system.n_fields, n), np.nan) if one_site else None
         self.next_sample = 0
+        self.t_resume = None
+        """Time [MeV^-1] of the state when it lies inside the interval before next_sample (a
+        checkpoint written between samples), else None."""
         self.snapshot_at = []
         if self.lattice is not None and deck.output.snapshots:
             self.snapshot_at = sorted(set(np.round(np.linspace(0, n - 1, deck.output.snapshots)).astype(int)))
@@ -181,6 +190,8 @@ class Simulation:
                 "steps": self.steps[:self.next_sample].tolist()}
         if self.fields is not None:
             meta["fields"] = self.fields[:, :self.next_sample].tolist()
+        if self.t_resume is not None:
+            meta["t_resume"] = self.t_resume
         if isinstance(a, LocalOnly):
             meta["h"] = a.h
         else:
@@ -201,6 +212,7 @@ class Simulation:
         for _ in range(int(meta.get("doubling_level", 0))):   # the seed field and box, as they were
             self._double(state=False)
         self.next_sample = int(meta["next_sample"])
+        self.t_resume = meta.get("t_resume")
         self.stepper.n_accepted, self.stepper.n_rejected = meta["accepted"], meta["rejected"]
         for key, values in meta["series"].items():
             self.series[key][:self.next_sample] = values
@@ -302,10 +314,18 @@ class Simulation:
             self.advancer.on_step = lambda t: bar.update(
                 self.system.temperature(t), f"step {self.advancer.steps}, dt·H = "
                 f"{self.advancer.dt * self.system.cosmology.hubble(self.system.temperature(t)):.2e}")
+        decision = []            # the stop flag of a checkpoint asked for between samples
+
+        def interrupt():
+            write, stop = control.poll()
+            if write:
+                decision.append(stop)
+            return write
+
         try:
             for i in range(self.next_sample, len(self.t_samples)):
                 if i:
-                    self.y = self.advancer.advance(self.t_samples[i - 1], self.y, self.t_samples[i])
+                    self._advance_to(i, control, interrupt if control else None, decision)
                     if self.stepper.n_accepted + self.stepper.n_rejected > deck.integrator.max_steps:
                         raise RuntimeError(f"integrator.max_steps = {deck.integrator.max_steps} "
                                            f"exceeded at T = {self.T_samples[i]:.6g} MeV")
@@ -335,6 +355,21 @@ class Simulation:
                 self.timeseries.write_arrays("final", self.system.spectra(self.y), "dimensionless")
             self.timeseries.close(result.summary)
         return result
+
+    def _advance_to(self, i, control, interrupt, decision):
+        """Advance the state to sample i; a checkpoint asked for on the way is written there,
+        between samples, and a stop raises Stopped after it."""
+        t = self.t_samples[i - 1] if self.t_resume is None else self.t_resume
+        while True:
+            self.y = self.advancer.advance(t, self.y, self.t_samples[i], interrupt)
+            t = self.advancer.t_reached
+            if t >= self.t_samples[i]:
+                self.t_resume = None
+                return
+            self.t_resume = t
+            self.write_checkpoint(control.path)
+            if decision.pop():
+                raise Stopped(control.path, self.system.temperature(t))
 
     def _stats(self, wall0):
         stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,

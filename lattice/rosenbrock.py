@@ -155,6 +155,8 @@ class Rodas4:
         self._at = None   # (t, y, J, ∂f/∂t, f) of the last attempt: a rejected step retries from there
         self.on_accept = None
         """Optional callable(t, h) after every accepted step (progress reports)."""
+        self.t_reached = None
+        """Time [as t] of the state the last `advance` returned (t_end unless interrupted)."""
 
     def attempt(self, t, y, h, source=None):
         """One Rodas4 step of size h from (t, y); returns (y_new, error_norm).
@@ -194,12 +196,15 @@ class Rodas4:
             y_new = self.conserve(y, y_new)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))
 
-    def advance(self, t, y, t_end, h, source=None, record=None):
+    def advance(self, t, y, t_end, h, source=None, record=None, interrupt=None):
         """Integrate from t to exactly t_end; returns (y, h_next) with h_next for the next call.
 
         Steps are accepted when the error norm is ≤ 1; a step clipped to land on t_end does
         not shrink the proposal carried to the next call. `source` forces the equations (see
         attempt); the sizes of the accepted steps are appended to the list `record` if given.
+        `interrupt()`, if given, is asked after every accepted step short of t_end; True returns
+        early. `t_reached` is the time of the returned y: continuing with
+        advance(t_reached, y, t_end, h_next) takes exactly the steps an uninterrupted call takes.
         """
         reject_streak = 0
         self._at = None   # reuse only within one call: the caller may change y in place between calls
@@ -226,10 +231,13 @@ class Rodas4:
                 h_next = h_try * min(fac_max, max(self.fac_min, factor))
                 h = max(h, h_next) if clipped else h_next
                 reject_streak = 0
+                if interrupt is not None and t < t_end and interrupt():
+                    break
             else:
                 self.n_rejected += 1
                 reject_streak += 1
                 h = h_try * max(self.fac_min, min(1.0, factor))
+        self.t_reached = t
         return y, h
 
     def replay(self, t, y, steps, source=None):
