@@ -119,18 +119,15 @@ def test_sigterm_writes_a_checkpoint_and_exits_3(tmp_path):
     assert not list((tmp_path / "s").glob("*.tmp*"))
 
 
-class TermAfter(RunControl):
-    """A SIGTERM arriving between the n-th and (n+1)-th poll (the handler only sets the flag)."""
-
-    def __init__(self, path, n):
-        super().__init__(SerialComm(), path)
-        self.n = n
+class TermAfter(StopAfter):
+    """A SIGTERM arriving just before the n-th poll (the handler only sets the flag), answered by
+    RunControl's own poll."""
 
     def poll(self):
         self.n -= 1
         if self.n == 0:
             self.terminated = True
-        return super().poll()
+        return RunControl.poll(self)
 
 
 def test_sigterm_between_samples_checkpoints_at_the_next_step_and_resumes_exactly(tmp_path):
