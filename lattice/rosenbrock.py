@@ -91,15 +91,70 @@ def _combine_elementwise(weights, rows):
     return out if out is not None else np.zeros_like(rows[0])
 
 
-def _combine_blas(weights, rows):
-    """Σ_j w_j rows_j as one matrix-vector product (BLAS).
+class ElementwiseStageSums:
+    """The stage sums of one attempt, term by term (`_combine_elementwise`): rounding
+    independent of an element's position, so lattice results do not depend on the decomposition.
 
-    For systems that declare `stage_sums = "blas"`: one call per sum, for small states where
-    the call overhead dominates. Its rounding may depend on an element's position in the array,
-    so it is not for decomposed lattices.
+    Args:
+        y, dfdt: the step's state and ∂f/∂t (field-major, NumPy or CuPy).
+        h: the step size.
+    Attributes:
+        K: the stage store (STAGES, *y.shape), filled by the stepper.
     """
-    n = len(weights)
-    return (weights @ rows[:n].reshape(n, -1)).reshape(rows.shape[1:])
+
+    def __init__(self, y, dfdt, h):
+        self.h = h
+        self.K = np.empty_like(y, shape=(STAGES,) + y.shape)   # NumPy or CuPy, as y
+        self._rows = [y, dfdt, *self.K]
+
+    def stage(self, i):
+        """(argument y + Σ_j a_ij K_j, term Σ_j (c_ij/h) K_j + γ_i h ∂f/∂t) of stage i ≥ 1."""
+        rows, h = self._rows, self.h
+        return (_combine_elementwise(_STATE_W[i], rows),
+                _combine_elementwise(_RHS_W_PER_H[i] / h + _RHS_W_TIMES_H[i] * h, rows))
+
+    def solution(self):
+        """y + Σ_j m_j K_j."""
+        return _combine_elementwise(_SOLUTION_W, self._rows)
+
+
+def _padded(rows):
+    """Weight vectors of different lengths as the rows of one zero-padded (len, 2 + STAGES) array."""
+    out = np.zeros((len(rows), 2 + STAGES))
+    for i, w in enumerate(rows):
+        out[i, :len(w)] = w
+    return out
+
+
+_STATE_MAT, _PER_H_MAT, _TIMES_H_MAT = (_padded(w) for w in (_STATE_W, _RHS_W_PER_H, _RHS_W_TIMES_H))
+
+
+class BlasStageSums:
+    """The stage sums of one attempt as matrix products (BLAS) on one contiguous store (y, ∂f/∂t,
+    K_0, …, K_5): both sums of a stage (its argument and its extra right-hand-side term) in one
+    product. For systems that declare `stage_sums = "blas"`: small states, where the call
+    overhead dominates. Its rounding may depend on an element's position in the array, so it is
+    not for decomposed lattices. Same interface as `ElementwiseStageSums`.
+    """
+
+    def __init__(self, y, dfdt, h):
+        self._store = np.empty_like(y, shape=(2 + STAGES,) + y.shape)
+        self._store[0], self._store[1] = y, dfdt
+        self._flat = self._store.reshape(2 + STAGES, -1)
+        self.K = self._store[2:]
+        self._shape = y.shape
+        self._weights = np.empty((STAGES, 2, 2 + STAGES))   # per stage: (argument, rhs term) weights
+        self._weights[:, 0] = _STATE_MAT
+        np.multiply(_PER_H_MAT, 1.0 / h, out=self._weights[:, 1])
+        self._weights[:, 1] += _TIMES_H_MAT * h
+
+    def stage(self, i):
+        n = 2 + i      # stage i reads y, ∂f/∂t and K_0 … K_(i−1)
+        both = self._weights[i, :, :n] @ self._flat[:n]
+        return both[0].reshape(self._shape), both[1].reshape(self._shape)
+
+    def solution(self):
+        return (_SOLUTION_W @ self._flat).reshape(self._shape)
 
 
 class IntegrationError(RuntimeError):
@@ -145,7 +200,7 @@ class Rodas4:
         self.constant_fields = list(getattr(system, "locally_constant", ()))
         self.conserve = getattr(system, "conserve", None)   # (y, y_new) -> y_new with exact invariants
         # "elementwise" (default): rounding independent of the decomposition; "blas": faster
-        self._combine = {"elementwise": _combine_elementwise, "blas": _combine_blas}[
+        self._stage_sums = {"elementwise": ElementwiseStageSums, "blas": BlasStageSums}[
             getattr(system, "stage_sums", "elementwise")]
         self.reduce_max = reduce_max or (lambda x: x)
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
@@ -170,28 +225,21 @@ class Rodas4:
             self._at = (t, y, s.jac(t, y), s.dfdt(t, y), s.f(t, y))
         J, dfdt = self._at[2], self._at[3]
         solve = factorise(J, 1.0 / (GAMMA[0] * h))
-        combine = self._combine
-        # the sums' rows (y, ∂f/∂t, K_0, …, K_5): one contiguous array for BLAS, references otherwise
-        lead = 2 if self._combine is _combine_blas else 0
-        store = np.empty_like(y, shape=(lead + STAGES,) + y.shape)   # NumPy or CuPy, as y
-        K = store[lead:]
-        if lead:
-            store[0], store[1] = y, dfdt
-            rows = store
-        else:
-            rows = [y, dfdt, *K]
+        sums = self._stage_sums(y, dfdt, h)
+        K = sums.K
         for i in range(STAGES):
             if i == 0:
                 rhs = self._at[4] + (GAMMA[0] * h) * dfdt
             else:
-                rhs = s.f(t + ALPHA[i] * h, combine(_STATE_W[i], rows))
-                rhs += combine(_RHS_W_PER_H[i] / h + _RHS_W_TIMES_H[i] * h, rows)
+                argument, term = sums.stage(i)
+                rhs = s.f(t + ALPHA[i] * h, argument)
+                rhs += term
             if source is not None:
                 rhs += source
             K[i] = solve(rhs)
             if source is None and self.constant_fields:
                 K[i, self.constant_fields] = 0.0
-        y_new = combine(_SOLUTION_W, rows)
+        y_new = sums.solution()
         if self.conserve is not None:
             y_new = self.conserve(y, y_new)
         return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))

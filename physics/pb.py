@@ -32,9 +32,10 @@ import math
 import numpy as np
 
 from physics import constants as c
+from physics import pb_kernels
 from physics.cosmology import Cosmology
 from physics.momentum import MomentumGrid
-from physics.pb_rates import Channel, ChannelRates, half_rate_factor
+from physics.pb_rates import ChannelRates
 
 N_EFF_NORM = 120.0 / (7.0 * math.pi ** 4)
 """N_eff = (120/7π⁴) ∫ dy y³ f⁰ z⁺ (paper #48)."""
@@ -67,7 +68,10 @@ class PBSystem:
         self.field_names = ("z_plus",) + tuple(f"z_minus_{n}" for n in self.names)
         self.locally_constant = ()
         self.stage_sums = "blas"   # one rank, small state: Rodas4 stage sums as one BLAS call each
-        self.rates = [ChannelRates(ch, grid.y) for ch in self.channels]
+        rates = [ChannelRates(ch, grid.y) for ch in self.channels]
+        # per-channel arrays (r, n_y) and scalars (r,), in the order the pb_kernels take them
+        self._params = (*(np.stack([getattr(q, k) for q in rates]) for k in ("amp", "d2", "xt", "vt")),
+                        *(np.array([getattr(q, k) for q in rates]) for k in ("c", "s2")))
         self.M = COUPLING[self.r]
         self.L_in = np.asarray(L_nu_initial, dtype=float).reshape(self.r)
         self.eta = float(eta)
@@ -76,19 +80,16 @@ class PBSystem:
         self.Q = grid.y ** 2 * grid.f0 * grid.dy / (2.0 * c.ZETA3)   # ∂L_νs/∂z⁻(y_j)
         self.E = N_EFF_NORM * grid.y ** 3 * grid.f0 * grid.dy          # ∂N_eff/∂z⁺(y_j)
         self.h = c.PB_XI_PER_L / (1.0 + np.exp(-grid.y))              # ∂z_α/∂L_να = κ h
-        self._local_cache = None
-        self._one_minus = np.empty(len(grid))           # work arrays of f
-        self._ws2 = np.empty((2, 2, len(grid)))
-        self._gap_ws = np.empty((self.r, 2, len(grid)))
+        self._linearised = None   # (t, y, copy of y, (G, Gb, U, dfdt)) of the last jac/dfdt
         w = grid.y ** 2 * grid.f0
         self.weight = w / w.max()   # relative weight of a point in the number integrals (error norm)
         e = grid.y ** 3 * grid.f0
         self.weight_plus = np.maximum(np.maximum(self.weight, e / e.max()), Z_PLUS_WEIGHT_FLOOR)
 
     # -- lepton numbers (momentum integrals of the state) --------------------------------------
-    def L_nu(self, y):
-        """L_να per channel [per photon]."""
-        return self.L_in - y[1:] @ self.Q
+    def asymmetries(self, y):
+        """(L_να, L^(α)) per channel [per photon] of the state y."""
+        return pb_kernels.asymmetries(y, self.L_in, self.Q, self.eta, self.M, self.dynamic)
 
     def potential_asymmetry(self, L_nu):
         """L^(α) per channel from the L_νβ [per photon]."""
@@ -102,108 +103,35 @@ class PBSystem:
         """T [MeV] at cosmic time t [MeV^-1]."""
         return self.cosmology.temperature(t)
 
-    # -- right-hand side -----------------------------------------------------------------------
-    # Written for few array operations: Rodas4 evaluates f six times per step on a small state
-    # (2–3 fields × a few thousand points), where the per-call overhead of NumPy is a large part
-    # of the cost. ν and ν̄ are stacked as rows 0 and 1 of (2, n_y) arrays, the rates are formed
-    # from fixed arrays and scalar powers of T (`ChannelRates.scaled_rates`), their factor
-    # ½/T⁷ is applied once to the result, and jac and dfdt share one evaluation at their common
-    # (t, y) (`_local`).
-
-    def _gaps(self, y, L_nu, out):
-        """(z_α − z_s, z̄_α − z̄_s) per channel into out (r, 2, n_y): (1 − z⁺) ± (ξ_α h − z⁻),
-        with ξ_α h = κ L_να/(1 + e^−y) (0 with constant L)."""
-        z_minus = y[1] if self.r == 1 else y[1:].sum(axis=0)
-        one_minus = np.subtract(1.0, y[0], out=self._one_minus)
-        for a in range(self.r):
-            B = out[a, 1]
-            if self.dynamic:
-                np.multiply(self.h, L_nu[a], out=B)
-                B -= z_minus
-            else:
-                np.negative(z_minus, out=B)
-            np.add(one_minus, B, out=out[a, 0])
-            np.subtract(one_minus, B, out=B)
-        return out
+    # -- right-hand side and its linearisation (compiled loops: physics.pb_kernels) -------------
+    def _kernel_args(self, y):
+        """The arguments the kernels share: y, the channel parameters, and those of
+        `pb_kernels.asymmetries`."""
+        return (y, *self._params, self.h, self.L_in, self.Q, self.eta, self.M, self.dynamic)
 
     def f(self, t, y):
         """dy/dt [MeV]: per channel F = Γ_αs (z_α − z_s), F̄ = Γ̄_αs (z̄_α − z̄_s); dz⁺/dt = Σ_α
         ½(F + F̄), dz⁻_α/dt = ½(F − F̄)."""
-        out = np.empty_like(y)
-        L_nu = self.L_nu(y)
-        Lpot = self.potential_asymmetry(L_nu)
-        gaps = self._gaps(y, L_nu, self._gap_ws)
-        T = self.temperature(t)
-        F, u = self._ws2[0], self._ws2[1]
-        for a, rates in enumerate(self.rates):
-            rates.scaled_rates(T, Lpot[a], u, F)
-            F *= gaps[a]
-            self._add_channel_flux(a, F, out)
-        out *= half_rate_factor(T)
-        return out
+        return pb_kernels.rhs(*self._kernel_args(y), self.temperature(t), np.empty_like(y))
 
-    def _local(self, t, y):
-        """Per channel (½Γ, ½Γ̄), their ∂/∂L^(α) and T ∂/∂T (each (2, n_y)), and the gaps, for
-        jac and dfdt; kept for the last (t, y), at which the stepper asks for both.
-
-        In the scaled variables of `ChannelRates` (u, D, d̂, x̂, v̂): ∂(½Γ)/∂L = −2 (½Γ) u v̂/(T² D),
-        T ∂(½Γ)/∂T = (½Γ)[5 − (12 d̂² + 2u (6 x̂ + 4 v̂ L/T²))/D]."""
-        at = self._local_cache
+    def _linearisation(self, t, y):
+        """(Γ, Γ̄ per channel, U = ∂f/∂L_ν per channel or None, ∂f/∂t) at (t, y), kept for the last
+        (t, y): the stepper asks for jac and dfdt at the same point."""
+        at = self._linearised
         if at is not None and at[0] == t and at[1] is y and np.array_equal(at[2], y):
             return at[3]
-        L_nu = self.L_nu(y)
-        Lpot = self.potential_asymmetry(L_nu)
-        gaps = self._gaps(y, L_nu, np.empty((self.r, 2, y.shape[1])))
         T = self.temperature(t)
-        inv_T2 = 1.0 / (T * T)
-        channels = []
-        for a, rates in enumerate(self.rates):
-            u = np.empty((2, y.shape[1]))
-            half = rates.scaled_rates(T, Lpot[a], u, np.empty_like(u))
-            half *= half_rate_factor(T)
-            den = np.multiply(u, u)
-            den += rates.d2
-            den += rates.s2 * inv_T2 ** 6
-            u_over_den = u / den
-            dL = rates.vts * u_over_den
-            dL *= (-2.0 * inv_T2) * half
-            vL = rates.vts * (4.0 * Lpot[a] * inv_T2)
-            vL += 6.0 * rates.xt
-            vL *= u_over_den
-            vL *= 2.0
-            dT = rates.d2 * 12.0
-            dT /= den
-            dT += vL
-            np.subtract(5.0, dT, out=dT)
-            dT *= half
-            channels.append((half, dL, dT))
-        self._local_cache = (t, y, y.copy(), (L_nu, gaps, channels))
-        return self._local_cache[3]
-
-    def _flux_of(self, half_rates, gaps, out):
-        """out[0] = Σ_α (R_α gap_α + R̄_α ḡap_α), out[1+α] = R_α gap_α − R̄_α ḡap_α for stacked
-        (R, R̄) per channel: the flux with rates 2R (so f for R = ½Γ)."""
-        for a, (R, gap) in enumerate(zip(half_rates, gaps)):
-            self._add_channel_flux(a, R * gap, out)
-        return out
-
-    @staticmethod
-    def _add_channel_flux(a, F, out):
-        """Channel a's stacked flux F = (F, F̄) (2, n_y) into out: out[0] gets F + F̄ (set for the
-        first channel, added for the others), out[1+a] = F − F̄."""
-        if a == 0:
-            np.add(F[0], F[1], out=out[0])
-        else:
-            out[0] += F[0]
-            out[0] += F[1]
-        np.subtract(F[0], F[1], out=out[1 + a])
+        r, ny = self.r, y.shape[1]
+        G, Gb, dfdt = np.empty((r, ny)), np.empty((r, ny)), np.empty_like(y)
+        U = np.empty((r, self.n_fields, ny))
+        pb_kernels.linearisation(*self._kernel_args(y), T, -self.cosmology.hubble(T),
+                                 G, Gb, U, dfdt)
+        self._linearised = (t, y, y.copy(), (G, Gb, U if self.dynamic else None, dfdt))
+        return self._linearised[3]
 
     def dfdt(self, t, y):
         """∂f/∂t at fixed state [MeV²]: −H T ∂f/∂T, f being linear in the rates."""
-        _, gaps, channels = self._local(t, y)
-        out = self._flux_of([dT for _, _, dT in channels], gaps, np.empty_like(y))
-        out *= -self.cosmology.hubble(self.temperature(t))
-        return out
+        return self._linearisation(t, y)[3]
 
     def jac(self, t, y):
         """∂f/∂y: per-point blocks, plus the rank-r coupling through L when dynamic (PBJacobian).
@@ -211,21 +139,7 @@ class PBSystem:
         Coupling: L^(α) = η + Σ_β M_αβ L_νβ and z_β, z̄_β = 1 ± ξ_β h with ξ_β = κ L_νβ, so
         U_β = ∂f/∂L_νβ = Σ_α M_αβ ∂f/∂L^(α) + ∂f/∂ξ_β κ, the latter ½h(Γ_β − Γ̄_β) on z⁺ and
         ½h(Γ_β + Γ̄_β) on z⁻_β."""
-        _, gaps, channels = self._local(t, y)
-        G = np.stack([2.0 * half[0] for half, _, _ in channels])
-        Gb = np.stack([2.0 * half[1] for half, _, _ in channels])
-        if not self.dynamic:
-            return PBJacobian(G, Gb, self.Q)
-        n, ny = self.n_fields, y.shape[1]
-        dL = np.zeros((self.r, n, ny))      # ∂f/∂L^(α) per channel α
-        for a, (_, dR, _) in enumerate(channels):
-            F = dR * gaps[a]
-            np.add(F[0], F[1], out=dL[a, 0])
-            np.subtract(F[0], F[1], out=dL[a, 1 + a])
-        U = np.tensordot(self.M.T, dL, axes=1) if self.r > 1 else self.M[0, 0] * dL
-        for b, (half, _, _) in enumerate(channels):
-            U[b, 0] += self.h * (half[0] - half[1])
-            U[b, 1 + b] += self.h * (half[0] + half[1])
+        G, Gb, U, _ = self._linearisation(t, y)
         return PBJacobian(G, Gb, self.Q, U)
 
     # -- observables ------------------------------------------------------------------------------
@@ -308,68 +222,13 @@ class PBJacobian:
         return V
 
     def factorise(self, sigma):
-        """Solver of (σ − J) x = rhs."""
-        r = self.r
-        G, Gb = (self.G[0], self.Gb[0]) if r == 1 else (self.G.sum(axis=0), self.Gb.sum(axis=0))
-        a = sigma + G
-        b = sigma + Gb
-        rdet = a * b
-        np.divide(1.0, rdet, out=rdet)        # 1/((σ + ΣΓ)(σ + ΣΓ̄))
-        a += b
-        a *= 0.5                              # σ + ΣS
-        a *= rdet
-        np.subtract(G, Gb, out=b)
-        b *= 0.5 * rdet                       # ΣD / det
-        if r == 2:
-            S, D = 0.5 * (self.G + self.Gb), 0.5 * (self.G - self.Gb)
-            inv_sigma = 1.0 / sigma
-            inv_sum = 1.0 / (sigma + S[0] + S[1])
-            cross = S[0] * D[1] - D[0] * S[1]
-
-        def apply(v):
-            x = np.empty_like(v)
-            if r == 1:
-                np.multiply(a, v[0], out=x[0])
-                x[0] -= b * v[1]
-                np.multiply(a, v[1], out=x[1])
-                x[1] -= b * v[0]
-                return x
-            np.multiply(a, v[0], out=x[0])
-            x[0] -= b * (v[1] + v[2])
-            # x⁻_μ, x⁻_τ: with x⁻ = (v⁻ − ΣD x⁺)/(σ + ΣS) substituted, the undamped difference mode
-            # (columns z⁻_μ, z⁻_τ of J are equal) is m/σ, m = S_τ v_μ − S_μ v_τ + x⁺(S_μ D_τ − D_μ S_τ),
-            # formed without the cancellation of (v_α − S_α x⁻)/σ when Γ ≫ σ
-            m = S[1] * v[1] - S[0] * v[2] + cross * x[0]
-            m *= inv_sigma
-            x[1] = (v[1] - D[0] * x[0] + m) * inv_sum
-            x[2] = (v[2] - D[1] * x[0] - m) * inv_sum
-            return x
-
+        """Solver of (σ − J) x = rhs: closed-form blocks (`pb_kernels.block_solve`), and with the
+        coupling the Woodbury identity with r extra block solves (`pb_kernels.coupled_solve`)."""
+        G, Gb, Q = self.G, self.Gb, self.Q
         if self.U is None:
-            return apply
-        Q = self.Q
-        if r == 1:     # S = 1 − V·Z = 1 + Q·Z⁻; x += Z S⁻¹ (−Q·x⁻)
-            Z0 = apply(self.U[0])
-            minus_s_inv = -1.0 / (1.0 + float(Q @ Z0[1]))
-
-            def solve(rhs):
-                x = apply(rhs)
-                x += (minus_s_inv * float(Q @ x[1])) * Z0
-                return x
-
-            return solve
-        Z = np.stack([apply(self.U[k]) for k in range(r)])                  # (r, n, n_y)
-        Zf = Z.reshape(r, -1)
-        VZ = np.array([[-(Q @ Z[l, 1 + k]) for l in range(r)] for k in range(r)])
-        S_inv = np.linalg.inv(np.eye(r) - VZ)
-
-        def solve(rhs):
-            x = apply(rhs)
-            coef = S_inv @ np.array([-(Q @ x[1 + k]) for k in range(r)])
-            x += (coef @ Zf).reshape(x.shape)
-            return x
-
-        return solve
+            return lambda v: pb_kernels.block_solve(G, Gb, sigma, v, np.empty_like(v))
+        Z, S_inv = pb_kernels.woodbury_factors(G, Gb, sigma, self.U, Q)
+        return lambda v: pb_kernels.coupled_solve(G, Gb, sigma, v, Q, Z, S_inv, np.empty_like(v))
 
 
 class PBErrorNorm:
@@ -391,15 +250,10 @@ class PBErrorNorm:
 
     def __call__(self, err, y, y_new):
         s, rtol = self.s, self.rtol
-        big = np.maximum(np.abs(y).max(axis=1), np.abs(y_new).max(axis=1))   # per field, over the grid
-        e_abs = np.abs(err)
-        e_abs[0] *= s.weight_plus
-        e_abs[1:] *= s.weight
-        worst = e_abs.max(axis=1)
+        worst, big, dL = pb_kernels.error_parts(err, y, y_new, s.weight_plus, s.weight, s.Q)
         e = worst[0] / (self.ap + rtol * big[0])
-        L_nu, L_nu_new = s.L_nu(y), s.L_nu(y_new)
-        Lpot, Lpot_new = s.potential_asymmetry(L_nu), s.potential_asymmetry(L_nu_new)
-        dL = err[1:] @ s.Q
+        L_nu, Lpot = s.asymmetries(y)
+        L_nu_new, Lpot_new = s.asymmetries(y_new)
         for a in range(s.r):
             size = max(abs(L_nu[a]), abs(L_nu_new[a]), abs(Lpot[a]), abs(Lpot_new[a]))
             e = max(e, worst[1 + a] / (self.am + rtol * big[1 + a]), abs(dL[a]) / (self.am + rtol * size))

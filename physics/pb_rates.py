@@ -41,12 +41,11 @@ class ChannelRates:
 
     Dividing the resonance denominator by T¹² leaves fixed arrays and scalar functions of T:
 
-        ½Γ_αs = (a / 2T⁷) / D,   D = d̂² + s²/T¹² + u²,   u = x̂ + c/T⁶ + v̂·L^(α)/T²,
+        ½Γ_αs = (amp / 2T⁷) / D,   D = d2 + s2/T¹² + u²,   u = xt + c/T⁶ ∓ vt·L^(α)/T²,
 
-    with a = ¼ s² Γ_α/T⁵, d̂ = d/T⁶, x̂ = −v^T/T⁶ and v̂ = ∓v^L/(L T⁴) (row 0: ν, row 1: ν̄), so the
-    rates at any T cost a few element-wise operations and no T-dependent arrays are stored
-    (the stacked arrays are (2, n_y); the L-even rows are equal, stored twice because NumPy
-    broadcasting is slower than plain element-wise operations on such short arrays).
+    (− for ν, + for ν̄) with amp = ¼ s² Γ_α/T⁵ [MeV^-4], d2 = (d/T⁶)² [MeV^-12], xt = −v^T/T⁶
+    [MeV^-6] and vt = v^L/(L T⁴) [MeV^-4], so the rates at any T need no T-dependent arrays;
+    `physics.pb_kernels` evaluates them.
 
     Args:
         channel: the channel's parameters.
@@ -58,31 +57,8 @@ class ChannelRates:
         gk = c.G_F ** 2 * channel.k
         self.s2 = channel.sin2_2theta
         self.c = math.sqrt(1.0 - self.s2)
-        amp_T5 = 0.25 * self.s2 * gk * y      # ¼ s² Γ_α / T⁵ [MeV^-4]
-        d_T6 = gk * y * y / abs(dm2)          # d / T⁶ [MeV^-6]
-        xt_T6 = channel.b * y * y / dm2       # −v^T / T⁶ [MeV^-6]
-        vt_T4 = channel.a_L * y / dm2         # ṽ = v^L / L, over T⁴ [MeV^-4]
-        both = np.ones((2, 1))
-        self.amp = amp_T5 * both
-        self.d2 = d_T6 * d_T6 * both
-        self.xt = xt_T6 * both
-        self.vts = np.stack((-vt_T4, vt_T4))
-
-    def scaled_rates(self, T: float, L: float, u: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """a/D (ν, ν̄) [MeV^8] into out (2, n_y) and the scaled detunings u [dimensionless] into u
-        (2, n_y), at temperature T [MeV] and potential asymmetry L [per photon]; (½Γ_αs, ½Γ̄_αs)
-        [MeV] = half_rate_factor(T) · out, a factor callers fold into a later product. Returns out."""
-        T6 = (T * T) ** 3
-        np.multiply(self.vts, L / (T * T), out=u)
-        u += self.xt
-        u += self.c / T6
-        np.multiply(u, u, out=out)
-        out += self.d2
-        out += self.s2 / (T6 * T6)
-        np.divide(self.amp, out, out=out)
-        return out
-
-
-def half_rate_factor(T: float) -> float:
-    """1/(2T⁷) [MeV^-7]: (½Γ_αs, ½Γ̄_αs) = half_rate_factor(T) · ChannelRates.scaled_rates."""
-    return 0.5 / (T ** 7)
+        self.amp = 0.25 * self.s2 * gk * y      # ¼ s² Γ_α / T⁵ [MeV^-4]
+        d_T6 = gk * y * y / abs(dm2)            # d / T⁶ [MeV^-6]
+        self.d2 = d_T6 * d_T6
+        self.xt = channel.b * y * y / dm2       # −v^T / T⁶ [MeV^-6]
+        self.vt = channel.a_L * y / dm2         # v^L / L, over T⁴ [MeV^-4]
