@@ -48,7 +48,6 @@ class Lattice:
         self.exchanger = HaloExchanger(self.partition, self.rank, n_fields, comm=mpi, xp=xp,
                                        stencil_radius=STENCIL_RADIUS)
         self.padded = xp.zeros((n_fields,) + self.partition.padded_shape(self.rank))
-        self._stencil_work = xp.empty((n_fields,) + self.local_shape)
 
     def double_box(self):
         """Double the box and the spacing along every axis (grid doubling; the cells stay)."""
@@ -74,8 +73,7 @@ class Lattice:
 
     def laplacian(self, u, out=None):
         """Comoving Laplacian of every field of u (n_fields, *local) [MeV² · u]."""
-        return laplacian(self.fill_ghosts(u), self.partition.halo, self.spacing, out=out,
-                         work=self._stencil_work)
+        return laplacian(self.fill_ghosts(u), self.partition.halo, self.spacing, out=out)
 
     def explicit_limit(self, coefficient):
         """Forward-Euler stable step for du/dt = coefficient ∇²u: 1/(2 κ Σ 1/dx²) [MeV^-1]."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.linalg import apply_field_major, batched_inverse, product_work_shape, to_field_major
+from kernels.linalg import apply_field_major, batched_inverse, to_field_major
 from lattice.krylov import KrylovStats, gmres
 from lattice.reductions import ReproducibleSums
 from lattice.workspace import Workspace
@@ -131,12 +131,11 @@ class CoupledJacobian:
 
         inv_w = 1.0 / w
         work = s.work
-        product_work = work.get("block products", product_work_shape(shape[0], shape[1:]))
 
         def apply_A(v):           # W⁻¹ (σ − J − K∇²) W v
             v = v.reshape(shape)
             Av = np.multiply(v, sigma, out=work.get("A v", shape))
-            Av -= apply_field_major(J, v, out=work.get("J v", shape), work=product_work)
+            Av -= apply_field_major(J, v, out=work.get("J v", shape))
             scaled = np.multiply(v, w, out=work.get("J v", shape))
             lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
             diffusion = s.diffusion.tendency(lap, T, out=work.get("J v", shape))
@@ -145,8 +144,7 @@ class CoupledJacobian:
             return Av.reshape(-1)
 
         def apply_M_inv(v):
-            return apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape),
-                                     work=product_work).reshape(-1)
+            return apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape)).reshape(-1)
 
         def solve(r):
             x, converged = gmres(apply_A, apply_M_inv, (r * inv_w).reshape(-1), s.sums, s.tolerance * sigma,

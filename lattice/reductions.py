@@ -9,8 +9,8 @@ tree. The rounding residuals (|r| ≤ q/2, exactly representable) are summed the
 second level, so the result keeps the accuracy of an ordinary sum (relative error about
 n²·2^-103 of n·max|term| for n terms, against n·2^-53 for a naive sum).
 
-Cost: a handful of array passes per sum, one MAX and one SUM reduction for a whole batch of
-sums. Used for the inner products of the Krylov solver (lattice/krylov.py), whose results feed
+Cost: two passes over the terms (compiled loops of `kernels.cpu_kernels` on the host; a
+handful of array operations on a GPU), one MAX and one SUM reduction for a whole batch of sums. Used for the inner products of the Krylov solver (lattice/krylov.py), whose results feed
 back into the solution: with plain sums the solution would differ between rank counts.
 
 After Demmel & Nguyen, "Parallel reproducible summation" (IEEE TC 2015), first pre-rounding step.
@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from kernels import cpu_kernels
 from kernels.backend import is_device_array, to_host
 from lattice.workspace import Workspace
 
@@ -47,39 +48,33 @@ class ReproducibleSums:
         """
         k = terms.shape[0]
         terms = terms.reshape(k, -1)
-        device = is_device_array(terms)
-        if device:   # max |term| = max(max, −min, 0) on the device, then to the host (k numbers)
-            largest = to_host(terms.max(axis=1)).copy()
-            np.maximum(largest, -to_host(terms.min(axis=1)), out=largest)
-            np.maximum(largest, 0.0, out=largest)
-        else:
-            largest = np.maximum.reduce(terms, axis=1, initial=0.0)   # max |term| = max(max, −min),
-            np.maximum(largest, -np.minimum.reduce(terms, axis=1, initial=0.0), out=largest)   # NaN stays
+        if not is_device_array(terms):       # compiled loops: one pass for the bound, one for the sums
+            bound = self.comm.allreduce_array(cpu_kernels.row_abs_max(terms), "max")
+            partial = cpu_kernels.prerounded_row_sums(terms, bound, self.log2_n, np.empty(2 * k))
+            total = self.comm.allreduce_array(partial, "sum")
+            return total[:k] + total[k:]
+        # the same on the device with array operations: max |term| = max(max, −min, 0), then to
+        # the host (k numbers)
+        largest = to_host(terms.max(axis=1)).copy()
+        np.maximum(largest, -to_host(terms.min(axis=1)), out=largest)
+        np.maximum(largest, 0.0, out=largest)
         bound = self.comm.allreduce_array(largest, "max")
         # level 1: n·max|term| ≤ 2^(e1−1), so all partial sums of multiples of q1 = 2^(e1−52)
         # are exact; M = 1.5·2^e1 keeps term + M in [2^e1, 2^(e1+1)), whose ulp is q1.
         e1 = np.frexp(bound)[1] + self.log2_n
-        shift = np.ldexp(1.5, e1)[:, None]
         xp = self.work.xp
-        if device:
-            shift = xp.asarray(shift)
+        shift = xp.asarray(np.ldexp(1.5, e1)[:, None])
         with np.errstate(invalid="ignore"):            # inf − inf: a non-finite sum is NaN
             rounded = np.add(terms, shift, out=self.work.get("rounded", terms.shape))
             rounded -= shift
             residual = np.subtract(terms, rounded, out=self.work.get("residual", terms.shape))
             # exact, |residual| ≤ q1/2 = 2^(e1−53)
-            shift = np.ldexp(1.5, e1 - 53 + self.log2_n)[:, None]   # level 2, same rule
-            if device:
-                shift = xp.asarray(shift)
+            shift = xp.asarray(np.ldexp(1.5, e1 - 53 + self.log2_n)[:, None])   # level 2, same rule
             residual += shift
             residual -= shift
-        partial = np.empty(2 * k)
-        if device:   # exact sums of multiples of q: any summation order gives the same bits
-            partial[:k] = to_host(rounded.sum(axis=1))
-            partial[k:] = to_host(residual.sum(axis=1))
-        else:
-            np.add.reduce(rounded, axis=1, out=partial[:k])
-            np.add.reduce(residual, axis=1, out=partial[k:])
+        partial = np.empty(2 * k)       # exact sums of multiples of q: any order gives the same bits
+        partial[:k] = to_host(rounded.sum(axis=1))
+        partial[k:] = to_host(residual.sum(axis=1))
         total = self.comm.allreduce_array(partial, "sum")
         return total[:k] + total[k:]
 

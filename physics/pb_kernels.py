@@ -44,6 +44,31 @@ def asymmetries(y, L_in, Q, eta, M, dynamic):
 
 
 @njit(cache=True, error_model="numpy")
+def _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T):
+    """What both loops need at (T, y): half_factor = 1/(2T⁷), per channel c/T⁶, L^(a)/T², s²/T¹²
+    and ξ_a (L_νa, or 0 with constant L), and z⁻ per point."""
+    T2 = T * T
+    T6 = T2 * T2 * T2
+    L_nu, L_pot = asymmetries(y, L_in, Q, eta, M, dynamic)
+    xi = L_nu if dynamic else np.zeros_like(L_nu)
+    return 0.5 / (T6 * T), c / T6, L_pot / T2, s2 / (T6 * T6), xi, _z_minus(y)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _point(amp, d2, xt, vt, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor):
+    """At one point of one channel, from its values there: (u, ū, D, D̄, ½Γ, ½Γ̄, z_a − z_s,
+    z̄_a − z̄_s)."""
+    base = xt + c_T6
+    u = base - vt * L_T2
+    ub = base + vt * L_T2
+    D = u * u + d2 + s2_T12
+    Db = ub * ub + d2 + s2_T12
+    B = h * xi - z_minus
+    one_minus = 1.0 - z_plus
+    return u, ub, D, Db, half_factor * amp / D, half_factor * amp / Db, one_minus + B, one_minus - B
+
+
+@njit(cache=True, error_model="numpy")
 def rhs(y, amp, d2, xt, vt, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
     """dy/dt [MeV] into out: per channel F = Γ(z_a − z_s), F̄ = Γ̄(z̄_a − z̄_s);
     dz⁺/dt = Σ_a ½(F + F̄), dz⁻_a/dt = ½(F − F̄). T [MeV]; L_in, Q, eta, M, dynamic: see
@@ -51,25 +76,15 @@ def rhs(y, amp, d2, xt, vt, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
 
     Channels in the outer loop, points in the inner one (which the compiler vectorises)."""
     r, ny = amp.shape
-    T2 = T * T
-    T6 = T2 * T2 * T2
-    half_factor = 0.5 / (T6 * T)
-    L_nu, L_pot = asymmetries(y, L_in, Q, eta, M, dynamic)
-    z_minus = _z_minus(y)
+    half_factor, c_T6, L_T2, s2_T12, xi, z_minus = _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T)
     z_plus, plus = y[0], out[0]
     for a in range(r):
-        c_T6, L_T2, s2_T12 = c[a] / T6, L_pot[a] / T2, s2[a] / (T6 * T6)
-        xi = L_nu[a] if dynamic else 0.0
         amp_a, d2_a, xt_a, vt_a, minus_a = amp[a], d2[a], xt[a], vt[a], out[1 + a]
+        c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
         for j in range(ny):
-            base = xt_a[j] + c_T6
-            u = base - vt_a[j] * L_T2
-            ub = base + vt_a[j] * L_T2
-            R = half_factor * amp_a[j] / (u * u + d2_a[j] + s2_T12)
-            Rb = half_factor * amp_a[j] / (ub * ub + d2_a[j] + s2_T12)
-            B = h[j] * xi - z_minus[j]
-            one_minus = 1.0 - z_plus[j]
-            F, Fb = R * (one_minus + B), Rb * (one_minus - B)
+            _, _, _, _, R, Rb, g, gb = _point(amp_a[j], d2_a[j], xt_a[j], vt_a[j], h[j], z_plus[j], z_minus[j],
+                                              c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)
+            F, Fb = R * g, Rb * gb
             minus_a[j] = F - Fb
             if a == 0:
                 plus[j] = F + Fb
@@ -89,29 +104,17 @@ def linearisation(y, amp, d2, xt, vt, c, s2, h, L_in, Q, eta, M, dynamic, T, min
     minus_H = −H(T) [MeV]. L_in, Q, eta, M, dynamic: see `asymmetries`.
     """
     r, ny = amp.shape
-    T2 = T * T
-    T6 = T2 * T2 * T2
-    half_factor = 0.5 / (T6 * T)
-    L_nu, L_pot = asymmetries(y, L_in, Q, eta, M, dynamic)
-    z_minus = _z_minus(y)
+    half_factor, c_T6, L_T2, s2_T12, xi, z_minus = _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T)
+    minus_two_T2 = -2.0 / (T * T)
     dL_plus = np.empty((r, ny))     # ∂(dz⁺/dt)/∂L^(a) and ∂(dz⁻_a/dt)/∂L^(a) per channel
     dL_minus = np.empty((r, ny))
     for a in range(r):
-        c_T6, L_T2, s2_T12 = c[a] / T6, L_pot[a] / T2, s2[a] / (T6 * T6)
-        xi = L_nu[a] if dynamic else 0.0
-        four_L_T2, minus_two_T2 = 4.0 * L_T2, -2.0 / T2
-        amp_a, d2_a, xt_a, vt_a = amp[a], d2[a], xt[a], vt[a]
+        four_L_T2 = 4.0 * L_T2[a]
+        amp_a, d2_a, xt_a, vt_a, z_plus = amp[a], d2[a], xt[a], vt[a], y[0]
+        c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
         for j in range(ny):
-            base = xt_a[j] + c_T6
-            u = base - vt_a[j] * L_T2
-            ub = base + vt_a[j] * L_T2
-            D = u * u + d2_a[j] + s2_T12
-            Db = ub * ub + d2_a[j] + s2_T12
-            R = half_factor * amp_a[j] / D
-            Rb = half_factor * amp_a[j] / Db
-            B = h[j] * xi - z_minus[j]
-            one_minus = 1.0 - y[0, j]
-            g, gb = one_minus + B, one_minus - B
+            u, ub, D, Db, R, Rb, g, gb = _point(amp_a[j], d2_a[j], xt_a[j], vt_a[j], h[j], z_plus[j], z_minus[j],
+                                                c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)
             G[a, j], Gb[a, j] = 2.0 * R, 2.0 * Rb
             v = -vt_a[j]
             dT = (5.0 - (12.0 * d2_a[j] + 2.0 * u * (v * four_L_T2 + 6.0 * xt_a[j])) / D) * R

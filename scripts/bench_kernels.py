@@ -2,15 +2,15 @@
 
 The stencil (`kernels.stencil.laplacian`, 3/5/7-point) and the per-site 8×8 block product
 (`kernels.linalg.apply_field_major`, the preconditioner and Jacobian products of the implicit
-step) take NumPy arrays (a sequence of ufunc calls on preallocated arrays) or CuPy arrays (the
-fused one-pass CUDA kernels of `kernels.cupy_kernels`), through the same functions. For each shape the command prints, per kernel, site-updates per second
-and two traffic figures against the copy bandwidth measured in the same process (a device copy
-for CuPy, a host copy for NumPy): the compulsory traffic (the kernel's inputs read and outputs
-written once) and for NumPy the bytes the implementation moves (its ufunc calls counted on a NumPy
-sample of the same dimensionality, `scripts.traffic`).
+step) take NumPy arrays (the compiled one-pass loops of `kernels.cpu_kernels`) or CuPy arrays
+(the fused one-pass CUDA kernels of `kernels.cupy_kernels`), through the same functions. Both
+read every input and write every output once, so the bytes they move are the compulsory
+traffic. For each shape the command prints, per kernel, site-updates per second and that
+traffic against the copy bandwidth measured in the same process (a device copy for CuPy, a host
+copy for NumPy).
 
-This is the kernels alone: the full implicit step (GMRES, pre-rounded sums, local physics) runs
-on NumPy only so far (`qke bench lattice`).
+This is the kernels alone: the full implicit step (GMRES, pre-rounded sums, local physics) is
+`qke bench lattice`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import time
 import numpy as np
 
 from kernels.backend import array_module
-from kernels.linalg import SMALL_BLOCK_SITES, apply_field_major, product_work_shape
+from kernels.linalg import apply_field_major
 from kernels.stencil import laplacian
-from scripts.traffic import bytes_moved
 
 N_FIELDS = 8
 HALO = 1
@@ -59,34 +58,15 @@ def _kernels(xp, shape):
     spacing = (1.0,) * len(shape)
     rng = np.random.default_rng(0)
     u = xp.asarray(rng.standard_normal((N_FIELDS,) + padded))
-    lap_out, lap_work = xp.empty((N_FIELDS,) + shape), xp.empty((N_FIELDS,) + shape)
+    lap_out = xp.empty((N_FIELDS,) + shape)
     M = xp.asarray(rng.standard_normal((N_FIELDS, N_FIELDS) + shape))
     v = xp.asarray(rng.standard_normal((N_FIELDS,) + shape))
-    prod_out, prod_work = xp.empty_like(v), xp.empty(product_work_shape(N_FIELDS, shape))
+    prod_out = xp.empty_like(v)
     return {
-        "laplacian": (lambda: laplacian(u, HALO, spacing, out=lap_out, work=lap_work), 2 * 8 * N_FIELDS),
-        "block 8x8 product": (lambda: apply_field_major(M, v, out=prod_out, work=prod_work),
+        "laplacian": (lambda: laplacian(u, HALO, spacing, out=lap_out), 2 * 8 * N_FIELDS),
+        "block 8x8 product": (lambda: apply_field_major(M, v, out=prod_out),
                               8 * (N_FIELDS * N_FIELDS + 2 * N_FIELDS)),
     }
-
-
-def implementation_bytes(ndim, sample=None):
-    """Bytes per site each kernel's ufunc calls move, counted on a NumPy sample of `ndim` axes
-    (by default the smallest cube above SMALL_BLOCK_SITES sites, so the block product is counted
-    in the form large lattices use)."""
-    if sample is None:
-        sample = int((SMALL_BLOCK_SITES + 1) ** (1.0 / ndim)) + 1
-    shape = (sample,) * ndim
-    sites = sample ** ndim
-    rng = np.random.default_rng(1)
-    u = rng.standard_normal((N_FIELDS,) + tuple(n + 2 * HALO for n in shape))
-    M = rng.standard_normal((N_FIELDS, N_FIELDS) + shape)
-    v = rng.standard_normal((N_FIELDS,) + shape)
-    out, work = np.empty((N_FIELDS,) + shape), np.empty((N_FIELDS,) + shape)
-    _, lap = bytes_moved(lambda a: laplacian(a, HALO, (1.0,) * ndim, out=out, work=work), u)
-    prod_work = np.empty(product_work_shape(N_FIELDS, shape))
-    _, prod = bytes_moved(lambda a: apply_field_major(a, v, out=out, work=prod_work), M)
-    return {"laplacian": lap / sites, "block 8x8 product": prod / sites}
 
 
 def bench_kernels(args, say):
@@ -102,12 +82,9 @@ def bench_kernels(args, say):
     for text in args.shapes:
         shape = tuple(int(n) for n in text.lower().split("x"))
         sites = int(np.prod(shape))
-        counted = implementation_bytes(len(shape)) if xp is np else None
         for name, (fn, compulsory) in _kernels(xp, shape).items():
             seconds = _best_time(xp, fn, args.repeats)
             rate = sites / seconds
-            moved = (f"implementation {counted[name]:.0f} B/site -> {100 * rate * counted[name] / bw:.1f} %"
-                     if counted else "fused CUDA kernel: the implementation moves the compulsory bytes")
             say(f"{name:>18} {'x'.join(map(str, shape)):>12}: {rate:.3e} site-updates/s; compulsory "
-                f"{compulsory} B/site -> {100 * rate * compulsory / bw:.1f} % of the copy bandwidth; {moved}")
+                f"{compulsory} B/site -> {100 * rate * compulsory / bw:.1f} % of the copy bandwidth")
     return 0

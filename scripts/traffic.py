@@ -4,13 +4,20 @@
 matmul, the batched inverse) add the sizes of their array operands and results to a counter;
 results are again CountingArrays, so the count follows the data through a computation started
 from one. It counts logical traffic: every operand once per call, as if no cache held it,
-which is what a lattice too large for the caches costs. Plain copies by indexing
-(`a[...] = b`) and MPI buffers are not ufunc calls and are not counted.
+which is what a lattice too large for the caches costs. The compiled loops of
+`kernels.cpu_kernels` are counted the same way (each array argument once per call: each reads
+its inputs and writes its outputs in one pass). Plain copies by indexing (`a[...] = b`) and MPI
+buffers are not ufunc calls and are not counted.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from kernels import cpu_kernels
+
+COMPILED_LOOPS = ("block_product", "laplacian", "row_abs_max", "prerounded_row_sums")
+"""The `kernels.cpu_kernels` loops bytes_moved counts (the ones the NumPy kernels call)."""
 
 
 class CountingArray(np.ndarray):
@@ -31,8 +38,24 @@ class CountingArray(np.ndarray):
         return wrapped if isinstance(result, tuple) else wrapped[0]
 
 
+def _counted(loop):
+    def call(*args):
+        CountingArray.bytes += sum(a.nbytes for a in args if isinstance(a, np.ndarray))
+        return loop(*args)
+
+    return call
+
+
 def bytes_moved(function, array):
-    """(result of function(array viewed as CountingArray), bytes its ufunc calls moved)."""
+    """(result of function(array viewed as CountingArray), bytes its ufunc calls and compiled
+    loops moved)."""
     CountingArray.bytes = 0
-    result = function(array.view(CountingArray))
+    loops = {name: getattr(cpu_kernels, name) for name in COMPILED_LOOPS}
+    try:
+        for name, loop in loops.items():
+            setattr(cpu_kernels, name, _counted(loop))
+        result = function(array.view(CountingArray))
+    finally:
+        for name, loop in loops.items():
+            setattr(cpu_kernels, name, loop)
     return result, CountingArray.bytes

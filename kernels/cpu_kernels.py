@@ -1,0 +1,129 @@
+"""Compiled CPU loops (Numba) behind the signatures of the NumPy kernels.
+
+`kernels.stencil.laplacian`, `kernels.linalg.apply_field_major` and
+`lattice.reductions.ReproducibleSums` call these for NumPy arrays. Each is one pass over
+memory in cache-sized chunks, where the NumPy sequence of array calls made 5–16 passes (large
+lattices) or cost more in call overhead than in arithmetic (small ones). Every element is
+computed with the same operations in the same order as the NumPy sequence it replaces, in plain
+IEEE arithmetic (no fastmath, so no fused multiply-adds), so the results are bitwise identical
+to it and do not depend on where an element sits or on the rank count
+(tests/test_cpu_kernels.py). Compiled on first use and cached on disk.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+def flat_view(a, lead=1):
+    """View of a C-contiguous array with its trailing axes flattened (an output the loops write
+    into; a reshape would silently copy a non-contiguous one)."""
+    if not a.flags.c_contiguous:
+        raise ValueError(f"output array of shape {a.shape} is not C-contiguous")
+    return a.reshape(a.shape[:lead] + (-1,))
+
+
+CHUNK = 512
+"""Sites per chunk of the block product: its 8 input and 8 output rows (16 × 4 KiB) stay in
+the L1/L2 cache while the 64 matrix rows stream through once."""
+
+
+@njit(cache=True)
+def block_product(M, v, out):
+    """out_i = M_i0 v_0 + M_i1 v_1 + … (summed in that order) per site, for field-major M
+    (n, n, sites), v and out (n, sites). (The inner loops run over 1D row views, which the
+    compiler vectorises; indexing the 3D array directly was 2–5× slower.)"""
+    n, sites = v.shape
+    for start in range(0, sites, CHUNK):
+        stop = min(start + CHUNK, sites)
+        for i in range(n):
+            row = out[i, start:stop]
+            m, x = M[i, 0, start:stop], v[0, start:stop]
+            for s in range(stop - start):
+                row[s] = m[s] * x[s]
+            for j in range(1, n):
+                m, x = M[i, j, start:stop], v[j, start:stop]
+                for s in range(stop - start):
+                    row[s] += m[s] * x[s]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _axis_term(row, up, down, centre, inv_dx2, first):
+    """row = (or += when not the first axis) (up + down − 2 centre) / dx², over 1D row views."""
+    if first:
+        for k in range(row.shape[0]):
+            row[k] = (up[k] + down[k] - centre[k] * 2.0) * inv_dx2
+    else:
+        for k in range(row.shape[0]):
+            row[k] += (up[k] + down[k] - centre[k] * 2.0) * inv_dx2
+
+
+@njit(cache=True)
+def laplacian(u, halo, inv_dx2, out):
+    """Σ_axes (u[+1] + u[−1] − 2u) / dx² on the interior, axes summed in order.
+
+    u: padded (n_fields, p0, p1, p2) with the spatial axes mapped to the trailing ones (a 1D
+    lattice as (n, 1, 1, p), 2D as (n, 1, p0, p1)); halo (3,) ghost widths per mapped axis (0:
+    not a lattice axis); inv_dx2 (3,) 1/dx² per mapped axis; out (n_fields, n0, n1, n2). The
+    inner loop runs along the last axis over 1D row views.
+    """
+    nf, n0, n1, n2 = out.shape
+    h0, h1, h2 = halo[0], halo[1], halo[2]
+    first = 0 if h0 else (1 if h1 else 2)      # the first lattice axis starts the sum
+    for f in range(nf):
+        for i in range(n0):
+            a = i + h0
+            for j in range(n1):
+                b = j + h1
+                centre, row = u[f, a, b, h2:h2 + n2], out[f, i, j]
+                if h0:
+                    _axis_term(row, u[f, a + 1, b, h2:h2 + n2], u[f, a - 1, b, h2:h2 + n2], centre,
+                               inv_dx2[0], True)
+                if h1:
+                    _axis_term(row, u[f, a, b + 1, h2:h2 + n2], u[f, a, b - 1, h2:h2 + n2], centre,
+                               inv_dx2[1], first == 1)
+                if h2:
+                    _axis_term(row, u[f, a, b, h2 + 1:h2 + 1 + n2], u[f, a, b, h2 - 1:h2 - 1 + n2], centre,
+                               inv_dx2[2], first == 2)
+    return out
+
+
+@njit(cache=True)
+def row_abs_max(terms):
+    """max(0, max_j |terms[i, j]|) per row i of (k, n); NaN where a row holds a NaN."""
+    k, n = terms.shape
+    out = np.zeros(k)
+    for i in range(k):
+        m, nan = 0.0, False
+        for j in range(n):
+            a = abs(terms[i, j])
+            if a > m:
+                m = a
+            nan |= a != a
+        out[i] = np.nan if nan else m
+    return out
+
+
+@njit(cache=True)
+def prerounded_row_sums(terms, bound, log2_n, out):
+    """The two levels of pre-rounded partial sums per row (`lattice.reductions`): out[i] = Σ_j
+    rounded, out[k + i] = Σ_j residual, with the quantum of row i set by the global bound[i]
+    ≥ max|terms[i]| and log2_n. Every partial sum is an exact multiple of its quantum, so the
+    result does not depend on the order of the sum. (k, n) terms, (2k,) out."""
+    k, n = terms.shape
+    for i in range(k):
+        e1 = math.frexp(bound[i])[1] + log2_n
+        shift1 = math.ldexp(1.5, e1)
+        shift2 = math.ldexp(1.5, e1 - 53 + log2_n)
+        rounded_sum, residual_sum = 0.0, 0.0
+        for j in range(n):
+            t = terms[i, j]
+            rounded = (t + shift1) - shift1
+            residual = ((t - rounded) + shift2) - shift2
+            rounded_sum += rounded
+            residual_sum += residual
+        out[i], out[k + i] = rounded_sum, residual_sum
+    return out

@@ -1,0 +1,104 @@
+"""The compiled CPU loops (`kernels.cpu_kernels`) against the NumPy array sequences they replace.
+
+Each loop promises the same operations in the same order per element as the NumPy sequence, so
+the comparisons are bitwise (`np.array_equal`); they would fail if the compiler reordered a sum
+or fused a multiply and an add. The NumPy sequences are written out here, independently of the
+kernels module.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from kernels import cpu_kernels
+from kernels.linalg import apply_field_major
+from kernels.stencil import laplacian
+from lattice.parallel import SerialComm
+from lattice.reductions import ReproducibleSums
+
+
+def numpy_block_product(M, v):
+    out = np.empty_like(v)
+    for i in range(v.shape[0]):
+        out[i] = M[i, 0] * v[0]
+        for j in range(1, v.shape[0]):
+            out[i] += M[i, j] * v[j]
+    return out
+
+
+def numpy_laplacian(u, halo, spacing):
+    def shifted(axis, offset):
+        index = [slice(None)] + [slice(halo + (offset if a == axis else 0), n - halo + (offset if a == axis else 0))
+                                 for a, n in enumerate(u.shape[1:])]
+        return u[tuple(index)]
+
+    twice = shifted(0, 0) * 2.0
+    out = None
+    for axis, dx in enumerate(spacing):
+        term = (shifted(axis, 1) + shifted(axis, -1) - twice) * (1.0 / (dx * dx))
+        out = term if out is None else out + term
+    return out
+
+
+@pytest.mark.parametrize("n,grid", [(8, (1500,)), (8, (17, 40)), (8, (5, 6, 7)), (3, (1025,)), (8, (1,))])
+def test_block_product_equals_the_numpy_sequence_bitwise(n, grid):
+    """Grids below, at and across several CHUNK boundaries."""
+    rng = np.random.default_rng(7)
+    M = rng.standard_normal((n, n) + grid)
+    v = rng.standard_normal((n,) + grid)
+    assert np.array_equal(apply_field_major(M, v), numpy_block_product(M, v))
+
+
+@pytest.mark.parametrize("grid,halo", [((64,), 1), ((33,), 2), ((9, 14), 1), ((6, 5, 7), 1), ((4, 5, 3), 2)])
+def test_laplacian_equals_the_numpy_sequence_bitwise(grid, halo):
+    rng = np.random.default_rng(11)
+    u = rng.standard_normal((8,) + tuple(k + 2 * halo for k in grid))
+    spacing = tuple(0.3 + 0.17 * a for a in range(len(grid)))
+    out = np.empty((8,) + grid)
+    assert laplacian(u, halo, spacing, out=out) is out
+    assert np.array_equal(out, numpy_laplacian(u, halo, spacing))
+
+
+def test_outputs_must_be_contiguous():
+    v = np.ones((2, 10))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        apply_field_major(np.ones((2, 2, 10)), v, out=np.empty((2, 20))[:, ::2])
+
+
+def numpy_prerounded_sums(terms, log2_n):
+    bound = np.maximum(np.abs(terms).max(axis=1), 0.0)
+    e1 = np.frexp(bound)[1] + log2_n
+    shift1 = np.ldexp(1.5, e1)[:, None]
+    rounded = (terms + shift1) - shift1
+    shift2 = np.ldexp(1.5, e1 - 53 + log2_n)[:, None]
+    residual = ((terms - rounded) + shift2) - shift2
+    return rounded.sum(axis=1) + residual.sum(axis=1)
+
+
+def test_row_sums_equal_the_numpy_prerounding_bitwise_and_are_accurate():
+    rng = np.random.default_rng(5)
+    n = 4099
+    terms = rng.standard_normal((5, n)) * np.logspace(-30, 30, 5)[:, None]
+    terms[2] *= np.exp(rng.uniform(-40, 40, n))        # a row spanning 35 decades
+    sums = ReproducibleSums(SerialComm(), n).row_sums(terms)
+    log2_n = math.ceil(math.log2(n)) + 1
+    assert np.array_equal(sums, numpy_prerounded_sums(terms, log2_n))
+    exact = [math.fsum(row) for row in terms]
+    np.testing.assert_allclose(sums, exact, rtol=1e-15)
+
+
+def test_row_abs_max_propagates_nan():
+    got = cpu_kernels.row_abs_max(np.array([[1.0, -3.0, 2.0], [np.nan, 1.0, 0.0], [0.0, 0.0, -0.0]]))
+    assert got[0] == 3.0 and np.isnan(got[1]) and got[2] == 0.0
+
+
+def test_traffic_counter_counts_a_compiled_loop_once_per_operand():
+    """scripts.traffic: the 1D Laplacian on 512 cells (halo 1, 8 fields) reads u (514 cells) and
+    writes out (512 cells) once, plus its two 3-number parameter arrays."""
+    from scripts.traffic import bytes_moved
+
+    u = np.ones((8, 514))
+    out = np.empty((8, 512))
+    _, moved = bytes_moved(lambda a: laplacian(a, 1, (1.0,), out=out), u)
+    assert moved == 8 * 514 * 8 + 8 * 512 * 8 + 2 * 3 * 8
