@@ -14,8 +14,35 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import yaml
 
 from .snapshots import FIELD_UNITS, VERSION, collective, make_strategy, open_checked
+
+
+RESTART_MAY_CHANGE = ("title", "output.progress", "output.log_interval_s", "output.dir", "checkpoint")
+"""Deck keys (or whole sections) a restart may change: they do not touch the solution."""
+
+
+class RestartError(ValueError):
+    """A checkpoint that does not fit the run asked to continue from it."""
+
+
+def deck_differences(saved_yaml: str, current_yaml: str):
+    """'section.key: checkpoint V, deck W' for every resolved deck value that differs, except
+    those in RESTART_MAY_CHANGE."""
+    def flat(tree, prefix=""):
+        for key, value in tree.items():
+            name = prefix + str(key)
+            if isinstance(value, dict):
+                yield from flat(value, name + ".")
+            else:
+                yield name, value
+
+    saved, current = dict(flat(yaml.safe_load(saved_yaml))), dict(flat(yaml.safe_load(current_yaml)))
+    allowed = lambda name: any(name == k or name.startswith(k + ".") for k in RESTART_MAY_CHANGE)  # noqa: E731
+    return [f"{name}: checkpoint {saved.get(name)!r}, deck {current.get(name)!r}"
+            for name in sorted(set(saved) | set(current))
+            if not allowed(name) and saved.get(name) != current.get(name)]
 
 
 def _json_default(value):
@@ -68,13 +95,13 @@ def read_checkpoint(path, comm, partition):
         the meta dict.
 
     Raises:
-        ValueError: the checkpoint's global shape differs from ``partition.global_shape``.
+        RestartError: the checkpoint's global shape differs from ``partition.global_shape``.
         FileNotFoundError: the file or one of its parts is missing.
     """
     with open_checked(path) as f:
         state = f["state"]
         if tuple(state.shape[1:]) != partition.global_shape:
-            raise ValueError(f"{path} holds a lattice of {tuple(state.shape[1:])} cells, the "
+            raise RestartError(f"{path} holds a lattice of {tuple(state.shape[1:])} cells, the "
                              f"run has {partition.global_shape}")
         local = state[(slice(None),) + partition.global_slice(comm.rank)]
         meta = json.loads(f.attrs["meta"])

@@ -184,7 +184,8 @@ class Simulation:
     def checkpoint_meta(self):
         """Everything besides the fields that an exact restart needs."""
         a, st = self.advancer, self.stepper
-        meta = {"next_sample": self.next_sample, "accepted": st.n_accepted, "rejected": st.n_rejected,
+        meta = {"deck": self.schema.to_yaml(self.deck),
+                "next_sample": self.next_sample, "accepted": st.n_accepted, "rejected": st.n_rejected,
                 "doubling_level": self.doubling_level,
                 "series": {k: v[:self.next_sample].tolist() for k, v in self.series.items()},
                 "steps": self.steps[:self.next_sample].tolist()}
@@ -205,10 +206,16 @@ class Simulation:
         write_checkpoint(path, self.comm, self._partition(), self.y, self.checkpoint_meta())
 
     def restore(self, path):
-        """Continue from a checkpoint written by a run of the same deck."""
-        from lattice.checkpoint import read_checkpoint
+        """Continue from a checkpoint written by a run of the same deck (RestartError otherwise,
+        before any output is opened; checkpoints older than the deck record are not checked)."""
+        from lattice.checkpoint import RESTART_MAY_CHANGE, RestartError, deck_differences, read_checkpoint
 
         self.y, meta = read_checkpoint(path, self.comm, self._partition())
+        changed = deck_differences(meta["deck"], self.schema.to_yaml(self.deck)) if "deck" in meta else []
+        if changed:
+            raise RestartError(f"{path} was written by a run of another deck ({'; '.join(changed)}); a "
+                               f"restart continues the same run, and only {', '.join(RESTART_MAY_CHANGE)} "
+                               f"may change")
         for _ in range(int(meta.get("doubling_level", 0))):   # the seed field and box, as they were
             self._double(state=False)
         self.next_sample = int(meta["next_sample"])

@@ -137,6 +137,7 @@ def main(argv=None):
                 build_lattice(deck, comm)  # decomposition and seed checked before any output
             except (ValueError, OSError) as exc:
                 raise DeckError(f"grid/seed: {exc}") from None
+        from lattice.checkpoint import RestartError
         from lattice.control import RunControl
         from lattice.driver import Stopped, default_output_dir, run
 
@@ -152,6 +153,8 @@ def main(argv=None):
             say(f"qke: {stopped}; continue with: qke run {args.deck} --restart {stopped.path}",
                 file=sys.stderr)
             return 3
+        except RestartError as exc:   # read on every rank before any output: the same on all
+            raise DeckError(f"--restart: {exc}") from None
         say(format_summary(result, deck))
         return 0
     except DeckError as exc:

@@ -158,3 +158,33 @@ def test_sigterm_between_samples_checkpoints_at_the_next_step_and_resumes_exactl
     for name in fa:
         np.testing.assert_array_equal(fa[name], fb[name])
     assert resumed.stats["accepted"] == whole.stats["accepted"]
+
+
+def test_restart_from_another_deck_is_refused_before_any_output(tmp_path, capsys):
+    """A checkpoint records its resolved deck: a restart whose deck differs in anything but the
+    display and checkpoint settings fails with exit 2, naming the key and both values, and leaves
+    the run's files as they were; the display settings may change."""
+    import hashlib
+
+    from scripts.cli import main
+
+    deck, schema = _deck()
+    out = tmp_path / "part"
+    ck = out / "checkpoint.h5"
+    try:
+        run(deck, schema, out_dir=out, control=StopAfter(str(ck), 4))
+        raise AssertionError("the run should have stopped")
+    except Stopped:
+        pass
+    digest = lambda: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.h5"))}  # noqa: E731
+    before = digest()
+    sets = [a for o in OVERRIDES for a in ("--set", o)]
+    rc = main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, "--set", "time.T_end_MeV=23.7",
+               "--out", str(out), "--restart", str(ck)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "time.T_end_MeV: checkpoint 23.8, deck 23.7" in err and "Traceback" not in err
+    assert digest() == before
+    rc = main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, "--set", "output.log_interval_s=5",
+               "--out", str(out), "--restart", str(ck)])
+    assert rc == 0
