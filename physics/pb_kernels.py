@@ -227,12 +227,13 @@ def error_parts(err, y, y_new, weight_plus, weight, Q):
     dL = np.zeros(n - 1)
     for f in range(n):
         w = weight_plus if f == 0 else weight
-        e_f, big_f, dL_f = 0.0, 0.0, 0.0
+        e_f, big_f, dL_f, nan = 0.0, 0.0, 0.0, False
         for j in range(ny):
             e_f = max(e_f, abs(err[f, j]) * w[j])
             big_f = max(big_f, max(abs(y[f, j]), abs(y_new[f, j])))
             dL_f += err[f, j] * Q[j]
-        worst[f] = e_f if err[f].sum() == err[f].sum() else np.nan
+            nan |= err[f, j] != err[f, j]
+        worst[f] = np.nan if nan else e_f
         big[f] = big_f
         if f > 0:
             dL[f - 1] = dL_f
