@@ -22,14 +22,18 @@ from .snapshots import FIELD_UNITS, VERSION, collective, make_strategy, open_che
 RESTART_MAY_CHANGE = ("title", "output.progress", "output.log_interval_s", "output.dir", "checkpoint")
 """Deck keys (or whole sections) a restart may change: they do not touch the solution."""
 
+SNAPSHOT_MAY_CHANGE = ("title", "time", "integrator", "output", "checkpoint")
+"""Deck sections a run started from a snapshot (`qke run --from-snapshot`) may change: the
+physics, grid and seed must be those of the run that wrote the snapshot."""
+
 
 class RestartError(ValueError):
     """A checkpoint that does not fit the run asked to continue from it."""
 
 
-def deck_differences(saved_yaml: str, current_yaml: str):
-    """'section.key: checkpoint V, deck W' for every resolved deck value that differs, except
-    those in RESTART_MAY_CHANGE."""
+def deck_differences(saved_yaml: str, current_yaml: str, may_change=RESTART_MAY_CHANGE, saved_as="checkpoint"):
+    """'section.key: <saved_as> V, deck W' for every resolved deck value that differs, except
+    those under the keys or sections in `may_change`."""
     def flat(tree, prefix=""):
         for key, value in tree.items():
             name = prefix + str(key)
@@ -39,8 +43,8 @@ def deck_differences(saved_yaml: str, current_yaml: str):
                 yield name, value
 
     saved, current = dict(flat(yaml.safe_load(saved_yaml))), dict(flat(yaml.safe_load(current_yaml)))
-    allowed = lambda name: any(name == k or name.startswith(k + ".") for k in RESTART_MAY_CHANGE)  # noqa: E731
-    return [f"{name}: checkpoint {saved.get(name)!r}, deck {current.get(name)!r}"
+    allowed = lambda name: any(name == k or name.startswith(k + ".") for k in may_change)  # noqa: E731
+    return [f"{name}: {saved_as} {saved.get(name)!r}, deck {current.get(name)!r}"
             for name in sorted(set(saved) | set(current))
             if not allowed(name) and saved.get(name) != current.get(name)]
 
@@ -106,3 +110,44 @@ def read_checkpoint(path, comm, partition):
         local = state[(slice(None),) + partition.global_slice(comm.rank)]
         meta = json.loads(f.attrs["meta"])
     return local, meta
+
+
+def snapshot_temperature(path):
+    """The temperature T [MeV] a snapshot was written at (RestartError if it is not a snapshot)."""
+    try:
+        with open_checked(path) as f:
+            if "T" not in f.attrs or "fields" not in f:
+                raise RestartError(f"{path} is not a snapshot (no T attribute or /fields group)")
+            return float(f.attrs["T"])
+    except OSError as exc:
+        raise RestartError(f"{path}: cannot be read as HDF5 ({exc})") from None
+
+
+def read_snapshot_state(path, comm, partition, field_names):
+    """Read this rank's part of a snapshot's fields, to start a run from it.
+
+    Args:
+        path: a snapshot written by `lattice.snapshots.SnapshotWriter` (any rank count).
+        comm: `lattice.parallel` communicator of the new run.
+        partition: the new run's `Partition` (same global shape, any rank count).
+        field_names: the state's fields, in state order (e.g. physics.qke.FIELDS).
+
+    Returns:
+        (state_local, attrs): (n_fields, *partition.local_shape(rank)) and the file attributes
+        (T, t, deck, doubling_level, ...).
+
+    Raises:
+        RestartError: a field is missing or the global shape differs.
+    """
+    with open_checked(path) as f:
+        missing = [name for name in field_names if name not in f["fields"]]
+        if missing:
+            raise RestartError(f"{path} has no field(s) {', '.join(missing)}")
+        shape = tuple(f["fields"][field_names[0]].shape)
+        if shape != partition.global_shape:
+            raise RestartError(f"{path} holds a lattice of {shape} cells, the run has "
+                               f"{partition.global_shape}")
+        where = partition.global_slice(comm.rank)
+        local = np.stack([f["fields"][name][where] for name in field_names])
+        attrs = {key: f.attrs[key] for key in f.attrs}
+    return local, attrs

@@ -234,6 +234,32 @@ class Simulation:
             self.advancer.splitting.stages_total = meta["stages_total"]
             self.advancer.splitting.rejected = meta["split_rejected"]
 
+    def start_from_snapshot(self, path):
+        """Take the fields of a snapshot as the initial state (`qke run --from-snapshot`).
+
+        The deck must be the snapshot's, except for the sections in SNAPSHOT_MAY_CHANGE, and its
+        time.T_start_MeV must be the snapshot's T (the CLI sets it). The integrator starts
+        afresh (first step dt_initial·t), so the continuation equals the original run to the
+        integration tolerance, not bitwise; an exact continuation is `--restart CHECKPOINT`.
+        Raises RestartError, read on every rank before any output is opened.
+        """
+        from lattice.checkpoint import SNAPSHOT_MAY_CHANGE, RestartError, deck_differences, read_snapshot_state
+
+        if self.lattice is None:
+            raise RestartError("--from-snapshot needs a lattice run (a single site writes no snapshots)")
+        y, attrs = read_snapshot_state(path, self.comm, self._partition(), self.system.field_names)
+        changed = deck_differences(attrs["deck"], self.schema.to_yaml(self.deck), SNAPSHOT_MAY_CHANGE,
+                                   saved_as="snapshot") if "deck" in attrs else []
+        if changed:
+            raise RestartError(f"{path} was written by a run of another deck ({'; '.join(changed)}); only "
+                               f"the sections {', '.join(SNAPSHOT_MAY_CHANGE)} may differ")
+        if float(attrs["T"]) != self.deck.time.T_start_MeV:
+            raise RestartError(f"{path} was written at T = {float(attrs['T'])!r} MeV, the deck starts at "
+                               f"time.T_start_MeV = {self.deck.time.T_start_MeV!r}")
+        for _ in range(int(attrs.get("doubling_level", 0))):   # the seed field and box, as they were
+            self._double(state=False)
+        self.y = self.lattice.xp.asarray(y)
+
     # -- grid doubling ---------------------------------------------------------------------------
     def _double_if_resolved(self, T):
         """Double the grid while ℓ_D spans ≥ 2 × grid.doubling_cells_per_lD cells, at and below
@@ -393,13 +419,16 @@ class Simulation:
 
 
 def run(deck, schema, out_dir=None, write=True, progress=None, comm=None, restart=None,
-        control=None) -> RunResult:
-    """Integrate a deck (see Simulation); `restart` continues from a checkpoint file."""
+        control=None, from_snapshot=None) -> RunResult:
+    """Integrate a deck (see Simulation); `restart` continues from a checkpoint file, exactly;
+    `from_snapshot` starts from a snapshot's fields (Simulation.start_from_snapshot)."""
     if progress:
         deck = _with_progress(deck, progress)
     sim = Simulation(deck, schema, out_dir, write, comm=comm)
     if restart:
         sim.restore(restart)
+    elif from_snapshot:
+        sim.start_from_snapshot(from_snapshot)
     return sim.run(control)
 
 

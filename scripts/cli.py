@@ -39,6 +39,10 @@ def _parser():
                      help="progress display (default: output.progress)")
     run.add_argument("--restart", metavar="CHECKPOINT",
                      help="continue from a checkpoint written by a run of the same deck")
+    run.add_argument("--from-snapshot", metavar="SNAPSHOT",
+                     help="start from the fields of a snapshot (e.g. to take a finished lattice run "
+                     "further): time.T_start_MeV becomes the snapshot's T; physics, grid and seed "
+                     "must be those of the run that wrote it; time, integrator, output may differ")
     val = sub.add_parser("validate", help="validate a deck and print it resolved")
     deck_args(val)
     sch = sub.add_parser("schema", help="list every deck key with unit, default and range")
@@ -118,7 +122,17 @@ def main(argv=None):
             except PlotError as exc:
                 say(f"qke plot {args.figure}: error: {exc}", file=sys.stderr)
                 return 2
-        deck, schema = load_deck(args.deck, args.overrides)
+        overrides = list(args.overrides)
+        if getattr(args, "from_snapshot", None):
+            T_snap = _snapshot_temperature(args.from_snapshot)
+            overrides += [f"time.T_start_MeV={T_snap!r}"]
+            try:
+                deck, schema = load_deck(args.deck, overrides)
+            except DeckError as exc:
+                raise DeckError(f"{exc} (with --from-snapshot, time.T_start_MeV is the snapshot's T, "
+                                f"{T_snap!r} MeV)") from None
+        else:
+            deck, schema = load_deck(args.deck, overrides)
         if args.command == "scan":
             from scripts.scan import scan
 
@@ -148,13 +162,14 @@ def main(argv=None):
             raise DeckError(f"--restart {args.restart}: no such checkpoint file")
         try:
             result = run(deck, schema, out_dir=out, progress=args.progress, comm=comm,
-                         restart=args.restart, control=control)
+                         restart=args.restart, control=control, from_snapshot=args.from_snapshot)
         except Stopped as stopped:
-            say(f"qke: {stopped}; continue with: qke run {args.deck} --restart {stopped.path}",
+            again = f" --from-snapshot {args.from_snapshot}" if args.from_snapshot else ""
+            say(f"qke: {stopped}; continue with: qke run {args.deck}{again} --restart {stopped.path}",
                 file=sys.stderr)
             return 3
         except RestartError as exc:   # read on every rank before any output: the same on all
-            raise DeckError(f"--restart: {exc}") from None
+            raise DeckError(f"{'--restart' if args.restart else '--from-snapshot'}: {exc}") from None
         say(format_summary(result, deck))
         return 0
     except DeckError as exc:
@@ -168,6 +183,18 @@ def main(argv=None):
     except KeyboardInterrupt:
         say("qke: interrupted", file=sys.stderr)
         return 130
+
+
+def _snapshot_temperature(path):
+    """T [MeV] of a snapshot, as a DeckError (exit 2 on every rank) if it cannot be read."""
+    from lattice.checkpoint import RestartError, snapshot_temperature
+
+    if not Path(path).exists():
+        raise DeckError(f"--from-snapshot {path}: no such snapshot file")
+    try:
+        return snapshot_temperature(path)
+    except RestartError as exc:
+        raise DeckError(f"--from-snapshot: {exc}") from None
 
 
 def format_summary(result, deck) -> str:

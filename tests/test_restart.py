@@ -188,3 +188,52 @@ def test_restart_from_another_deck_is_refused_before_any_output(tmp_path, capsys
     rc = main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, "--set", "output.log_interval_s=5",
                "--out", str(out), "--restart", str(ck)])
     assert rc == 0
+
+
+def test_run_from_a_snapshot_continues_the_run_to_the_integration_tolerance(tmp_path, capsys):
+    """`--from-snapshot` starts from a snapshot's fields at its T: the first sample is that state
+    exactly, and the end state equals the uninterrupted run's to the integration tolerance (the
+    integrator starts afresh, so not bitwise): both are rtol = 1e-6 integrations of one smooth
+    problem from one state over ~30 steps, so they differ by their global errors, ≲ rtol·|L|."""
+    from scripts.cli import main
+
+    sets = [a for o in OVERRIDES for a in ("--set", o)]
+    whole = tmp_path / "whole"
+    assert main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, "--out", str(whole)]) == 0
+    snap = whole / "snapshots" / "snap_000001.h5"       # sample 4 of 9
+    _, attrs = read_snapshot(snap)
+    more = tmp_path / "more"
+    assert main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, "--set", "output.samples=5",
+                 "--set", "output.snapshots=2", "--out", str(more), "--from-snapshot", str(snap)]) == 0
+    a, fa = _read(whole)
+    with h5py.File(more / "timeseries.h5") as f:
+        T, L, ratio = f["T"][:], f["L"][:], f["sterile_over_active"][:]
+    assert T[0] == attrs["T"] == a["T"][4] and T[-1] == a["T"][-1]
+    assert L[0] == a["L"][4] and ratio[0] == a["sterile_over_active"][4]
+    fb, _ = read_snapshot(more / "snapshots" / "snap_000001.h5")
+    scale = np.abs(fa["L"]).max()
+    assert np.abs(fb["L"] - fa["L"]).max() <= 1e-6 * scale   # measured 2e-8
+    assert abs(ratio[-1] / a["sterile_over_active"][-1] - 1) <= 1e-5
+
+
+def test_run_from_a_snapshot_of_another_physics_or_too_late_is_refused(tmp_path, capsys):
+    """The physics, grid and seed must be the snapshot's run's, and T_end below its T: exit 2 with
+    the key named, before any output is written."""
+    from scripts.cli import main
+
+    sets = [a for o in OVERRIDES for a in ("--set", o)]
+    whole = tmp_path / "whole"
+    assert main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, "--out", str(whole)]) == 0
+    snap = str(whole / "snapshots" / "snap_000001.h5")
+    capsys.readouterr()
+    for extra, message in ((["--set", "physics.sin2_2theta=2e-5"], "physics.sin2_2theta: snapshot 1e-05, deck 2e-05"),
+                           (["--set", "grid.shape=[16]"], "holds a lattice of (12,) cells, the run has (16,)"),
+                           (["--set", "time.T_end_MeV=23.95"], "time.T_start_MeV is the snapshot's T"),
+                           ([], "no such snapshot file")):
+        out = tmp_path / "refused"
+        path = snap if message != "no such snapshot file" else str(tmp_path / "none.h5")
+        rc = main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, *extra, "--out", str(out),
+                   "--from-snapshot", path])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and "Traceback" not in err, err
+        assert not out.exists()
