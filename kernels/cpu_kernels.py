@@ -50,6 +50,64 @@ def block_product(M, v, out):
     return out
 
 
+@njit(cache=True)
+def stage_operator(v, M, lap, K, sigma, inv_w, out):
+    """out = (v σ − M v) − (K lap) inv_w per site: the local and diffusive parts of the implicit
+    stage operator in one pass (`lattice.implicit`), for v, lap, inv_w, out (n, sites),
+    field-major M (n, n, sites) and the site-independent diffusion matrix K (n, n).
+
+    M v is summed over j in order, as in `block_product`; K lap over the nonzero K[i, k] in
+    order of k, which is the sum the diffusion model's own tendency forms (a diffusion matrix
+    couples each field to one or two others, and x + y = y + x exactly), so the result is
+    bitwise that of the NumPy sequence it replaces.
+    """
+    n, sites = v.shape
+    tend = np.empty(CHUNK)
+    for start in range(0, sites, CHUNK):
+        stop = min(start + CHUNK, sites)
+        size = stop - start
+        for i in range(n):
+            row = out[i, start:stop]
+            m, x = M[i, 0, start:stop], v[0, start:stop]
+            for s in range(size):
+                row[s] = m[s] * x[s]
+            for j in range(1, n):
+                m, x = M[i, j, start:stop], v[j, start:stop]
+                for s in range(size):
+                    row[s] += m[s] * x[s]
+            for s in range(size):
+                tend[s] = 0.0
+            first = True
+            for k in range(n):
+                c = K[i, k]
+                if c == 0.0:
+                    continue
+                lk = lap[k, start:stop]
+                if first:
+                    for s in range(size):
+                        tend[s] = lk[s] * c
+                    first = False
+                else:
+                    for s in range(size):
+                        tend[s] += lk[s] * c
+            vi, wi = v[i, start:stop], inv_w[i, start:stop]
+            for s in range(size):
+                row[s] = (vi[s] * sigma - row[s]) - tend[s] * wi[s]
+    return out
+
+
+@njit(cache=True)
+def subtract_combination(w, c, V):
+    """w −= c_0 V_0, then −= c_1 V_1, … per element, in order of k (flat w (n,), V (≥ len(c), n)):
+    the products and differences of the whole-array sequence, in its order."""
+    for i in range(w.shape[0]):
+        acc = w[i]
+        for k in range(c.shape[0]):
+            acc -= V[k, i] * c[k]
+        w[i] = acc
+    return w
+
+
 @njit(cache=True, inline="always")
 def _axis_term(row, up, down, centre, inv_dx2, first):
     """row = (or += when not the first axis) (up + down − 2 centre) / dx², over 1D row views."""

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels import cpu_kernels
+from kernels.cpu_kernels import flat_view
 from kernels.linalg import apply_field_major, batched_inverse, to_field_major
 from lattice.krylov import KrylovStats, gmres
 from lattice.reductions import ReproducibleSums
@@ -132,16 +134,20 @@ class CoupledJacobian:
         inv_w = 1.0 / w
         work = s.work
 
-        def apply_A(v):           # W⁻¹ (σ − J − K∇²) W v
-            v = v.reshape(shape)
-            Av = np.multiply(v, sigma, out=work.get("A v", shape))
-            Av -= apply_field_major(J, v, out=work.get("J v", shape))
-            scaled = np.multiply(v, w, out=work.get("J v", shape))
-            lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
-            diffusion = s.diffusion.tendency(lap, T, out=work.get("J v", shape))
-            diffusion *= inv_w
-            Av -= diffusion
-            return Av.reshape(-1)
+        if s.xp is np:            # the compiled loop: one pass for all but the Laplacian
+            sites = int(np.prod(shape[1:]))
+            J_flat, K = J.reshape(s.n_fields, s.n_fields, sites), np.ascontiguousarray(self.K)
+            inv_w_flat = inv_w.reshape(s.n_fields, sites)
+
+            def apply_A(v):       # W⁻¹ (σ − J − K∇²) W v, the same bits as the sequence below
+                scaled = np.multiply(v.reshape(shape), w, out=work.get("J v", shape))
+                lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
+                Av = work.get("A v", shape)
+                cpu_kernels.stage_operator(v.reshape(s.n_fields, sites), J_flat, flat_view(lap), K, sigma,
+                                           inv_w_flat, flat_view(Av))
+                return Av.reshape(-1)
+        else:
+            apply_A = self._operator_by_array_calls(J, sigma, T)
 
         def apply_M_inv(v):
             return apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape)).reshape(-1)
@@ -154,3 +160,22 @@ class CoupledJacobian:
             return x.reshape(shape) * w
 
         return solve
+
+    def _operator_by_array_calls(self, J, sigma, T):
+        """v -> W⁻¹ (σ − J − K∇²) W v by whole-array calls (CuPy arrays; the reference sequence
+        of the compiled loop `kernels.cpu_kernels.stage_operator`)."""
+        s, w, shape, work = self.system, self.w, self.w.shape, self.system.work
+        inv_w = 1.0 / w
+
+        def apply_A(v):
+            v = v.reshape(shape)
+            Av = np.multiply(v, sigma, out=work.get("A v", shape))
+            Av -= apply_field_major(J, v, out=work.get("J v", shape))
+            scaled = np.multiply(v, w, out=work.get("J v", shape))
+            lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
+            diffusion = s.diffusion.tendency(lap, T, out=work.get("J v", shape))
+            diffusion *= inv_w
+            Av -= diffusion
+            return Av.reshape(-1)
+
+        return apply_A

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels import cpu_kernels
 from lattice.workspace import Workspace
 
 REORTHOGONALISE_BELOW = 1e-6
@@ -133,7 +134,11 @@ def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m, work):
 
 
 def _subtract_combination(w, c, V, work):
-    """w −= Σ_k c_k V_k, one element-wise pass per k (see the module docstring: no BLAS)."""
+    """w −= Σ_k c_k V_k, one element-wise pass per k (see the module docstring: no BLAS); host
+    vectors by the compiled loop, which does the same operations in the same order."""
+    if isinstance(w, np.ndarray) and w.ndim == 1 and w.flags.c_contiguous:
+        cpu_kernels.subtract_combination(w, np.ascontiguousarray(c, dtype=float), V)
+        return
     term = work.get("term", w.shape)
     for k, ck in enumerate(c):
         np.multiply(V[k], ck, out=term)

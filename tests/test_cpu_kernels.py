@@ -102,3 +102,37 @@ def test_traffic_counter_counts_a_compiled_loop_once_per_operand():
     out = np.empty((8, 512))
     _, moved = bytes_moved(lambda a: laplacian(a, 1, (1.0,), out=out), u)
     assert moved == 8 * 514 * 8 + 8 * 512 * 8 + 2 * 3 * 8
+
+
+@pytest.mark.parametrize("sites", [1, 128, 1500])
+def test_stage_operator_equals_the_numpy_sequence_bitwise(sites):
+    """(v σ − M v) − (K lap) / w with the QKE diffusion matrix (two-term rows, zeros elsewhere),
+    as `lattice.implicit` formed it by array calls: the diffusion model's own tendency."""
+    from physics.qke import MixingParameters, QKEDiffusion
+
+    rng = np.random.default_rng(5)
+    v, lap = rng.standard_normal((8, sites)), rng.standard_normal((8, sites))
+    M = rng.standard_normal((8, 8, sites))
+    inv_w = 1.0 / rng.uniform(0.5, 2.0, (8, sites))
+    diffusion = QKEDiffusion(MixingParameters(delta_m2_eV2=-1.0, sin2_2theta=1e-5), T_ref=18.0)
+    T, sigma = 14.0, 3.7e4
+    K = diffusion.matrix(T)
+    expected = v * sigma
+    expected -= numpy_block_product(M, v)
+    tendency = diffusion.tendency(lap, T)
+    tendency *= inv_w
+    expected -= tendency
+    out = np.empty_like(v)
+    cpu_kernels.stage_operator(v, M, lap, K, sigma, inv_w, out)
+    assert np.array_equal(out, expected)
+
+
+def test_subtract_combination_equals_the_numpy_sequence_bitwise():
+    rng = np.random.default_rng(9)
+    V = rng.standard_normal((21, 1000))
+    c = rng.standard_normal(13)
+    w = rng.standard_normal(1000)
+    expected = w.copy()
+    for k, ck in enumerate(c):
+        expected -= V[k] * ck
+    assert np.array_equal(cpu_kernels.subtract_combination(w, c, V), expected)
