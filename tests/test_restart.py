@@ -237,3 +237,26 @@ def test_run_from_a_snapshot_of_another_physics_or_too_late_is_refused(tmp_path,
         err = capsys.readouterr().err
         assert rc == 2 and message in err and "Traceback" not in err, err
         assert not out.exists()
+
+
+def test_a_stopped_run_from_a_snapshot_restarts_with_both_flags(tmp_path, capsys):
+    """A `--from-snapshot` run stopped by its wall-time limit says how to continue (both flags),
+    and continuing that way gives the uninterrupted `--from-snapshot` run bit for bit."""
+    from scripts.cli import main
+
+    sets = [a for o in OVERRIDES for a in ("--set", o)]
+    deck = str(INPUT / "lattice_1d_laptop.yaml")
+    assert main(["run", deck, *sets, "--out", str(tmp_path / "whole")]) == 0
+    snap = str(tmp_path / "whole" / "snapshots" / "snap_000001.h5")
+    more = [*sets, "--set", "output.samples=5", "--set", "output.snapshots=2", "--from-snapshot", snap]
+    assert main(["run", deck, *more, "--out", str(tmp_path / "straight")]) == 0
+    capsys.readouterr()
+    part = tmp_path / "part"
+    assert main(["run", deck, *more, "--set", "checkpoint.walltime_s=0.001", "--out", str(part)]) == 3
+    err = capsys.readouterr().err
+    assert f"--from-snapshot {snap} --restart {part / 'checkpoint.h5'}" in err, err
+    assert main(["run", deck, *more, "--out", str(part), "--restart", str(part / "checkpoint.h5")]) == 0
+    a = read_snapshot(tmp_path / "straight" / "snapshots" / "snap_000001.h5")[0]
+    b = read_snapshot(part / "snapshots" / "snap_000001.h5")[0]
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
