@@ -246,7 +246,7 @@ class Simulation:
         from lattice.checkpoint import SNAPSHOT_MAY_CHANGE, RestartError, deck_differences, read_snapshot_state
 
         if self.lattice is None:
-            raise RestartError("--from-snapshot needs a lattice run (a single site writes no snapshots)")
+            raise RestartError("this deck runs a single site, which has no snapshots to start from (a lattice deck needed)")
         y, attrs = read_snapshot_state(path, self.comm, self._partition(), self.system.field_names)
         changed = deck_differences(attrs["deck"], self.schema.to_yaml(self.deck), SNAPSHOT_MAY_CHANGE,
                                    saved_as="snapshot") if "deck" in attrs else []
