@@ -9,9 +9,10 @@ domains of both signs of L at every snapshot; at the end, when the oscillation p
 (during it the sign pattern is at the grid scale, 0.03 ℓ_D here, see docs/results.md §5–6), a
 smallest domain of the order of the active diffusion length ℓ_D (between ℓ_D/4 and 4 ℓ_D) and a
 space-averaged asymmetry near zero, |⟨L⟩| ≤ 0.05 ⟨|L|⟩. It passes on the deck as shipped (128
-cells: two domains of 1.52 and 1.61 ℓ_D, +0.041). It is not a resolution-independent check: at
-64 cells the same deck ends with four domains, the smallest 0.24 ℓ_D, and ⟨L⟩/⟨|L|⟩ = +0.39,
-because a box of 3 ℓ_D holds only a few domains (docs/results.md §5–6).
+cells: two domains of 1.52 and 1.61 ℓ_D, +0.041) and at 256 cells (six domains of 0.27–0.70 ℓ_D,
++0.042). It is not a resolution-independent check: at 64 cells the same deck ends with four
+domains, the smallest 0.24 ℓ_D, and ⟨L⟩/⟨|L|⟩ = +0.39, because a box of 3 ℓ_D holds only a few
+domains (docs/results.md §5–6).
 Set QKE_FIG3B_DIR to the output folder of an earlier `qke run input/fig3_B_laptop.yaml` to
 check that run instead of starting a new one.
 """
