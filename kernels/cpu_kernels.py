@@ -39,15 +39,20 @@ def block_product(M, v, out):
     for start in range(0, sites, CHUNK):
         stop = min(start + CHUNK, sites)
         for i in range(n):
-            row = out[i, start:stop]
-            m, x = M[i, 0, start:stop], v[0, start:stop]
-            for s in range(stop - start):
-                row[s] = m[s] * x[s]
-            for j in range(1, n):
-                m, x = M[i, j, start:stop], v[j, start:stop]
-                for s in range(stop - start):
-                    row[s] += m[s] * x[s]
+            _product_row(M, v, i, start, stop, out[i, start:stop])
     return out
+
+
+@njit(cache=True, inline="always")
+def _product_row(M, v, i, start, stop, row):
+    """row = M_i0 v_0 + M_i1 v_1 + … (in that order) over sites start:stop, 1D row views."""
+    m, x = M[i, 0, start:stop], v[0, start:stop]
+    for s in range(stop - start):
+        row[s] = m[s] * x[s]
+    for j in range(1, v.shape[0]):
+        m, x = M[i, j, start:stop], v[j, start:stop]
+        for s in range(stop - start):
+            row[s] += m[s] * x[s]
 
 
 @njit(cache=True)
@@ -68,13 +73,7 @@ def stage_operator(v, M, lap, K, sigma, inv_w, out):
         size = stop - start
         for i in range(n):
             row = out[i, start:stop]
-            m, x = M[i, 0, start:stop], v[0, start:stop]
-            for s in range(size):
-                row[s] = m[s] * x[s]
-            for j in range(1, n):
-                m, x = M[i, j, start:stop], v[j, start:stop]
-                for s in range(size):
-                    row[s] += m[s] * x[s]
+            _product_row(M, v, i, start, stop, row)
             for s in range(size):
                 tend[s] = 0.0
             first = True

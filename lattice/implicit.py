@@ -119,7 +119,6 @@ class CoupledJacobian:
         products. The operator and preconditioner write into reused buffers (see gmres).
         """
         s, w, shape = self.system, self.w, self.w.shape
-        T = s.local.temperature(self.t)
         to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
         M = -self.blocks
         M += s.xp.asarray(s.own_cell * self.K)
@@ -147,7 +146,7 @@ class CoupledJacobian:
                                            inv_w_flat, flat_view(Av))
                 return Av.reshape(-1)
         else:
-            apply_A = self._operator_by_array_calls(J, sigma, T)
+            apply_A = self._operator_by_array_calls(J, sigma, inv_w)
 
         def apply_M_inv(v):
             return apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape)).reshape(-1)
@@ -161,11 +160,11 @@ class CoupledJacobian:
 
         return solve
 
-    def _operator_by_array_calls(self, J, sigma, T):
+    def _operator_by_array_calls(self, J, sigma, inv_w):
         """v -> W⁻¹ (σ − J − K∇²) W v by whole-array calls (CuPy arrays; the reference sequence
         of the compiled loop `kernels.cpu_kernels.stage_operator`)."""
         s, w, shape, work = self.system, self.w, self.w.shape, self.system.work
-        inv_w = 1.0 / w
+        T = s.local.temperature(self.t)
 
         def apply_A(v):
             v = v.reshape(shape)

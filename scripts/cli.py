@@ -122,17 +122,15 @@ def main(argv=None):
             except PlotError as exc:
                 say(f"qke plot {args.figure}: error: {exc}", file=sys.stderr)
                 return 2
-        overrides = list(args.overrides)
+        overrides, note = list(args.overrides), ""
         if getattr(args, "from_snapshot", None):
             T_snap = _snapshot_temperature(args.from_snapshot)
-            overrides += [f"time.T_start_MeV={T_snap!r}"]
-            try:
-                deck, schema = load_deck(args.deck, overrides)
-            except DeckError as exc:
-                raise DeckError(f"{exc} (with --from-snapshot, time.T_start_MeV is the snapshot's T, "
-                                f"{T_snap!r} MeV)") from None
-        else:
+            overrides.append(f"time.T_start_MeV={T_snap!r}")
+            note = f" (with --from-snapshot, time.T_start_MeV is the snapshot's T, {T_snap!r} MeV)"
+        try:
             deck, schema = load_deck(args.deck, overrides)
+        except DeckError as exc:
+            raise DeckError(f"{exc}{note}") from None
         if args.command == "scan":
             from scripts.scan import scan
 
