@@ -25,6 +25,12 @@ the project run the 64-cell comparison problem of tests/test_lattice_reference.p
 at each N; both are timed, their L(x) compared, the wall times fitted with t ∝ N^a, and the
 speed-up printed at N = 1024 (measured for the project, extrapolated for MOL unless 1024 is
 in the list).
+
+Work-precision (`--mol N ... --rtols R ... --mol-rtols R ...`): at each N a tight MOL solve
+(rtol `--ref-rtol`) is the reference; the project at each of `--rtols` and the MOL at each of
+`--mol-rtols` are timed and their error max|L − L_ref| / max|L_ref| at 22 MeV measured. The
+speed-up at an error E (1e-2, the item-5 criterion; 1e-4; 1e-6) is the wall time of the MOL's
+cheapest run with error ≤ E over that of the project's cheapest run with error ≤ E.
 """
 
 from __future__ import annotations
@@ -140,23 +146,68 @@ def _mol_module():
     return reference_mol
 
 
-def mol_comparison(cells, say, mol_rtol, T_end=22.0):
-    """Time project and SciPy BDF MOL on the item-5 problem for each N; print the speed-up."""
+def _project_L(N, T_end, extra=()):
+    """(L at T_end on N cells, wall seconds, run stats) for the project on the item-5 problem."""
     from lattice.driver import run
 
-    mol = _mol_module()
+    deck, schema = _deck((N,), 24.0, T_end, extra)
+    r = run(deck, schema, write=False)
+    L = _mol_module().seed_sine(N, L0_MEAN, 0.25e-10) + 0.375 * (r.state[1] + r.state[7])
+    return L, r.stats["wall_s"], r.stats
+
+
+def _mol_L(N, T_end, rtol):
+    """(L at T_end, wall seconds, BDF steps as Jacobian LU count) for the SciPy MOL solve."""
+    ref = _mol_module().solve_mol(N, 24.0, T_end, np.array([T_end]), rtol=rtol,
+                                  L0_mean=L0_MEAN, L0_amp=0.25e-10)
+    return ref["L"][-1], ref["wall_s"], ref.get("nlu")
+
+
+def _relative_error(L, L_ref):
+    return float(np.abs(L - L_ref).max() / np.abs(L_ref).max())
+
+
+def work_precision(cells, say, rtols, mol_rtols, ref_rtol, targets=(1e-2, 1e-4, 1e-6), T_end=22.0):
+    """Error against a tight MOL reference vs wall time for the project and the MOL at several
+    rtols; the speed-up at each target error E is the MOL's cheapest run with error ≤ E over the
+    project's cheapest run with error ≤ E."""
+    table = {}
+    for N in cells:
+        L_ref, wall_ref, _ = _mol_L(N, T_end, ref_rtol)
+        say(f"N = {N}: reference SciPy BDF MOL at rtol {ref_rtol:g}: {wall_ref:.1f} s")
+        points = {"MOL": [], "project": []}
+        for rtol in mol_rtols:
+            L, wall, nlu = _mol_L(N, T_end, rtol)
+            points["MOL"].append((_relative_error(L, L_ref), wall))
+            say(f"  MOL     rtol {rtol:7.1e}: {wall:8.2f} s, error {points['MOL'][-1][0]:.2e} ({nlu} LU factorisations)")
+        for rtol in rtols:
+            L, wall, stats = _project_L(N, T_end, [f"integrator.rtol={rtol}"])
+            points["project"].append((_relative_error(L, L_ref), wall))
+            its = stats.get("krylov_iterations", 0) / max(stats.get("krylov_solves", 0), 1)
+            say(f"  project rtol {rtol:7.1e}: {wall:8.2f} s, error {points['project'][-1][0]:.2e} "
+                f"({stats['accepted']} steps, {stats['rejected']} rejected, {its:.1f} GMRES it/solve)")
+        for E in targets:
+            best = {who: min((w for e, w in pts if e <= E), default=None) for who, pts in points.items()}
+            if None in best.values():
+                missing = [who for who, w in best.items() if w is None]
+                say(f"  error <= {E:g}: no {' or '.join(missing)} run reaches it")
+            else:
+                say(f"  error <= {E:g}: project {best['project']:.1f} s, MOL {best['MOL']:.1f} s (cheapest "
+                    f"run of each that reaches it) -> speed-up {best['MOL'] / best['project']:.1f}x")
+            table[N, E] = best
+    return table
+
+
+def mol_comparison(cells, say, mol_rtol, T_end=22.0):
+    """Time project and SciPy BDF MOL on the item-5 problem for each N; print the speed-up."""
     rows = []
     for N in cells:
-        deck, schema = _deck((N,), 24.0, T_end)
-        r = run(deck, schema, write=False)
-        L = mol.seed_sine(N, 0.75e-10, 0.25e-10) + 0.375 * (r.state[1] + r.state[7])
-        ref = mol.solve_mol(N, 24.0, T_end, np.array([T_end]), rtol=mol_rtol,
-                            L0_mean=0.75e-10, L0_amp=0.25e-10)
-        L_ref = ref["L"][-1]
-        diff = np.abs(L - L_ref).max() / np.abs(L_ref).max()
-        rows.append((N, r.stats["wall_s"], ref["wall_s"], diff))
-        say(f"N = {N:5d}: project {r.stats['wall_s']:8.2f} s, SciPy BDF MOL (rtol {mol_rtol:g}) "
-            f"{ref['wall_s']:8.2f} s, speed-up {ref['wall_s'] / r.stats['wall_s']:6.1f}x, "
+        L, wall, _ = _project_L(N, T_end)
+        L_ref, wall_mol, _ = _mol_L(N, T_end, mol_rtol)
+        diff = _relative_error(L, L_ref)
+        rows.append((N, wall, wall_mol, diff))
+        say(f"N = {N:5d}: project {wall:8.2f} s, SciPy BDF MOL (rtol {mol_rtol:g}) "
+            f"{wall_mol:8.2f} s, speed-up {wall_mol / wall:6.1f}x, "
             f"max|L - L_MOL| / max|L_MOL| = {diff:.2e}")
     n = np.log([row[0] for row in rows])
     if len(rows) >= 2:
@@ -204,5 +255,8 @@ def bench_lattice(args, comm, say):
         if comm.size > 1:
             say("--mol runs on one rank only; skipped")
         else:
-            mol_comparison(args.mol, say, args.mol_rtol)
+            if args.rtols:
+                work_precision(args.mol, say, args.rtols, args.mol_rtols or [args.mol_rtol], args.ref_rtol)
+            else:
+                mol_comparison(args.mol, say, args.mol_rtol)
     return 0

@@ -51,7 +51,7 @@ def _parser():
     bench.add_argument("what", choices=("homogeneous", "lattice", "kernels"))
     bench.add_argument("--deck", default=None, help="deck to time (default input/homogeneous_B.yaml)")
     bench.add_argument("--rtol", type=float, default=None, help="project rtol (default: the deck's)")
-    bench.add_argument("--ref-rtol", type=float, default=1e-10, help="SciPy Radau rtol")
+    bench.add_argument("--ref-rtol", type=float, default=1e-10, help="rtol of the reference: SciPy Radau (homogeneous), SciPy BDF MOL (lattice --rtols)")
     bench.add_argument("--T-end", type=float, default=None, help="stop both at this T [MeV]")
     bench.add_argument("--ref-max-wall", type=float, default=None,
                        help="stop SciPy Radau after this many seconds (speed-up becomes a bound)")
@@ -64,6 +64,11 @@ def _parser():
     bench.add_argument("--mol", type=int, nargs="*", default=None, metavar="N",
                        help="also time the SciPy BDF method-of-lines reference at these cell counts")
     bench.add_argument("--mol-rtol", type=float, default=1e-8, help="rtol of the MOL reference")
+    bench.add_argument("--rtols", type=float, nargs="+", default=None, metavar="R",
+                       help="with --mol: work-precision mode, the project at these rtols against a "
+                       "MOL reference at --ref-rtol")
+    bench.add_argument("--mol-rtols", type=float, nargs="+", default=None, metavar="R",
+                       help="with --rtols: the MOL at these rtols (default --mol-rtol)")
     bench.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                        help="array library for `bench kernels`")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (`bench kernels`)")

@@ -243,12 +243,12 @@ def solve_mol(N, T_start, T_end, T_eval, rtol=1e-8, atol=None, max_wall_s=None,
     sol = solve_ivp(rhs, (t0, t1), y0, method="BDF", t_eval=t_eval, rtol=rtol, atol=atol,
                     jac=jac, events=events, **kw)
     wall = time.monotonic() - wall0
+    if sol.status == -1:   # SciPy's failure (e.g. rtol 1e-10: "Required step size is less than spacing")
+        raise RuntimeError(f"SciPy BDF failed at rtol {rtol:g}: {sol.message}")
     if sol.status == 1:
         t_reached = sol.t_events[0][0]
-    elif sol.status == 0:
-        t_reached = t1
     else:
-        t_reached = sol.t[-1] if sol.t.size else t0
+        t_reached = t1
     n = sol.t.size
     fields = sol.y.T.reshape(n, N, 8).transpose(0, 2, 1).copy()   # (n_T, 8, N)
     L_nutau = 0.1875 * (fields[:, I0M] + fields[:, IZM])

@@ -60,3 +60,19 @@ def test_bench_kernels_without_a_device_is_a_clear_error(capsys):
     rc = main(["bench", "kernels", "--backend", "cupy", "--shapes", "64"])
     assert rc == 2
     assert "no usable CuPy device" in capsys.readouterr().err
+
+def test_work_precision_measures_both_solvers_against_the_reference():
+    """The work-precision mode of `qke bench lattice --mol N --rtols ...` on 4 cells and a
+    24 → 23.95 MeV window: one row per solver and rtol, errors measured against the tight MOL
+    reference, and a speed-up wherever both solvers reach the target error. The project at rtol
+    1e-6 must agree with the independent reference to ≤ 1e-4 of max|L| (at 64 cells, rtol 1e-6
+    runs agree with it to ≤ 3.6e-7; 1e-4 leaves room for the 4-cell window's own figure)."""
+    from scripts.bench_lattice import work_precision
+
+    lines = []
+    table = work_precision([4], lines.append, [1e-3, 1e-6], [1e-3], 1e-8, targets=(1e-2,), T_end=23.95)
+    rows = [line for line in lines if "rtol" in line and "error" in line]
+    assert len(rows) == 3
+    errors = [float(line.split("error ")[1].split()[0]) for line in rows]
+    assert errors[-1] <= 1e-4
+    assert set(table) == {(4, 1e-2)}
