@@ -140,7 +140,8 @@ class Simulation:
         stepped = system
         if self.lattice is not None and integ.coupling == "implicit":
             stepped = ImplicitLattice(system, self.setup.diffusion, self.lattice, error_norm.field_weights,
-                                      integ.krylov_tolerance, integ.krylov_restart, integ.krylov_max_iterations)
+                                      integ.krylov_tolerance, integ.krylov_restart, integ.krylov_max_iterations,
+                                      integ.stage_solver)
         self.stepper = Rodas4(stepped, error_norm, reduce_max=self.comm.allreduce_max)
         dt0 = integ.dt_initial * self.t_samples[0]
         if self.lattice is None or integ.coupling == "implicit":
@@ -341,8 +342,8 @@ class Simulation:
             krylov = self.stepper.system.stats
             self.stepper.on_accept = lambda t, h: bar.update(
                 self.system.temperature(t), f"step {self.stepper.n_accepted}, dt·H = "
-                f"{h * self.system.cosmology.hubble(self.system.temperature(t)):.2e}, GMRES "
-                f"{krylov.iterations / max(krylov.solves, 1):.1f} it/solve")
+                f"{h * self.system.cosmology.hubble(self.system.temperature(t)):.2e}" + (
+                    f", GMRES {krylov.iterations / krylov.solves:.1f} it/solve" if krylov.solves else ""))
         if isinstance(self.advancer, Split):  # samples can be minutes apart on a lattice
             self.advancer.on_step = lambda t: bar.update(
                 self.system.temperature(t), f"step {self.advancer.steps}, dt·H = "
@@ -410,7 +411,7 @@ class Simulation:
         krylov = getattr(self.stepper.system, "stats", None)
         if krylov is not None:
             stats.update(krylov_solves=krylov.solves, krylov_iterations=krylov.iterations,
-                         krylov_failures=krylov.failures)
+                         krylov_failures=krylov.failures, krylov_estimate_misses=krylov.estimate_misses)
         if isinstance(self.advancer, Split):
             stats["split_steps"] = self.advancer.steps
             stats["split_rejected"] = self.advancer.splitting.rejected

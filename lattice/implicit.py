@@ -16,7 +16,9 @@ by the per-site blocks σ − J_local + K Σ_axes 2/dx² (the local physics exac
 own-cell part), in variables scaled by the error allowance of every field and site, so that
 "converged" means: the solve error is a small fraction of the local-error tolerance. With steps
 small compared with the diffusion time of a cell, a single iteration suffices; at large steps
-the iterations grow like the square root of γh × (grid diffusion rate).
+the iterations grow like the square root of γh × (grid diffusion rate). On a 1D lattice the
+stage matrix is block tridiagonal and `stage_solver="direct"` solves it exactly instead
+(lattice/line_solver.py): no iterations, whatever the step.
 
 Fields the local system leaves constant (`locally_constant`, e.g. P0⁻) are moved only by the
 flux-form Laplacian, which conserves their sum over a periodic or zero-flux box, and so does
@@ -33,6 +35,7 @@ from kernels import cpu_kernels
 from kernels.cpu_kernels import flat_view
 from kernels.linalg import apply_field_major, batched_inverse, to_field_major
 from lattice.krylov import KrylovStats, gmres
+from lattice.line_solver import DirectLineSolver
 from lattice.reductions import ReproducibleSums
 from lattice.workspace import Workspace
 
@@ -50,10 +53,11 @@ class ImplicitLattice:
             solve error is about `tolerance` error allowances or less [dimensionless].
         restart, max_iterations: GMRES basis size and iteration limit per solve; a solve that
             does not converge returns NaN, and the stepper rejects the step and shrinks h.
+        stage_solver: "gmres", or "direct" for the exact line solve of a 1D NumPy lattice.
     """
 
     def __init__(self, local, diffusion, lattice, weights, tolerance=1e-3, restart=20,
-                 max_iterations=400):
+                 max_iterations=400, stage_solver="gmres"):
         self.local, self.diffusion, self.lattice = local, diffusion, lattice
         self.weights = weights
         self.tolerance, self.restart, self.max_iterations = tolerance, restart, max_iterations
@@ -65,6 +69,12 @@ class ImplicitLattice:
         self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells, xp)
         self.stats = KrylovStats()
         self.work = Workspace(xp)   # the stage operator's and GMRES's temporaries, reused
+        self.direct = None
+        if stage_solver == "direct":
+            if xp is not np:
+                raise ValueError("integrator.stage_solver = 'direct' runs on NumPy arrays only; "
+                                 "use 'gmres' on a GPU")
+            self.direct = DirectLineSolver(lattice, local.n_fields)
 
     @property
     def own_cell(self):
@@ -119,6 +129,8 @@ class CoupledJacobian:
         products. The operator and preconditioner write into reused buffers (see gmres).
         """
         s, w, shape = self.system, self.w, self.w.shape
+        if s.direct is not None:
+            return s.direct.factorise(self.blocks, self.K, sigma)
         to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
         M = -self.blocks
         M += s.xp.asarray(s.own_cell * self.K)

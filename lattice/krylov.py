@@ -5,6 +5,10 @@ stage matrix of the implicit lattice stepper), on this rank's part of a distribu
 Right preconditioning (A M⁻¹ u = b, x = M⁻¹ u) makes the residual that GMRES minimises the true
 residual of A x = b. The first guess is x₀ = M⁻¹ b, which already meets the tolerance when the
 preconditioner captures the operator (steps short compared with the grid diffusion time).
+Convergence is decided on the true residual b − A x, recomputed after every cycle, never on the
+cycle's Givens estimate alone: on the item-5 problem at 1024 cells 215 of 27 282 stage solves
+had an estimate within the tolerance and a true residual up to 8.6e6 times above it, which put a
+rtol 1e-6 run 2.4e-5 of max|L| off (1.3e-8 with the check, the same as an exact line solve).
 
 The Arnoldi process runs on E = A M⁻¹ − I, whose Krylov space and Hessenberg matrix (minus the
 identity) are those of A M⁻¹: with a good preconditioner A M⁻¹ v ≈ v, and projecting v out of
@@ -40,11 +44,14 @@ coupling is nearly a multiple of the identity, no longer cost a second reduction
 
 @dataclass
 class KrylovStats:
-    """Counters over all solves: solves, iterations (operator applications), failures."""
+    """Counters over all solves: solves, iterations (operator applications in the Arnoldi
+    cycles), failures, and estimate_misses: cycles whose residual estimate met the tolerance
+    while the true residual did not (GMRES then continues from the true residual)."""
 
     solves: int = 0
     iterations: int = 0
     failures: int = 0
+    estimate_misses: int = 0
 
 
 def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=200, stats=None,
@@ -81,11 +88,10 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
         update[...] = 0.0
         _subtract_combination(update, -y, V, work)
         x += apply_Minv(update)
-        if beta_est <= tolerance:     # GMRES's residual estimate is the true one up to round-off
-            beta = beta_est
-            break
-        r = b - apply_A(x)
-        beta = sums.norm(r)
+        r = b - apply_A(x)            # the true residual decides: the cycle's estimate (beta_est)
+        beta = sums.norm(r)           # can be far below it (see `estimate_misses`)
+        if beta_est <= tolerance < beta:
+            stats.estimate_misses += 1
     stats.iterations += done
     converged = bool(math.isfinite(beta) and beta <= tolerance)
     if not converged:

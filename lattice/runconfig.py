@@ -28,6 +28,10 @@ INTEGRATOR = (
           "see lattice/implicit.py), midpoint_source (RKL2 diffusion as a source of the local "
           "step) or strang (textbook Strang splitting; see lattice/splitting.py)",
           default="implicit", choices=("implicit", "midpoint_source", "strang")),
+    Field("stage_solver", str, "", "implicit coupling: how the stage systems are solved: gmres "
+          "(any dimension; lattice/krylov.py) or direct (1D grids only: an exact cyclic "
+          "block-tridiagonal solve of the whole line on every rank; lattice/line_solver.py)",
+          default="gmres", choices=("gmres", "direct")),
     Field("krylov_tolerance", float, "error allowances", "implicit coupling: GMRES stops when the "
           "stage-solve error is about this fraction of the local-error tolerance", default=1e-3,
           minimum=1e-12, maximum=0.5),

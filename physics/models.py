@@ -77,7 +77,7 @@ SEED = (
 )
 
 def check_seed(deck):
-    """Cross-field rules of the seed section."""
+    """Cross-field rules of the seed, grid and integrator sections."""
     seed = deck.seed
     if seed.kind == "domains" and seed.low > seed.high:
         raise DeckError(f"seed.low = {seed.low!r}: must not exceed seed.high = {seed.high!r}")
@@ -87,6 +87,11 @@ def check_seed(deck):
         raise DeckError(f"grid.shape = {list(deck.grid.shape)}: grid doubling "
                         f"(grid.doubling_cells_per_lD = {deck.grid.doubling_cells_per_lD!r}) needs an "
                         f"even number of cells on every axis")
+    if deck.integrator.stage_solver == "direct" and (len(deck.grid.shape) != 1
+                                                     or deck.integrator.coupling != "implicit"):
+        raise DeckError(f"integrator.stage_solver = 'direct': needs a 1D grid (grid.shape = "
+                        f"{list(deck.grid.shape)}) and integrator.coupling = 'implicit' (is "
+                        f"{deck.integrator.coupling!r}); allowed otherwise: 'gmres'")
     if deck.grid.process_grid is not None and len(deck.grid.process_grid) != len(deck.grid.shape):
         raise DeckError(f"grid.process_grid = {list(deck.grid.process_grid)}: needs one entry per "
                         f"axis of grid.shape = {list(deck.grid.shape)}")

@@ -44,12 +44,13 @@ def overrides(N, T_end, samples=2):
             "output.progress=none", "output.snapshots=0"]
 
 
-def run_project(T_end, N=64):
-    """Project run to T_end; returns (L(x) from the final state, sterile/active, wall s)."""
+def run_project(T_end, N=64, extra=()):
+    """Project run to T_end (with further deck overrides `extra`); returns (L(x) from the final
+    state, sterile/active, wall s)."""
     from lattice.driver import run
     from physics.models import load_deck
 
-    deck, schema = load_deck(DECK, overrides(N, T_end))
+    deck, schema = load_deck(DECK, overrides(N, T_end) + list(extra))
     wall = time.perf_counter()
     r = run(deck, schema, write=False)
     wall = time.perf_counter() - wall
@@ -73,11 +74,11 @@ def reference(T_end, T_eval, N=64):
     return r
 
 
-def compare(T, r_ref, T_end_run):
+def compare(T, r_ref, T_end_run, extra=()):
     i = int(np.argmin(np.abs(r_ref["T"] - T)))
     assert abs(r_ref["T"][i] - T) < 1e-12
     L_ref, ratio_ref = r_ref["L"][i], r_ref["sterile_over_active"][i]
-    L, ratio, wall = run_project(T_end_run)
+    L, ratio, wall = run_project(T_end_run, extra=extra)
     err = np.abs(L - L_ref).max() / np.abs(L_ref).max()
     err_ratio = abs(ratio - ratio_ref) / abs(ratio_ref)
     print(f"T = {T} MeV: project {wall:.1f} s; max|L_ref| = {np.abs(L_ref).max():.4e}, "
@@ -144,6 +145,15 @@ def test_L_profile_agrees_at_22_MeV():
     """CI window: 24 -> 22 MeV, L(x) within 1 % of max |L_ref|."""
     r = reference(22.0, (22.0,))
     err, err_ratio = compare(22.0, r, 22.0)
+    assert err <= TOL_L
+    assert err_ratio <= TOL_RATIO
+
+
+def test_L_profile_agrees_at_22_MeV_with_the_direct_stage_solver():
+    """The same window with integrator.stage_solver = direct (exact line solves in place of
+    GMRES; lattice/line_solver.py), against the same independent reference."""
+    r = reference(22.0, (22.0,))
+    err, err_ratio = compare(22.0, r, 22.0, ["integrator.stage_solver=direct"])
     assert err <= TOL_L
     assert err_ratio <= TOL_RATIO
 
