@@ -8,9 +8,9 @@ so Lo_0 couples cell 0 to cell N−1 and Up_{N−1} couples cell N−1 to cell 0
 corners; zero blocks for a line with closed ends). It is solved by bordering: cells 0 … N−2
 form a plain block-tridiagonal matrix B, factorised by block Gaussian elimination (the block
 Thomas algorithm: G_0 = D_0, W_{i−1} = G_{i−1}⁻¹ Up_{i−1}, G_i = D_i − Lo_i W_{i−1}, each G_i
-by LU with partial pivoting inside the block); cell N−1 is the border, eliminated through its
-n × n Schur complement S = D_{N−1} − r B⁻¹ c. One factorisation costs about 3 n³ N flops,
-each solve about 4 n² N.
+inverted by LU with partial pivoting inside the block); cell N−1 is the border, eliminated
+through its n × n Schur complement S = D_{N−1} − r B⁻¹ c. One factorisation costs about 7 n³ N
+multiply-adds, each solve about 4 n² N.
 
 Every operation is plain IEEE arithmetic in a fixed order, so the result depends only on the
 blocks and the right-hand side, not on the machine's thread count or on any decomposition.
@@ -68,6 +68,20 @@ def _lu_solve(LU, piv, x):
 
 
 @njit(cache=True, error_model="numpy")
+def _invert(A, out, piv, col):
+    """out = A⁻¹ (n × n) by LU with partial pivoting in place of A, column by column (piv: int
+    scratch of length n, col: float scratch of length n)."""
+    n = A.shape[0]
+    LU = A
+    _lu_factor(LU, piv)
+    for c in range(n):
+        col[:] = 0.0
+        col[c] = 1.0
+        _lu_solve(LU, piv, col)
+        out[:, c] = col
+
+
+@njit(cache=True, error_model="numpy")
 def _subtract_product(M, x, out):
     """out ← out − M x (n × n times n)."""
     n = M.shape[0]
@@ -79,15 +93,49 @@ def _subtract_product(M, x, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _line_solve(G, piv, W, Lo, b, y):
-    """y = B⁻¹ b for the block-tridiagonal B of cells 0 … m−1 (factors G, piv, W; sub-diagonal
-    blocks Lo_1 … Lo_{m−1}); b, y: (m, n)."""
+def _product(M, x, out):
+    """out = M x (n × n times n; out must not be x)."""
+    n = M.shape[0]
+    for i in range(n):
+        s = 0.0
+        for j in range(n):
+            s += M[i, j] * x[j]
+        out[i] = s
+
+
+@njit(cache=True, error_model="numpy")
+def _subtract_matmul(A, B, out):
+    """out ← out − A B (n × n), summed over k in order for every element."""
+    n = A.shape[0]
+    for i in range(n):
+        for k in range(n):
+            a = A[i, k]
+            for j in range(n):
+                out[i, j] -= a * B[k, j]
+
+
+@njit(cache=True, error_model="numpy")
+def _matmul(A, B, out):
+    """out = A B (n × n; out must be neither A nor B)."""
+    out[:, :] = 0.0
+    n = A.shape[0]
+    for i in range(n):
+        for k in range(n):
+            a = A[i, k]
+            for j in range(n):
+                out[i, j] += a * B[k, j]
+
+
+@njit(cache=True, error_model="numpy")
+def _line_solve(Ginv, W, Lo, b, y, tmp):
+    """y = B⁻¹ b for the block-tridiagonal B of cells 0 … m−1 (inverse diagonal factors Ginv,
+    upper factors W, sub-diagonal blocks Lo_1 … Lo_{m−1}); b, y: (m, n); tmp: length n."""
     m = b.shape[0]
     for i in range(m):
-        y[i, :] = b[i, :]
+        tmp[:] = b[i, :]
         if i > 0:
-            _subtract_product(Lo[i], y[i - 1], y[i])
-        _lu_solve(G[i], piv[i], y[i])
+            _subtract_product(Lo[i], y[i - 1], tmp)
+        _product(Ginv[i], tmp, y[i])
     for i in range(m - 2, -1, -1):
         _subtract_product(W[i], y[i + 1], y[i])
 
@@ -96,80 +144,90 @@ def _line_solve(G, piv, W, Lo, b, y):
 def factorise(D, Lo, Up):
     """Factors of the cyclic block-tridiagonal matrix (blocks (N, n, n) each, N ≥ 1).
 
-    Returns (G, piv, W, Z, S, S_piv, r0, r_last) for `solve`: the block-Thomas factors of the
-    first N−1 cells, Z = B⁻¹ c (the border column), the border's LU S, S_piv, and its row
-    blocks r0 (to cell 0) and r_last (to cell N−2).
+    Returns (Ginv, W, Z, Sinv, r0, r_last) for `solve`: the block-Thomas factors of the first
+    N−1 cells (G_i⁻¹ and W_i = G_i⁻¹ Up_i), Z = B⁻¹ c (the border column), the inverse Schur
+    complement of the border and its row blocks r0 (to cell 0) and r_last (to cell N−2).
     """
     N, n = D.shape[0], D.shape[1]
     m = N - 1
-    G = np.empty((max(m, 1), n, n))
-    piv = np.zeros((max(m, 1), n), dtype=np.int64)
+    Ginv = np.empty((max(m, 1), n, n))
     W = np.zeros((max(m, 1), n, n))
     Z = np.zeros((max(m, 1), n, n))
     S = D[m].copy()
-    S_piv = np.zeros(n, dtype=np.int64)
+    Sinv = np.empty((n, n))
     r0 = np.zeros((n, n))
     r_last = np.zeros((n, n))
+    piv = np.zeros(n, dtype=np.int64)
+    col = np.empty(n)
     if m == 0:                      # one cell: both neighbours are the cell itself
         S += Lo[0] + Up[0]
-        _lu_factor(S, S_piv)
-        return G, piv, W, Z, S, S_piv, r0, r_last
+        _invert(S, Sinv, piv, col)
+        return Ginv, W, Z, Sinv, r0, r_last
+    G = np.empty((n, n))
     for i in range(m):
-        G[i] = D[i]
+        G[:, :] = D[i]
         if i > 0:
-            for a in range(n):
-                for c in range(n):
-                    s = G[i, a, c]
-                    for k in range(n):
-                        s -= Lo[i, a, k] * W[i - 1, k, c]
-                    G[i, a, c] = s
-        _lu_factor(G[i], piv[i])
-        if i < m - 1:               # W_i = G_i⁻¹ Up_i, column by column
-            col = np.empty(n)
-            for c in range(n):
-                col[:] = Up[i, :, c]
-                _lu_solve(G[i], piv[i], col)
-                W[i, :, c] = col
-    # border column c (cells 0 … m−1 to cell m) and row r (cell m to cells 0 … m−1)
-    cblk = np.zeros((m, n))
-    ycol = np.empty((m, n))
-    r0[:, :] = Up[m]                # corner: cell m's right neighbour is cell 0
-    r_last[:, :] += Lo[m]           # cell m's left neighbour is cell m−1 (the same as r0 if m == 1)
-    for c in range(n):
-        cblk[:, :] = 0.0
-        cblk[0, :] += Lo[0, :, c]   # corner: cell 0's left neighbour is cell m
-        cblk[m - 1, :] += Up[m - 1, :, c]
-        _line_solve(G, piv, W, Lo, cblk, ycol)
-        Z[:, :, c] = ycol
-    for a in range(n):              # S = D_m − r0 Z_0 − r_last Z_{m−1}
-        for c in range(n):
-            s = S[a, c]
-            for k in range(n):
-                s -= r0[a, k] * Z[0, k, c]
-            for k in range(n):
-                s -= r_last[a, k] * Z[m - 1, k, c]
-            S[a, c] = s
-    _lu_factor(S, S_piv)
-    return G, piv, W, Z, S, S_piv, r0, r_last
+            _subtract_matmul(Lo[i], W[i - 1], G)
+        _invert(G, Ginv[i], piv, col)
+        if i < m - 1:
+            _matmul(Ginv[i], Up[i], W[i])
+    # border column c (cells 0 … m−1 to cell m): forward sweep for all n columns at once
+    C = np.zeros((n, n))
+    for i in range(m):
+        C[:, :] = 0.0
+        if i == 0:
+            C += Lo[0]              # corner: cell 0's left neighbour is cell m
+        if i == m - 1:
+            C += Up[m - 1]
+        if i > 0:
+            _subtract_matmul(Lo[i], Z[i - 1], C)
+        _matmul(Ginv[i], C, Z[i])
+    for i in range(m - 2, -1, -1):
+        _subtract_matmul(W[i], Z[i + 1], Z[i])
+    r0[:, :] = Up[m]                # border row: cell m's right neighbour is cell 0,
+    r_last[:, :] = Lo[m]            # its left neighbour cell m−1 (the same cell if m == 1)
+    _subtract_matmul(r0, Z[0], S)
+    _subtract_matmul(r_last, Z[m - 1], S)
+    _invert(S, Sinv, piv, col)
+    return Ginv, W, Z, Sinv, r0, r_last
 
 
 @njit(cache=True, error_model="numpy")
 def solve(factors, Lo, b, x):
     """x = A⁻¹ b for the matrix `factorise` was given (Lo: its sub-diagonal blocks; b, x:
     (N, n), cell-major)."""
-    G, piv, W, Z, S, S_piv, r0, r_last = factors
-    N = b.shape[0]
+    Ginv, W, Z, Sinv, r0, r_last = factors
+    N, n = b.shape[0], b.shape[1]
     m = N - 1
     border = b[m].copy()
     if m == 0:
-        _lu_solve(S, S_piv, border)
-        x[0, :] = border
+        _product(Sinv, border, x[0])
         return x
-    _line_solve(G, piv, W, Lo, b[:m], x[:m])
+    tmp = np.empty(n)
+    _line_solve(Ginv, W, Lo, b[:m], x[:m], tmp)
     _subtract_product(r0, x[0], border)
     _subtract_product(r_last, x[m - 1], border)
-    _lu_solve(S, S_piv, border)
-    x[m, :] = border
+    _product(Sinv, border, x[m])
     for i in range(m):
-        _subtract_product(Z[i], border, x[i])
+        _subtract_product(Z[i], x[m], x[i])
     return x
+
+
+@njit(cache=True, error_model="numpy")
+def stage_blocks(J, K, diag, left, right, inv_dx2, sigma):
+    """Blocks (D, Lo, Up) of σ − J_i − K ∇² on a line: D_i = σ − J_i − K diag(diag_i) / dx²,
+    Lo_i = −K diag(left_i) / dx², Up_i = −K diag(right_i) / dx² (J: (N, n, n); K: (n, n);
+    diag, left, right: the Laplacian's coefficients per cell and field, (N, n))."""
+    N, n = J.shape[0], J.shape[1]
+    D = np.empty((N, n, n))
+    Lo = np.empty((N, n, n))
+    Up = np.empty((N, n, n))
+    for i in range(N):
+        for a in range(n):
+            for c in range(n):
+                k = K[a, c] * inv_dx2
+                D[i, a, c] = -J[i, a, c] - k * diag[i, c]
+                Lo[i, a, c] = -k * left[i, c]
+                Up[i, a, c] = -k * right[i, c]
+            D[i, a, a] += sigma
+    return D, Lo, Up

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.block_tridiagonal import factorise, solve
+from kernels.block_tridiagonal import factorise, solve, stage_blocks
 
 
 class DirectLineSolver:
@@ -44,6 +44,7 @@ class DirectLineSolver:
             self.wraps, self.end_extra = ~odd, np.where(odd, -1.0, 0.0)
         self.start = lattice.global_slice[0].start
         self.N = lattice.global_shape[0]
+        self.laplacian_coefficients = self.coefficients()
 
     def _gather(self, local):
         """The global cell-major array from every rank's (cells, ...) part."""
@@ -71,13 +72,9 @@ class DirectLineSolver:
         matrix (n, n) [MeV^-1 per MeV²·…, i.e. K ∇² is a rate]; sigma: 1/(γh) [1/MeV^-1].
         """
         J = self._gather(np.ascontiguousarray(blocks))
-        inv_dx2 = 1.0 / self.lattice.spacing[0] ** 2
-        diag, left, right = self.coefficients()
-        K = np.asarray(K)
-        D = -J - K[None, :, :] * (diag * inv_dx2)[:, None, :]
-        D[:, np.arange(self.n), np.arange(self.n)] += sigma
-        Lo = -K[None, :, :] * (left * inv_dx2)[:, None, :]
-        Up = -K[None, :, :] * (right * inv_dx2)[:, None, :]
+        inv_dx2 = 1.0 / self.lattice.spacing[0] ** 2      # the spacing doubles with the grid
+        D, Lo, Up = stage_blocks(J, np.ascontiguousarray(K, dtype=float), *self.laplacian_coefficients,
+                                 inv_dx2, float(sigma))
         factors = factorise(D, Lo, Up)
         start, stop = self.start, self.start + blocks.shape[0]
 
