@@ -68,8 +68,9 @@ class DirectLineSolver:
     def factorise(self, blocks, K, sigma):
         """A function r -> x solving (σ − J − K∇²) x = r for field-major r (n, local cells).
 
-        blocks: this rank's local Jacobian blocks J (cells, n, n) [1/MeV^-1]; K: the diffusion
-        matrix (n, n) [MeV^-1 per MeV²·…, i.e. K ∇² is a rate]; sigma: 1/(γh) [1/MeV^-1].
+        blocks: this rank's local Jacobian blocks J (cells, n, n), rates [MeV]; K: the diffusion
+        matrix (n, n) [MeV^-1], so that K times the comoving Laplacian [MeV²] is a rate; sigma:
+        1/(γh) [MeV].
         """
         J = self._gather(np.ascontiguousarray(blocks))
         inv_dx2 = 1.0 / self.lattice.spacing[0] ** 2      # the spacing doubles with the grid
