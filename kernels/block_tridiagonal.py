@@ -8,7 +8,7 @@ so Lo_0 couples cell 0 to cell N−1 and Up_{N−1} couples cell N−1 to cell 0
 corners; zero blocks for a line with closed ends). It is solved by bordering: cells 0 … N−2
 form a plain block-tridiagonal matrix B, factorised by block Gaussian elimination (the block
 Thomas algorithm: G_0 = D_0, W_{i−1} = G_{i−1}⁻¹ Up_{i−1}, G_i = D_i − Lo_i W_{i−1}, each G_i
-inverted by LU with partial pivoting inside the block); cell N−1 is the border, eliminated
+inverted by Gauss–Jordan elimination with partial pivoting inside the block); cell N−1 is the border, eliminated
 through its n × n Schur complement S = D_{N−1} − r B⁻¹ c. One factorisation costs about 7 n³ N
 multiply-adds, each solve about 4 n² N.
 
@@ -26,59 +26,35 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy")
-def _lu_factor(A, piv):
-    """In-place LU with partial pivoting of the n × n matrix A (L unit lower, U upper)."""
+def _invert(A, out, aug):
+    """out = A⁻¹ (n × n) by Gauss–Jordan elimination with partial pivoting on [A | I] (aug:
+    scratch (n, 2n)); each step's row operations run over whole rows of the augmented matrix."""
     n = A.shape[0]
+    for i in range(n):
+        for j in range(n):
+            aug[i, j] = A[i, j]
+            aug[i, n + j] = 0.0
+        aug[i, n + i] = 1.0
     for k in range(n):
         p = k
-        big = abs(A[k, k])
+        big = abs(aug[k, k])
         for i in range(k + 1, n):
-            if abs(A[i, k]) > big:
-                big, p = abs(A[i, k]), i
-        piv[k] = p
+            if abs(aug[i, k]) > big:
+                big, p = abs(aug[i, k]), i
         if p != k:
-            for j in range(n):
-                A[k, j], A[p, j] = A[p, j], A[k, j]
-        inv = 1.0 / A[k, k]
-        for i in range(k + 1, n):
-            A[i, k] *= inv
-            f = A[i, k]
-            for j in range(k + 1, n):
-                A[i, j] -= f * A[k, j]
-
-
-@njit(cache=True, error_model="numpy")
-def _lu_solve(LU, piv, x):
-    """x ← A⁻¹ x in place, from _lu_factor's LU and piv (x: length n)."""
-    n = LU.shape[0]
-    for k in range(n):
-        p = piv[k]
-        if p != k:
-            x[k], x[p] = x[p], x[k]
-    for i in range(1, n):
-        s = x[i]
-        for j in range(i):
-            s -= LU[i, j] * x[j]
-        x[i] = s
-    for i in range(n - 1, -1, -1):
-        s = x[i]
-        for j in range(i + 1, n):
-            s -= LU[i, j] * x[j]
-        x[i] = s / LU[i, i]
-
-
-@njit(cache=True, error_model="numpy")
-def _invert(A, out, piv, col):
-    """out = A⁻¹ (n × n) by LU with partial pivoting in place of A, column by column (piv: int
-    scratch of length n, col: float scratch of length n)."""
-    n = A.shape[0]
-    LU = A
-    _lu_factor(LU, piv)
-    for c in range(n):
-        col[:] = 0.0
-        col[c] = 1.0
-        _lu_solve(LU, piv, col)
-        out[:, c] = col
+            for j in range(2 * n):
+                aug[k, j], aug[p, j] = aug[p, j], aug[k, j]
+        inv = 1.0 / aug[k, k]
+        for j in range(2 * n):
+            aug[k, j] *= inv
+        for i in range(n):
+            if i != k:
+                f = aug[i, k]
+                for j in range(2 * n):
+                    aug[i, j] -= f * aug[k, j]
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = aug[i, n + j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -157,18 +133,17 @@ def factorise(D, Lo, Up):
     Sinv = np.empty((n, n))
     r0 = np.zeros((n, n))
     r_last = np.zeros((n, n))
-    piv = np.zeros(n, dtype=np.int64)
-    col = np.empty(n)
+    aug = np.empty((n, 2 * n))
     if m == 0:                      # one cell: both neighbours are the cell itself
         S += Lo[0] + Up[0]
-        _invert(S, Sinv, piv, col)
+        _invert(S, Sinv, aug)
         return Ginv, W, Z, Sinv, r0, r_last
     G = np.empty((n, n))
     for i in range(m):
         G[:, :] = D[i]
         if i > 0:
             _subtract_matmul(Lo[i], W[i - 1], G)
-        _invert(G, Ginv[i], piv, col)
+        _invert(G, Ginv[i], aug)
         if i < m - 1:
             _matmul(Ginv[i], Up[i], W[i])
     # border column c (cells 0 … m−1 to cell m): forward sweep for all n columns at once
@@ -188,7 +163,7 @@ def factorise(D, Lo, Up):
     r_last[:, :] = Lo[m]            # its left neighbour cell m−1 (the same cell if m == 1)
     _subtract_matmul(r0, Z[0], S)
     _subtract_matmul(r_last, Z[m - 1], S)
-    _invert(S, Sinv, piv, col)
+    _invert(S, Sinv, aug)
     return Ginv, W, Z, Sinv, r0, r_last
 
 
