@@ -99,3 +99,32 @@ def test_first_guess_is_returned_when_the_preconditioner_is_exact():
     x, ok = gmres(lambda v: A @ v, lambda v: A_inv @ v, b, ReproducibleSums(SerialComm(), 50), 1e-9, 10, 10, stats)
     assert ok and stats.iterations == 0
     np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-12)
+
+
+def test_gmres_stops_on_the_true_residual_not_the_cycle_estimate(monkeypatch):
+    """A cycle whose residual estimate says "converged" while the true residual is far above the
+    tolerance (as happened on 1024 cells, up to 8.6e6 times) must not end the solve: GMRES
+    recomputes b − A x, counts the miss and goes on until the true residual meets the tolerance."""
+    from lattice import krylov
+
+    rng = np.random.default_rng(5)
+    n = 200
+    A = _system(n, rng, -1.9)
+    b = rng.standard_normal(n)
+    real_cycle = krylov._cycle
+    calls = []
+
+    def optimistic_cycle(*args):
+        j, y, V, estimate = real_cycle(*args)
+        calls.append(estimate)
+        return j, y, V, 0.0 if len(calls) == 1 else estimate   # the first cycle lies
+
+    monkeypatch.setattr(krylov, "_cycle", optimistic_cycle)
+    stats = KrylovStats()
+    tol = 1e-8 * np.linalg.norm(b)
+    x, converged = gmres(lambda v: A @ v, lambda v: v.copy(), b, ReproducibleSums(SerialComm(), n), tol,
+                         restart=10, max_iterations=400, stats=stats)
+    assert converged
+    assert stats.estimate_misses == 1
+    assert len(calls) > 1
+    assert np.linalg.norm(b - A @ x) <= tol * (1 + 1e-6)
