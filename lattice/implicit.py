@@ -111,12 +111,14 @@ class ImplicitLattice:
 
     def jac(self, t, y):
         """The coupled Jacobian J_local + K ∇², as an object the Rosenbrock stages factorise."""
+        weights = None if self.direct is not None else self.weights(y)   # only GMRES scales by them
         return CoupledJacobian(self, t, self.local.jac(t, y), self.diffusion.matrix(self.local.temperature(t)),
-                               self.weights(y))
+                               weights)
 
 
 class CoupledJacobian:
-    """J = blocks + K ∇² at one (t, y); `factorise(σ)` returns the GMRES stage solver."""
+    """J = blocks + K ∇² at one (t, y); `factorise(σ)` returns the stage solver (GMRES, which
+    scales by the error allowances `weights`, or the direct line solve, which gets None)."""
 
     def __init__(self, system, t, blocks, K, weights):
         self.system, self.t, self.blocks, self.K, self.w = system, t, blocks, K, weights
@@ -128,9 +130,10 @@ class CoupledJacobian:
         blocks transformed once: J̃ = W⁻¹ J W, M̃⁻¹ = W⁻¹ M⁻¹ W, stored field-major for the
         products. The operator and preconditioner write into reused buffers (see gmres).
         """
-        s, w, shape = self.system, self.w, self.w.shape
+        s = self.system
         if s.direct is not None:
             return s.direct.factorise(self.blocks, self.K, sigma)
+        w, shape = self.w, self.w.shape
         to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
         M = -self.blocks
         M += s.xp.asarray(s.own_cell * self.K)

@@ -32,19 +32,11 @@ class DirectLineSolver:
     def __init__(self, lattice, n_fields):
         if lattice.ndim != 1:
             raise ValueError("the direct stage solver needs a 1D lattice")
-        self.lattice, self.n = lattice, n_fields
-        kind = lattice.bc[0]
-        odd = np.zeros(n_fields, dtype=bool)
-        odd[list(lattice.odd_fields)] = True
-        if kind == "periodic":
-            self.wraps, self.end_extra = np.ones(n_fields, bool), np.zeros(n_fields)
-        elif kind == "neumann":
-            self.wraps, self.end_extra = np.zeros(n_fields, bool), np.ones(n_fields)
-        else:  # offdiag_zero: diagonal fields wrap, odd fields have an antisymmetric ghost
-            self.wraps, self.end_extra = ~odd, np.where(odd, -1.0, 0.0)
+        self.lattice = lattice
         self.start = lattice.global_slice[0].start
         self.N = lattice.global_shape[0]
-        self.laplacian_coefficients = self.coefficients()
+        self.laplacian_coefficients = _laplacian_coefficients(lattice.bc[0], lattice.odd_fields, self.N,
+                                                              n_fields)
 
     def _gather(self, local):
         """The global cell-major array from every rank's (cells, ...) part."""
@@ -53,17 +45,6 @@ class DirectLineSolver:
         for start, part in parts:
             out[start:start + part.shape[0]] = part
         return out
-
-    def coefficients(self):
-        """(diagonal, left, right): Laplacian coefficients per cell and field [1/dx²], (N, n)."""
-        N, n = self.N, self.n
-        diag = np.full((N, n), -2.0)
-        left = np.ones((N, n))
-        right = np.ones((N, n))
-        for end, side in ((0, left), (N - 1, right)):
-            diag[end] += self.end_extra
-            side[end] = np.where(self.wraps, 1.0, 0.0)
-        return diag, left, right
 
     def factorise(self, blocks, K, sigma):
         """A function r -> x solving (σ − J − K∇²) x = r for field-major r (n, local cells).
@@ -85,3 +66,23 @@ class DirectLineSolver:
             return np.ascontiguousarray(x[start:stop].T)
 
         return solve_stage
+
+
+def _laplacian_coefficients(kind, odd_fields, N, n):
+    """(diagonal, left, right): the 3-point Laplacian's coefficients per cell and field on a line
+    of N cells with boundary `kind` [1/dx²], each (N, n)."""
+    odd = np.zeros(n, dtype=bool)
+    odd[list(odd_fields)] = True
+    if kind == "periodic":
+        wraps, end_extra = np.ones(n, bool), np.zeros(n)
+    elif kind == "neumann":            # mirror ghost: the end cell misses one neighbour term
+        wraps, end_extra = np.zeros(n, bool), np.ones(n)
+    else:  # offdiag_zero: diagonal fields wrap, odd fields have an antisymmetric ghost
+        wraps, end_extra = ~odd, np.where(odd, -1.0, 0.0)
+    diag = np.full((N, n), -2.0)
+    left = np.ones((N, n))
+    right = np.ones((N, n))
+    for end, side in ((0, left), (N - 1, right)):
+        diag[end] += end_extra
+        side[end] = np.where(wraps, 1.0, 0.0)
+    return diag, left, right
