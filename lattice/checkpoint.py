@@ -22,9 +22,12 @@ from .snapshots import FIELD_UNITS, VERSION, collective, make_strategy, open_che
 RESTART_MAY_CHANGE = ("title", "output.progress", "output.log_interval_s", "output.dir", "checkpoint")
 """Deck keys (or whole sections) a restart may change: they do not touch the solution."""
 
-SNAPSHOT_MAY_CHANGE = ("title", "time", "integrator", "output", "checkpoint")
-"""Deck sections a run started from a snapshot (`qke run --from-snapshot`) may change: the
-physics, grid and seed must be those of the run that wrote the snapshot."""
+SNAPSHOT_MAY_CHANGE = ("title", "time", "integrator", "output", "checkpoint", "grid.doubling_cells_per_lD",
+                       "grid.max_doublings", "grid.doubling_below_T_MeV")
+"""Deck keys (or whole sections) a run started from a snapshot (`qke run --from-snapshot`) may
+change: the physics, seed and the rest of the grid must be those of the run that wrote the
+snapshot. The doubling trigger may change (e.g. to turn doubling on for a run taken further),
+not the coarsening, with which the seed field of a doubled snapshot was made."""
 
 
 class RestartError(ValueError):

@@ -238,7 +238,7 @@ class Simulation:
     def start_from_snapshot(self, path):
         """Take the fields of a snapshot as the initial state (`qke run --from-snapshot`).
 
-        The deck must be the snapshot's, except for the sections in SNAPSHOT_MAY_CHANGE, and its
+        The deck must be the snapshot's, except for the keys in SNAPSHOT_MAY_CHANGE, and its
         time.T_start_MeV must be the snapshot's T (the CLI sets it). The integrator starts
         afresh (first step dt_initial·t), so the continuation equals the original run to the
         integration tolerance, not bitwise; an exact continuation is `--restart CHECKPOINT`.
@@ -253,11 +253,15 @@ class Simulation:
                                    saved_as="snapshot") if "deck" in attrs else []
         if changed:
             raise RestartError(f"{path} was written by a run of another deck ({'; '.join(changed)}); only "
-                               f"the sections {', '.join(SNAPSHOT_MAY_CHANGE)} may differ")
+                               f"{', '.join(SNAPSHOT_MAY_CHANGE)} may differ")
         if float(attrs["T"]) != self.deck.time.T_start_MeV:
             raise RestartError(f"{path} was written at T = {float(attrs['T'])!r} MeV, the deck starts at "
                                f"time.T_start_MeV = {self.deck.time.T_start_MeV!r}")
-        for _ in range(int(attrs.get("doubling_level", 0))):   # the seed field and box, as they were
+        level = int(attrs.get("doubling_level", 0))
+        if level > self.deck.grid.max_doublings:
+            raise RestartError(f"{path} was written after {level} grid doublings, more than "
+                               f"grid.max_doublings = {self.deck.grid.max_doublings} allows")
+        for _ in range(level):   # the seed field and box, as they were
             self._double(state=False)
         self.y = self.lattice.xp.asarray(y)
 

@@ -42,7 +42,8 @@ def _parser():
     run.add_argument("--from-snapshot", metavar="SNAPSHOT",
                      help="start from the fields of a snapshot (e.g. to take a finished lattice run "
                      "further): time.T_start_MeV becomes the snapshot's T; physics, grid and seed "
-                     "must be those of the run that wrote it; time, integrator, output may differ")
+                     "must be those of the run that wrote it; time, integrator, output and the doubling "
+                     "trigger (grid.doubling_cells_per_lD, max_doublings, doubling_below_T_MeV) may differ")
     val = sub.add_parser("validate", help="validate a deck and print it resolved")
     deck_args(val)
     sch = sub.add_parser("schema", help="list every deck key with unit, default and range")

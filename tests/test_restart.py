@@ -239,6 +239,39 @@ def test_run_from_a_snapshot_of_another_physics_or_too_late_is_refused(tmp_path,
         assert not out.exists()
 
 
+def test_run_from_a_snapshot_may_turn_grid_doubling_on_but_not_change_the_coarsening(tmp_path, capsys):
+    """The doubling trigger may differ from the snapshot's run: a run taken further with doubling
+    on doubles at its first check (ℓ_D spans far more than 2 × 0.5 cells), and its fields are
+    then two exact images of one period. The coarsening may not differ, and a snapshot written
+    after more doublings than grid.max_doublings allows is refused (exit 2, nothing written)."""
+    from scripts.cli import main
+
+    sets = [a for o in OVERRIDES for a in ("--set", o)]
+    whole = tmp_path / "whole"
+    assert main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, "--out", str(whole)]) == 0
+    snap = str(whole / "snapshots" / "snap_000001.h5")
+    doubling = ["--set", "grid.doubling_cells_per_lD=0.5", "--set", "grid.max_doublings=1"]
+    more = tmp_path / "more"
+    capsys.readouterr()
+    assert main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, *doubling, "--set", "output.samples=5",
+                 "--set", "output.snapshots=2", "--out", str(more), "--from-snapshot", snap]) == 0
+    assert "grid doubled at T = " in capsys.readouterr().err
+    fields, attrs = read_snapshot(more / "snapshots" / "snap_000001.h5")
+    assert int(attrs["doubling_level"]) == 1 and fields["L"].shape == (12,)
+    assert np.array_equal(fields["L"][:6], fields["L"][6:])
+    doubled = str(more / "snapshots" / "snap_000001.h5")
+    for source, extra, message in (
+            (snap, ["--set", "grid.doubling_coarsening=average"], "grid.doubling_coarsening: snapshot 'drop', deck 'average'"),
+            (doubled, [*doubling[:2], "--set", "grid.max_doublings=0"], "more than grid.max_doublings = 0 allows")):
+        out = tmp_path / "refused"
+        T_end = ["--set", "time.T_end_MeV=23.7"] if source == doubled else []
+        rc = main(["run", str(INPUT / "lattice_1d_laptop.yaml"), *sets, *extra, *T_end, "--out", str(out),
+                   "--from-snapshot", source])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and "Traceback" not in err, err
+        assert not out.exists()
+
+
 def test_a_stopped_run_from_a_snapshot_restarts_with_both_flags(tmp_path, capsys):
     """A `--from-snapshot` run stopped by its wall-time limit says how to continue (both flags),
     and continuing that way gives the uninterrupted `--from-snapshot` run bit for bit."""
