@@ -489,10 +489,21 @@ def block_ratios(fields, attrs, periodic: bool, blocks: int = FINITE_SIZE_BLOCKS
     return sterile / active
 
 
+def wall_count(L, attrs, periodic: bool) -> int:
+    """Sign changes of L between neighbours along axis 0, summed over all lines: the domain walls
+    of one period of the box (as block_ratios: the first image of a doubled periodic grid), with
+    the wrap-around pair counted when `periodic`. The sign is that of np.signbit, as in sign_runs."""
+    level = int(attrs.get("doubling_level", 0)) if periodic else 0
+    neg = np.signbit(np.asarray(L)[:np.shape(L)[0] // 2 ** level])
+    inner = int(np.count_nonzero(neg[1:] != neg[:-1]))
+    return inner + (int(np.count_nonzero(neg[-1] != neg[0])) if periodic else 0)
+
+
 def finite_size_rows(runs, labels):
-    """At each snapshot temperature shared by all runs: per run the box's sterile/active ratio and
-    its finite-size error, the standard error of the slab ratios (std/√blocks, block_ratios),
-    and the largest difference between the runs in units of the largest of those errors."""
+    """At each snapshot temperature shared by all runs: per run the box's sterile/active ratio, its
+    finite-size error (the standard error of the slab ratios, std/√blocks, block_ratios) and its
+    number of domain walls (wall_count), and the largest difference between the runs in units of
+    the largest of those errors."""
     paths = [snapshot_paths(r) for r in runs]
     temps = [snapshot_temperatures(p) for p in paths]
     rows = []
@@ -500,17 +511,18 @@ def finite_size_rows(runs, labels):
         picks = [int(np.argmin(np.abs(t - T))) for t in temps]
         if any(abs(t[k] - T) > 1e-9 * T for t, k in zip(temps, picks)):
             continue
-        ratio, error = [], []
+        ratio, error, walls = [], [], []
         for run, p, k in zip(runs, paths, picks):
             fields, attrs = read_fields(p[k])
             ratio.append(float((fields["P0p"] - fields["Pzp"]).sum() / (fields["P0p"] + fields["Pzp"]).sum()))
             slabs = block_ratios(fields, attrs, run.periodic)
             error.append(float(slabs.std(ddof=1) / np.sqrt(len(slabs))))
+            walls.append(wall_count(fields["L"], attrs, run.periodic))
         spread = max(ratio) - min(ratio)
-        rows.append((float(T), ratio, error, spread / max(max(error), 1e-300)))
-    header = f"{'T [MeV]':>9}  " + "  ".join(f"{label[:24]:>24}" for label in labels) + "  max diff/error"
-    lines = [header] + [f"{T:9.4f}  " + "  ".join(f"{r:11.5e} ± {e:9.2e}" for r, e in zip(ratio, error))
-                        + f"  {z:14.2f}" for T, ratio, error, z in rows]
+        rows.append((float(T), ratio, error, walls, spread / max(max(error), 1e-300)))
+    header = f"{'T [MeV]':>9}  " + "  ".join(f"{label[:32]:>32}" for label in labels) + "  max diff/error"
+    lines = [header] + [f"{T:9.4f}  " + "  ".join(f"{r:11.5e} ± {e:9.2e} [{w:6d}]" for r, e, w in zip(ratio, error, walls))
+                        + f"  {z:14.2f}" for T, ratio, error, walls, z in rows]
     return rows, "\n".join(lines)
 
 
@@ -524,7 +536,7 @@ def plot_fig3(args, say):
     labels = args.labels or [r.label() for r in runs]
     if len(runs) > 1 and all((r.path / "snapshots").is_dir() for r in runs):
         say("sterile/active at the snapshots ± its finite-size error (standard error over "
-            f"{FINITE_SIZE_BLOCKS} slabs of one period of the box):")
+            f"{FINITE_SIZE_BLOCKS} slabs of one period of the box) [domain walls in that period]:")
         say(finite_size_rows(runs, labels)[1])
     say(f"wrote {save(draw_fig3(runs, labels), out)}")
     return 0

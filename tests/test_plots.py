@@ -176,11 +176,24 @@ def test_fig3_prints_the_finite_size_table(runs, capsys):
     rows, _ = figures.finite_size_rows([figures.load_run(runs["domains"]), figures.load_run(runs["sine"])],
                                        ["a", "b"])
     assert len(rows) == SNAPSHOTS
-    for T, ratio, error, z in rows[1:]:
+    for T, ratio, error, walls, z in rows[1:]:
         with h5py.File(runs["domains"] / "timeseries.h5") as f:
             i = int(np.argmin(np.abs(f["T"][:] - T)))
             assert ratio[0] == pytest.approx(f["sterile_over_active"][i], rel=1e-9)
         assert all(e >= 0 for e in error) and z >= 0
+        with h5py.File(runs["domains"] / "timeseries.h5") as f:   # the run's own count of sign changes
+            assert walls[0] == f["sign_changes"][i]
+
+
+def test_wall_count_counts_sign_changes_per_period():
+    L = np.array([1.0, 2.0, -1.0, -3.0, 0.0, 4.0])                 # 0 counts as positive (signbit)
+    assert figures.wall_count(L, {}, periodic=False) == 2
+    assert figures.wall_count(L, {}, periodic=True) == 2            # the wrap pair (4, 1): same sign
+    assert figures.wall_count(-L[:4], {}, periodic=True) == 2       # -1, -2, 1, 3: the wrap pair counts
+    assert figures.wall_count(-L[:4], {}, periodic=False) == 1
+    two_images = np.tile([1.0, -1.0, -1.0, 2.0], 2)
+    assert figures.wall_count(two_images, {"doubling_level": 1}, periodic=True) == 2
+    assert figures.wall_count(two_images, {"doubling_level": 1}, periodic=False) == 4   # the whole box
 
 
 def test_domains_table_all_positive(runs, tmp_path, capsys):
