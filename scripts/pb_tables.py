@@ -136,8 +136,8 @@ def tables(args, comm, say):
                 f"{r['L_total_drift'] / scale:.1e})")
     if args.quick:
         return 0
-    say("\n## Item 5: three flavours, δm²_μ = 10^-2.5 eV², s²_μ = 1 (N_eff at 5 MeV; "
-        "→ 1 thermalised, ≪ 1 suppressed)")
+    say("\n## Item 5: three flavours, s²_μ = 1 (N_eff at 5 MeV, at 3 MeV for δm²_μ = 1e-3; "
+        "→ 1 thermalised, ≪ 1 suppressed); fig. 13: δm²_μ = 10^-2.5 eV²")
     say(f"{'s²_τ':<8}{'|δm²_τ| [eV²]':>14}{'N_eff':>10}{'L^(μ) final':>14}{'expected':>34}")
     for dm2 in (17.4, 17.8):
         r = R[f"tau{dm2}"]
