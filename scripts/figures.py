@@ -470,16 +470,21 @@ def plot_fig2(args, say):
 FINITE_SIZE_BLOCKS = 8
 
 
+def period_cells(n0: int, attrs, periodic: bool) -> int:
+    """Cells along axis 0 of one period of the box: with periodic boundaries a grid doubled k
+    times holds 2^k identical images of one period (doubling copies the coarsened grid, and the
+    evolution keeps the copies equal); otherwise the whole box, n0."""
+    level = int(attrs.get("doubling_level", 0)) if periodic else 0
+    return n0 // 2 ** level
+
+
 def block_ratios(fields, attrs, periodic: bool, blocks: int = FINITE_SIZE_BLOCKS) -> np.ndarray:
     """Sterile/active ratio in each of `blocks` equal slabs along axis 0 of one snapshot.
 
-    With periodic boundaries a grid doubled k times holds 2^k identical images of one period,
-    box / 2^k (doubling copies the coarsened grid, and the evolution keeps the copies equal), so
-    the slabs are cut from the first image only; otherwise from the whole box. Cells that do
-    not fill a slab evenly are left out.
+    The slabs are cut from one period of the box (period_cells: the first image of a doubled
+    periodic grid). Cells that do not fill a slab evenly are left out.
     """
-    level = int(attrs.get("doubling_level", 0)) if periodic else 0
-    n = fields["P0p"].shape[0] // 2 ** level
+    n = period_cells(fields["P0p"].shape[0], attrs, periodic)
     size = n // blocks
     if size == 0:
         raise PlotError(f"{n} cells per period cannot be cut into {blocks} slabs")
@@ -493,8 +498,7 @@ def wall_count(L, attrs, periodic: bool) -> int:
     """Sign changes of L between neighbours along axis 0, summed over all lines: the domain walls
     of one period of the box (as block_ratios: the first image of a doubled periodic grid), with
     the wrap-around pair counted when `periodic`. The sign is that of np.signbit, as in sign_runs."""
-    level = int(attrs.get("doubling_level", 0)) if periodic else 0
-    neg = np.signbit(np.asarray(L)[:np.shape(L)[0] // 2 ** level])
+    neg = np.signbit(np.asarray(L)[:period_cells(np.shape(L)[0], attrs, periodic)])
     inner = int(np.count_nonzero(neg[1:] != neg[:-1]))
     return inner + (int(np.count_nonzero(neg[-1] != neg[0])) if periodic else 0)
 

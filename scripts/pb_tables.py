@@ -59,7 +59,7 @@ def three_flavour_overrides(dm2_mu, s2_tau, dm2_tau):
     """Deck overrides of the fig. 13 deck for one three-flavour point (|δm²| in eV²). Runs with
     δm²_μ below 10^-2.5 eV² go to 3 MeV instead of 5, since their ν_μ resonance is lower."""
     end = ["time.T_end_MeV=3"] if dm2_mu < 3e-3 else []
-    return [f"physics.delta_m2_eV2={dm2_mu:.8g}", f"physics.sin2_2theta_tau={s2_tau:g}",
+    return [f"physics.delta_m2_eV2={dm2_mu!r}", f"physics.sin2_2theta_tau={s2_tau:g}",
             f"physics.delta_m2_tau_eV2={-dm2_tau:.6g}", *end]
 
 

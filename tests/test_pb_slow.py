@@ -47,4 +47,3 @@ def test_boundary_law_at_dm2_mu_1e_minus_2():
     above, _ = run_pb("pb_3flavour_boundary.yaml", dm2_mu, f"physics.delta_m2_tau_eV2={-1.05 * law}")
     assert below.series["N_eff"][-1] > 0.9
     assert above.series["N_eff"][-1] < 0.1
-
