@@ -15,6 +15,8 @@ class MomentumGrid:
 
     Attributes:
         y: the grid points; dy: trapezoid weights, Σ dy g(y) ≈ ∫ g dy.
+        half_cell_ln_y: half the spacing in ln y around each point (its cell, for cell-averaged
+            rates) [dimensionless].
         f0: the equilibrium occupation 1/(1 + e^y) at each point.
     """
 
@@ -25,10 +27,12 @@ class MomentumGrid:
             du = np.full(n_points, u[1] - u[0])
             du[[0, -1]] *= 0.5
             self.dy = du * self.y
+            self.half_cell_ln_y = np.full(n_points, 0.5 * (u[1] - u[0]))
         elif spacing == "linear":
             self.y = np.linspace(y_min, y_max, n_points)
             self.dy = np.full(n_points, self.y[1] - self.y[0])
             self.dy[[0, -1]] *= 0.5
+            self.half_cell_ln_y = 0.5 * (self.y[1] - self.y[0]) / self.y
         else:
             raise ValueError(f"spacing {spacing!r}: expected 'log' or 'linear'")
         self.f0 = 1.0 / (1.0 + np.exp(self.y))

@@ -59,18 +59,22 @@ class PBSystem:
         L_nu_initial: L_να at T_start per channel [per photon].
         eta: η̃ (two flavours) or η₀ (three) [per photon].
         dynamic: evolve L (True) or freeze L^(α) with ξ = 0 (False).
+        cell_average: rates averaged over each point's cell in ln y (True) or taken at the
+            point (False); see `pb_rates.ChannelRates`.
     """
 
-    def __init__(self, channels, names, grid: MomentumGrid, L_nu_initial, eta, dynamic=True):
+    def __init__(self, channels, names, grid: MomentumGrid, L_nu_initial, eta, dynamic=True,
+                 cell_average=False):
         self.channels, self.names, self.grid = tuple(channels), tuple(names), grid
         self.r = len(self.channels)
         self.n_fields = 1 + self.r
         self.field_names = ("z_plus",) + tuple(f"z_minus_{n}" for n in self.names)
         self.locally_constant = ()
         self.stage_sums = "blas"   # one rank, small state: Rodas4 stage sums as one BLAS call each
-        rates = [ChannelRates(ch, grid.y) for ch in self.channels]
+        half_cell = grid.half_cell_ln_y if cell_average else 0.0
+        rates = [ChannelRates(ch, grid.y, half_cell) for ch in self.channels]
         # per-channel arrays (r, n_y) and scalars (r,), in the order the pb_kernels take them
-        self._params = (*(np.stack([getattr(q, k) for q in rates]) for k in ("amp", "d2", "xt", "vt")),
+        self._params = (*(np.stack([getattr(q, k) for q in rates]) for k in ("amp", "d2", "xt", "vt", "hc")),
                         *(np.array([getattr(q, k) for q in rates]) for k in ("c", "s2")))
         self.M = COUPLING[self.r]
         self.L_in = np.asarray(L_nu_initial, dtype=float).reshape(self.r)

@@ -38,6 +38,9 @@ MOMENTUM = (
     Field("n_points", int, "", "momentum points (Δ ln y ≲ 0.005 resolves the resonances)",
           default=3000, minimum=3, maximum=10_000_000),
     Field("spacing", str, "", "point spacing", default="log", choices=("log", "linear")),
+    Field("rates", str, "", "point: conversion rates at each point; cell: averaged over each "
+          "point's cell in ln y (a resonance narrower than the spacing converts across the cell)",
+          default="point", choices=("point", "cell")),
 )
 
 
@@ -67,7 +70,8 @@ def build_system(deck) -> PBSystem:
     if p.flavours == 3:
         channels.append(Channel(p.delta_m2_tau_eV2, p.sin2_2theta_tau))
         names, L_in = ["mu", "tau"], [p.L_nu_initial, p.L_nu_tau_initial]
-    return PBSystem(channels, names, grid, L_in, p.eta, dynamic=p.asymmetry == "dynamic")
+    return PBSystem(channels, names, grid, L_in, p.eta, dynamic=p.asymmetry == "dynamic",
+                    cell_average=m.rates == "cell")
 
 
 def growth_onset(T, L):

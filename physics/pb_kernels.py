@@ -8,7 +8,8 @@ loops are plain IEEE double arithmetic (no fastmath), compiled on first use and 
 
 Notation (pb_rates.ChannelRates): per channel a and point j, the rate of ν (row 0) and ν̄ (row 1)
 is ½Γ = half_factor · amp/D with D = u² + d2 + s2/T¹², u = ∓vt·L^(a)/T² + xt + c/T⁶ (− for ν),
-half_factor = 1/(2T⁷); the gaps are (z_a − z_s, z̄_a − z̄_s) = (1 − z⁺) ± (ξ_a h − z⁻) with
+half_factor = 1/(2T⁷), or with cell-averaged rates (hc > 0) 1/D replaced by its mean over the
+point's cell in ln y, hc its half width (`_cell_mean_inv`); the gaps are (z_a − z_s, z̄_a − z̄_s) = (1 − z⁺) ± (ξ_a h − z⁻) with
 z⁻ = Σ_b z⁻_b and ξ_a h = h·L_νa (ξ = 0 with constant L). Arrays: y (1 + r, n_y) field-major;
 per-channel parameters stacked as (r, n_y) arrays and (r,) scalars.
 """
@@ -55,21 +56,64 @@ def _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _point(amp, d2, xt, vt, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor):
-    """At one point of one channel, from its values there: (u, ū, D, D̄, ½Γ, ½Γ̄, z_a − z_s,
-    z̄_a − z̄_s)."""
+def _cell_mean_inv(u, p, W2):
+    """g = mean of 1/((u + v)² + W²) over v ∈ [−p, p]: the Lorentzian 1/D averaged over a momentum
+    cell across which u changes linearly by ±p (p = 0: the point value 1/(u² + W²)).
+
+    g = atan2(2pW, X)/(2pW), X = W² + u² − p² (the difference of the two arctangents at the cell
+    edges, on the right branch when the resonance lies inside the cell, X < 0). Away from the
+    resonance, t² = (2pW/X)² < 1e-3, the series atan(t)/(tX) = (1 − t²/3 + t⁴/5 − t⁶/7 + t⁸/9)/X
+    (truncation < t¹⁰/11 ≈ 1e-16) needs neither the square root nor the arctangent."""
+    if p == 0.0:
+        return 1.0 / (W2 + u * u)
+    X = W2 + u * u - p * p
+    if X > 0.0:
+        t2 = 4.0 * p * p * W2 / (X * X)
+        if t2 < 1e-3:
+            return (1.0 - t2 * (1.0 / 3.0 - t2 * (0.2 - t2 * (1.0 / 7.0 - t2 / 9.0)))) / X
+    num = 2.0 * p * np.sqrt(W2)
+    return np.arctan2(num, X) / num
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _cell_mean_inv_derivs(u, p, W2, g):
+    """(∂g/∂u, ∂g/∂p, ∂g/∂W²) of g = `_cell_mean_inv`(u, p, W2), in forms without cancellation:
+    ∂g/∂u = −2u/(D₊D₋), ∂g/∂W² = −[(W² − u² + p²)/(D₊D₋) + g]/(2W²) and ∂g/∂p = [(1/D₊ +
+    1/D₋)/2 − g]/p (its series (p/3)(6u² − 2W²)/D₀³ for small p), D± = (u ± p)² + W²."""
+    Dp = (u + p) * (u + p) + W2
+    Dm = (u - p) * (u - p) + W2
+    DpDm = Dp * Dm
+    g_u = -2.0 * u / DpDm
+    g_W = -((W2 - u * u + p * p) / DpDm + g) / (2.0 * W2)
+    D0 = u * u + W2
+    if p * p < 1e-4 * D0:
+        g_p = p / 3.0 * (6.0 * u * u - 2.0 * W2) / (D0 * D0 * D0)
+    else:
+        g_p = (0.5 * (1.0 / Dp + 1.0 / Dm) - g) / p
+    return g_u, g_p, g_W
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor):
+    """At one point of one channel, from its values there: (u, ū, p, p̄, W², g, ḡ, ½Γ, ½Γ̄,
+    z_a − z_s, z̄_a − z̄_s), with g = ⟨1/D⟩ over the point's cell (`_cell_mean_inv`): u changes
+    across the cell by ±p, p = hc·du/d ln y = hc·(2 xt ∓ vt·L/T²) (hc = 0: point rates)."""
     base = xt + c_T6
     u = base - vt * L_T2
     ub = base + vt * L_T2
-    D = u * u + d2 + s2_T12
-    Db = ub * ub + d2 + s2_T12
+    p = hc * (2.0 * xt - vt * L_T2)
+    pb = hc * (2.0 * xt + vt * L_T2)
+    W2 = d2 + s2_T12
+    g = _cell_mean_inv(u, p, W2)
+    gb = _cell_mean_inv(ub, pb, W2)
     B = h * xi - z_minus
     one_minus = 1.0 - z_plus
-    return u, ub, D, Db, half_factor * amp / D, half_factor * amp / Db, one_minus + B, one_minus - B
+    return (u, ub, p, pb, W2, g, gb, half_factor * amp * g, half_factor * amp * gb,
+            one_minus + B, one_minus - B)
 
 
 @njit(cache=True, error_model="numpy")
-def rhs(y, amp, d2, xt, vt, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
+def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
     """dy/dt [MeV] into out: per channel F = Γ(z_a − z_s), F̄ = Γ̄(z̄_a − z̄_s);
     dz⁺/dt = Σ_a ½(F + F̄), dz⁻_a/dt = ½(F − F̄). T [MeV]; L_in, Q, eta, M, dynamic: see
     `asymmetries`.
@@ -79,12 +123,12 @@ def rhs(y, amp, d2, xt, vt, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
     half_factor, c_T6, L_T2, s2_T12, xi, z_minus = _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T)
     z_plus, plus = y[0], out[0]
     for a in range(r):
-        amp_a, d2_a, xt_a, vt_a, minus_a = amp[a], d2[a], xt[a], vt[a], out[1 + a]
+        amp_a, d2_a, xt_a, vt_a, hc_a, minus_a = amp[a], d2[a], xt[a], vt[a], hc[a], out[1 + a]
         c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
         for j in range(ny):
-            _, _, _, _, R, Rb, g, gb = _point(amp_a[j], d2_a[j], xt_a[j], vt_a[j], h[j], z_plus[j], z_minus[j],
-                                              c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)
-            F, Fb = R * g, Rb * gb
+            R, Rb, gap, gapb = _point(amp_a[j], d2_a[j], xt_a[j], vt_a[j], hc_a[j], h[j], z_plus[j], z_minus[j],
+                                      c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)[7:]
+            F, Fb = R * gap, Rb * gapb
             minus_a[j] = F - Fb
             if a == 0:
                 plus[j] = F + Fb
@@ -93,41 +137,54 @@ def rhs(y, amp, d2, xt, vt, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
     return out
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _rate_derivs(u, p, W2, g, R, scale, v, L_T2, xt, hc, s2_T12):
+    """(T ∂(½Γ)/∂T, ∂(½Γ)/∂L^(a)) of ½Γ = scale·g at one point (v = ∓vt for ν, ν̄; scale =
+    amp/(2T⁷), so T ∂scale/∂T = −7 scale): g depends on T through u (T ∂u/∂T = −6u + 6 xt +
+    4 v L/T²), p (T ∂p/∂T = −2 hc v L/T²) and W² (T ∂W²/∂T = −12 s²/T¹²), and on L through u and
+    p (∂u/∂L = v/T², ∂p/∂L = hc v/T²; the 1/T² is left to the caller)."""
+    g_u, g_p, g_W = _cell_mean_inv_derivs(u, p, W2, g)
+    vL = v * L_T2
+    dT = -7.0 * R + scale * (g_u * (6.0 * (xt - u) + 4.0 * vL) - 2.0 * hc * vL * g_p - 12.0 * s2_T12 * g_W)
+    return dT, scale * (g_u + hc * g_p) * v
+
+
 @njit(cache=True, error_model="numpy")
-def linearisation(y, amp, d2, xt, vt, c, s2, h, L_in, Q, eta, M, dynamic, T, minus_H, G, Gb, U, dfdt):
+def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, T, minus_H, G, Gb, U, dfdt):
     """The Jacobian's parts and ∂f/∂t at (T, y).
 
     Into G, Gb (r, n_y): Γ_as, Γ̄_as [MeV]. Into U (r, 1 + r, n_y) when dynamic: U_b = ∂f/∂L_νb
-    = Σ_a M_ab ∂f/∂L^(a) + ∂f/∂ξ_b κ, with ∂(½Γ)/∂L = −2(½Γ) u v/(T² D) (v = ∓vt) and
-    ∂f/∂ξ_b κ = ½h(Γ_b − Γ̄_b) on z⁺, ½h(Γ_b + Γ̄_b) on z⁻_b. Into dfdt (1 + r, n_y): ∂f/∂t
-    = −H T ∂f/∂T [MeV²] with T ∂(½Γ)/∂T = (½Γ)[5 − (12 d2 + 2u(6 xt + 4 v L/T²))/D];
-    minus_H = −H(T) [MeV]. L_in, Q, eta, M, dynamic: see `asymmetries`.
+    = Σ_a M_ab ∂f/∂L^(a) + ∂f/∂ξ_b κ, with ∂(½Γ)/∂L^(a) from `_rate_derivs` (for point rates,
+    hc = 0: −2(½Γ) u v/(T² D), v = ∓vt) and ∂f/∂ξ_b κ = ½h(Γ_b − Γ̄_b) on z⁺, ½h(Γ_b + Γ̄_b) on
+    z⁻_b. Into dfdt (1 + r, n_y): ∂f/∂t = −H T ∂f/∂T [MeV²] (for point rates T ∂(½Γ)/∂T =
+    (½Γ)[5 − (12 d2 + 2u(6 xt + 4 v L/T²))/D]); minus_H = −H(T) [MeV]. L_in, Q, eta, M,
+    dynamic: see `asymmetries`.
     """
     r, ny = amp.shape
     half_factor, c_T6, L_T2, s2_T12, xi, z_minus = _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T)
-    minus_two_T2 = -2.0 / (T * T)
+    inv_T2 = 1.0 / (T * T)
     dL_plus = np.empty((r, ny))     # ∂(dz⁺/dt)/∂L^(a) and ∂(dz⁻_a/dt)/∂L^(a) per channel
     dL_minus = np.empty((r, ny))
     for a in range(r):
-        four_L_T2 = 4.0 * L_T2[a]
-        amp_a, d2_a, xt_a, vt_a, z_plus = amp[a], d2[a], xt[a], vt[a], y[0]
+        amp_a, d2_a, xt_a, vt_a, hc_a, z_plus = amp[a], d2[a], xt[a], vt[a], hc[a], y[0]
         c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
         for j in range(ny):
-            u, ub, D, Db, R, Rb, g, gb = _point(amp_a[j], d2_a[j], xt_a[j], vt_a[j], h[j], z_plus[j], z_minus[j],
-                                                c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)
+            u, ub, p, pb, W2, g, gb, R, Rb, gap, gapb = _point(
+                amp_a[j], d2_a[j], xt_a[j], vt_a[j], hc_a[j], h[j], z_plus[j], z_minus[j],
+                c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)
             G[a, j], Gb[a, j] = 2.0 * R, 2.0 * Rb
-            v = -vt_a[j]
-            dT = (5.0 - (12.0 * d2_a[j] + 2.0 * u * (v * four_L_T2 + 6.0 * xt_a[j])) / D) * R
-            dTb = (5.0 - (12.0 * d2_a[j] + 2.0 * ub * (-v * four_L_T2 + 6.0 * xt_a[j])) / Db) * Rb
-            dfdt[1 + a, j] = minus_H * (dT * g - dTb * gb)
+            scale = half_factor * amp_a[j]
+            dT, dR = _rate_derivs(u, p, W2, g, R, scale, -vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a)
+            dTb, dRb = _rate_derivs(ub, pb, W2, gb, Rb, scale, vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a)
+            dR *= inv_T2
+            dRb *= inv_T2
+            dfdt[1 + a, j] = minus_H * (dT * gap - dTb * gapb)
             if a == 0:
-                dfdt[0, j] = minus_H * (dT * g + dTb * gb)
+                dfdt[0, j] = minus_H * (dT * gap + dTb * gapb)
             else:
-                dfdt[0, j] += minus_H * (dT * g + dTb * gb)
-            dR = minus_two_T2 * R * v * u / D
-            dRb = -minus_two_T2 * Rb * v * ub / Db
-            dL_plus[a, j] = dR * g + dRb * gb
-            dL_minus[a, j] = dR * g - dRb * gb
+                dfdt[0, j] += minus_H * (dT * gap + dTb * gapb)
+            dL_plus[a, j] = dR * gap + dRb * gapb
+            dL_minus[a, j] = dR * gap - dRb * gapb
     if not dynamic:
         return
     for b in range(r):

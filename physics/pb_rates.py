@@ -47,12 +47,17 @@ class ChannelRates:
     [MeV^-6] and vt = v^L/(L T⁴) [MeV^-4], so the rates at any T need no T-dependent arrays;
     `physics.pb_kernels` evaluates them.
 
+    With cell averaging, 1/D is replaced by its mean over each point's momentum cell (half width
+    hc in ln y; `pb_kernels._cell_mean_inv`), so a resonance narrower than the grid spacing
+    converts what it converts across the cell, not its value at the point (hc = 0: point rates).
+
     Args:
         channel: the channel's parameters.
         y: momentum grid p/T [dimensionless].
+        half_cell: half width in ln y of each point's cell (n_y,), or 0 for point rates.
     """
 
-    def __init__(self, channel: Channel, y: np.ndarray):
+    def __init__(self, channel: Channel, y: np.ndarray, half_cell=0.0):
         dm2 = channel.delta_m2_eV2 * c.EV2_TO_MEV2
         gk = c.G_F ** 2 * channel.k
         self.s2 = channel.sin2_2theta
@@ -62,3 +67,4 @@ class ChannelRates:
         self.d2 = d_T6 * d_T6
         self.xt = channel.b * y * y / dm2       # −v^T / T⁶ [MeV^-6]
         self.vt = channel.a_L * y / dm2         # v^L / L, over T⁴ [MeV^-4]
+        self.hc = np.broadcast_to(np.asarray(half_cell, dtype=float), y.shape).copy()

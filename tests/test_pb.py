@@ -95,10 +95,13 @@ def dense_jacobian(J, ny):
     return dense
 
 
-@pytest.mark.parametrize("flavours", [2, 3])
-def test_jacobian_and_time_derivative_match_finite_differences(flavours):
+@pytest.mark.parametrize("flavours,rates", [(2, "point"), (3, "point"), (2, "cell"), (3, "cell")])
+def test_jacobian_and_time_derivative_match_finite_differences(flavours, rates):
+    """With 25 points over 0.01–30 the cells are 0.33 wide in ln y, so the cell averages cross
+    every branch of `_cell_mean_inv` (resonances inside cells, and the small-p series)."""
     deck, _ = load_deck(INPUT / ("pb_3flavour_boundary.yaml" if flavours == 3 else "pb_asymgen_s2_1e-6.yaml"),
-                        ["momentum.n_points=25", "momentum.y_min=0.01", "momentum.y_max=30"])
+                        ["momentum.n_points=25", "momentum.y_min=0.01", "momentum.y_max=30",
+                         f"momentum.rates={rates}"])
     s, y, t, J, rng = random_state_and_jacobian(deck, 25, seed=1, T=40.0)
     n = y.size
     dense = dense_jacobian(J, 25)
@@ -263,6 +266,20 @@ def test_Tc_small_mixing_and_sign():
     assert np.max(np.abs(L_tot - L_tot[0])) < 1e-17
 
 
+def test_cell_averaged_rates_converge_where_the_resonance_is_narrower_than_the_grid():
+    """s² = 1e-9 to 1 MeV: after T_c the resonance is far narrower than the spacing (half width
+    ~3e-5 in ln y below 20 MeV against 0.01 at 750 points), so with rates taken at the points the
+    final N_eff depends on the grid (measured 0.0247, 0.0155, 0.0101, 0.0081 at 750, 1500, 3000
+    and 6000 points: each point converts only when the resonance sits on it). Averaged over each
+    point's cell the conversion does not: N_eff and L agree between 750 and 1500 points (measured
+    5e-5 and 2e-5 relative; 0.0037533 also at 3000 and at 6000 points with y_min 1e-6), so the
+    1e-3 asserted here fails for point rates by a factor 600."""
+    coarse, fine = (run_pb("pb_asymgen_s2_1e-9.yaml", f"momentum.n_points={n}", "momentum.rates=cell",
+                           "output.samples=101")[0] for n in (750, 1500))
+    for key in ("N_eff", "L"):
+        assert coarse.series[key][-1] == pytest.approx(fine.series[key][-1], rel=1e-3)
+
+
 def test_negative_eta_flips_the_sign():
     result, _ = run_pb("pb_asymgen_s2_1e-9.yaml", "momentum.n_points=400", "time.T_end_MeV=52",
                        "physics.eta=-5e-11", "physics.L_nu_initial=-2.5e-11", "output.samples=101")
@@ -372,3 +389,32 @@ def test_minimum_tau_mass_read_off_the_papers_fig_12(dm2_mu, m_paper, half_digit
     above, _ = run_pb("pb_3flavour_boundary.yaml", *three_flavour_overrides(dm2_mu, 1e-5, (m_paper + half_digit) ** 2))
     assert below.series["N_eff"][-1] > 0.9
     assert above.series["N_eff"][-1] < 0.75
+
+
+@pytest.mark.parametrize("u,p,W2", [(0.3, 1.0, 1e-4),      # the resonance inside the cell, X < 0
+                                    (1.0, 0.5, 1e-2),      # off resonance, X > 0, atan branch
+                                    (2.0, 1e-4, 0.5),      # small p: the series branch
+                                    (-0.7, -0.2, 3e-6),    # p < 0 (u falling across the cell)
+                                    (0.0, 2e-3, 1e-10),    # a resonance 1e-2 of the cell wide
+                                    (1.0, 0.03, 1.0)])     # t² = 9e-4: the series at its limit
+def test_cell_mean_of_the_lorentzian_matches_quadrature(u, p, W2):
+    """`_cell_mean_inv` against scipy's adaptive quadrature of (1/2p)∫ dv/((u+v)² + W²) over
+    [−p, p], and its derivatives against central differences of it."""
+    from scipy.integrate import quad
+
+    from physics.pb_kernels import _cell_mean_inv, _cell_mean_inv_derivs
+
+    lo, hi = sorted((-p, p))
+    ref = quad(lambda v: 1.0 / ((u + v) ** 2 + W2), lo, hi, points=[-u] if lo < -u < hi else None,
+               epsabs=0, epsrel=1e-12, limit=200)[0] / (hi - lo)
+    g = _cell_mean_inv(u, p, W2)
+    assert g == pytest.approx(ref, rel=1e-9)
+    derivs = _cell_mean_inv_derivs(u, p, W2, g)
+    for k, (x, scale) in enumerate(((u, max(abs(u), math.sqrt(W2))), (p, max(abs(p), math.sqrt(W2))),
+                                    (W2, W2))):
+        h = 1e-6 * scale
+        args_plus, args_minus = [u, p, W2], [u, p, W2]
+        args_plus[k] += h
+        args_minus[k] -= h
+        fd = (_cell_mean_inv(*args_plus) - _cell_mean_inv(*args_minus)) / (2 * h)
+        assert derivs[k] == pytest.approx(fd, rel=1e-5, abs=1e-9 * abs(g) / max(abs(x), 1e-300))
