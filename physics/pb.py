@@ -71,6 +71,7 @@ class PBSystem:
         self.field_names = ("z_plus",) + tuple(f"z_minus_{n}" for n in self.names)
         self.locally_constant = ()
         self.stage_sums = "blas"   # one rank, small state: Rodas4 stage sums as one BLAS call each
+        self.cell_average = bool(cell_average)
         half_cell = grid.half_cell_ln_y if cell_average else 0.0
         rates = [ChannelRates(ch, grid.y, half_cell) for ch in self.channels]
         # per-channel arrays (r, n_y) and scalars (r,), in the order the pb_kernels take them
@@ -111,7 +112,8 @@ class PBSystem:
     def _kernel_args(self, y):
         """The arguments the kernels share: y, the channel parameters, and those of
         `pb_kernels.asymmetries`."""
-        return (y, *self._params, self.h, self.L_in, self.Q, self.eta, self.M, self.dynamic)
+        return (y, *self._params, self.h, self.L_in, self.Q, self.eta, self.M, self.dynamic,
+                self.cell_average)
 
     def f(self, t, y):
         """dy/dt [MeV]: per channel F = Γ_αs (z_α − z_s), F̄ = Γ̄_αs (z̄_α − z̄_s); dz⁺/dt = Σ_α

@@ -64,8 +64,6 @@ def _cell_mean_inv(u, p, W2):
     edges, on the right branch when the resonance lies inside the cell, X < 0). Away from the
     resonance, t² = (2pW/X)² < 1e-3, the series atan(t)/(tX) = (1 − t²/3 + t⁴/5 − t⁶/7 + t⁸/9)/X
     (truncation < t¹⁰/11 ≈ 1e-16) needs neither the square root nor the arctangent."""
-    if p == 0.0:
-        return 1.0 / (W2 + u * u)
     X = W2 + u * u - p * p
     if X > 0.0:
         t2 = 4.0 * p * p * W2 / (X * X)
@@ -76,10 +74,13 @@ def _cell_mean_inv(u, p, W2):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _cell_mean_inv_derivs(u, p, W2, g):
-    """(∂g/∂u, ∂g/∂p, ∂g/∂W²) of g = `_cell_mean_inv`(u, p, W2), in forms without cancellation:
+def _cell_mean_inv_derivs(u, p, W2, g, cell=True):
+    """(∂g/∂u, ∂g/∂p, ∂g/∂W²) of g = `_cell_mean_inv`(u, p, W2) (cell) or of the point value
+    g = 1/(u² + W²) (not cell: −2u g², 0, −g²); for the cell mean in forms without cancellation:
     ∂g/∂u = −2u/(D₊D₋), ∂g/∂W² = −[(W² − u² + p²)/(D₊D₋) + g]/(2W²) and ∂g/∂p = [(1/D₊ +
     1/D₋)/2 − g]/p (its series (p/3)(6u² − 2W²)/D₀³ for small p), D± = (u ± p)² + W²."""
+    if not cell:
+        return -2.0 * u * g * g, 0.0, -g * g
     Dp = (u + p) * (u + p) + W2
     Dm = (u - p) * (u - p) + W2
     DpDm = Dp * Dm
@@ -94,18 +95,24 @@ def _cell_mean_inv_derivs(u, p, W2, g):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor):
+def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor, cell):
     """At one point of one channel, from its values there: (u, ū, p, p̄, W², g, ḡ, ½Γ, ½Γ̄,
-    z_a − z_s, z̄_a − z̄_s), with g = ⟨1/D⟩ over the point's cell (`_cell_mean_inv`): u changes
-    across the cell by ±p, p = hc·du/d ln y = hc·(2 xt ∓ vt·L/T²) (hc = 0: point rates)."""
+    z_a − z_s, z̄_a − z̄_s), with g = 1/D at the point, or with `cell` its mean over the point's
+    cell (`_cell_mean_inv`), across which u changes by ±p, p = hc·du/d ln y = hc·(2 xt ∓ vt·L/T²).
+    `cell` is the same for every point, so the compiler keeps a branch-free (vectorised) loop for
+    point rates."""
     base = xt + c_T6
     u = base - vt * L_T2
     ub = base + vt * L_T2
     p = hc * (2.0 * xt - vt * L_T2)
     pb = hc * (2.0 * xt + vt * L_T2)
     W2 = d2 + s2_T12
-    g = _cell_mean_inv(u, p, W2)
-    gb = _cell_mean_inv(ub, pb, W2)
+    if cell:
+        g = _cell_mean_inv(u, p, W2)
+        gb = _cell_mean_inv(ub, pb, W2)
+    else:
+        g = 1.0 / (u * u + W2)
+        gb = 1.0 / (ub * ub + W2)
     B = h * xi - z_minus
     one_minus = 1.0 - z_plus
     return (u, ub, p, pb, W2, g, gb, half_factor * amp * g, half_factor * amp * gb,
@@ -113,7 +120,7 @@ def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half
 
 
 @njit(cache=True, error_model="numpy")
-def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
+def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, cell, T, out):
     """dy/dt [MeV] into out: per channel F = Γ(z_a − z_s), F̄ = Γ̄(z̄_a − z̄_s);
     dz⁺/dt = Σ_a ½(F + F̄), dz⁻_a/dt = ½(F − F̄). T [MeV]; L_in, Q, eta, M, dynamic: see
     `asymmetries`.
@@ -127,7 +134,7 @@ def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
         c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
         for j in range(ny):
             R, Rb, gap, gapb = _point(amp_a[j], d2_a[j], xt_a[j], vt_a[j], hc_a[j], h[j], z_plus[j], z_minus[j],
-                                      c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)[7:]
+                                      c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor, cell)[7:]
             F, Fb = R * gap, Rb * gapb
             minus_a[j] = F - Fb
             if a == 0:
@@ -138,19 +145,19 @@ def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, T, out):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _rate_derivs(u, p, W2, g, R, scale, v, L_T2, xt, hc, s2_T12):
+def _rate_derivs(u, p, W2, g, R, scale, v, L_T2, xt, hc, s2_T12, cell):
     """(T ∂(½Γ)/∂T, ∂(½Γ)/∂L^(a)) of ½Γ = scale·g at one point (v = ∓vt for ν, ν̄; scale =
     amp/(2T⁷), so T ∂scale/∂T = −7 scale): g depends on T through u (T ∂u/∂T = −6u + 6 xt +
     4 v L/T²), p (T ∂p/∂T = −2 hc v L/T²) and W² (T ∂W²/∂T = −12 s²/T¹²), and on L through u and
     p (∂u/∂L = v/T², ∂p/∂L = hc v/T²; the 1/T² is left to the caller)."""
-    g_u, g_p, g_W = _cell_mean_inv_derivs(u, p, W2, g)
+    g_u, g_p, g_W = _cell_mean_inv_derivs(u, p, W2, g, cell)
     vL = v * L_T2
     dT = -7.0 * R + scale * (g_u * (6.0 * (xt - u) + 4.0 * vL) - 2.0 * hc * vL * g_p - 12.0 * s2_T12 * g_W)
     return dT, scale * (g_u + hc * g_p) * v
 
 
 @njit(cache=True, error_model="numpy")
-def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, T, minus_H, G, Gb, U, dfdt):
+def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, cell, T, minus_H, G, Gb, U, dfdt):
     """The Jacobian's parts and ∂f/∂t at (T, y).
 
     Into G, Gb (r, n_y): Γ_as, Γ̄_as [MeV]. Into U (r, 1 + r, n_y) when dynamic: U_b = ∂f/∂L_νb
@@ -171,11 +178,11 @@ def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, T,
         for j in range(ny):
             u, ub, p, pb, W2, g, gb, R, Rb, gap, gapb = _point(
                 amp_a[j], d2_a[j], xt_a[j], vt_a[j], hc_a[j], h[j], z_plus[j], z_minus[j],
-                c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor)
+                c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor, cell)
             G[a, j], Gb[a, j] = 2.0 * R, 2.0 * Rb
             scale = half_factor * amp_a[j]
-            dT, dR = _rate_derivs(u, p, W2, g, R, scale, -vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a)
-            dTb, dRb = _rate_derivs(ub, pb, W2, gb, Rb, scale, vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a)
+            dT, dR = _rate_derivs(u, p, W2, g, R, scale, -vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a, cell)
+            dTb, dRb = _rate_derivs(ub, pb, W2, gb, Rb, scale, vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a, cell)
             dR *= inv_T2
             dRb *= inv_T2
             dfdt[1 + a, j] = minus_H * (dT * gap - dTb * gapb)
