@@ -74,13 +74,10 @@ def _cell_mean_inv(u, p, W2):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _cell_mean_inv_derivs(u, p, W2, g, cell=True):
-    """(∂g/∂u, ∂g/∂p, ∂g/∂W²) of g = `_cell_mean_inv`(u, p, W2) (cell) or of the point value
-    g = 1/(u² + W²) (not cell: −2u g², 0, −g²); for the cell mean in forms without cancellation:
+def _cell_mean_inv_derivs(u, p, W2, g):
+    """(∂g/∂u, ∂g/∂p, ∂g/∂W²) of g = `_cell_mean_inv`(u, p, W2), in forms without cancellation:
     ∂g/∂u = −2u/(D₊D₋), ∂g/∂W² = −[(W² − u² + p²)/(D₊D₋) + g]/(2W²) and ∂g/∂p = [(1/D₊ +
     1/D₋)/2 − g]/p (its series (p/3)(6u² − 2W²)/D₀³ for small p), D± = (u ± p)² + W²."""
-    if not cell:
-        return -2.0 * u * g * g, 0.0, -g * g
     Dp = (u + p) * (u + p) + W2
     Dm = (u - p) * (u - p) + W2
     DpDm = Dp * Dm
@@ -100,7 +97,7 @@ def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half
     z_a − z_s, z̄_a − z̄_s), with g = 1/D at the point, or with `cell` its mean over the point's
     cell (`_cell_mean_inv`), across which u changes by ±p, p = hc·du/d ln y = hc·(2 xt ∓ vt·L/T²).
     `cell` is the same for every point, so the compiler keeps a branch-free (vectorised) loop for
-    point rates."""
+    point rates, whose arithmetic is that of the code before cell rates existed (bit for bit)."""
     base = xt + c_T6
     u = base - vt * L_T2
     ub = base + vt * L_T2
@@ -110,13 +107,15 @@ def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half
     if cell:
         g = _cell_mean_inv(u, p, W2)
         gb = _cell_mean_inv(ub, pb, W2)
+        R, Rb = half_factor * amp * g, half_factor * amp * gb
     else:
-        g = 1.0 / (u * u + W2)
-        gb = 1.0 / (ub * ub + W2)
+        D = u * u + d2 + s2_T12
+        Db = ub * ub + d2 + s2_T12
+        g, gb = 1.0 / D, 1.0 / Db
+        R, Rb = half_factor * amp / D, half_factor * amp / Db
     B = h * xi - z_minus
     one_minus = 1.0 - z_plus
-    return (u, ub, p, pb, W2, g, gb, half_factor * amp * g, half_factor * amp * gb,
-            one_minus + B, one_minus - B)
+    return u, ub, p, pb, W2, g, gb, R, Rb, one_minus + B, one_minus - B
 
 
 @njit(cache=True, error_model="numpy")
@@ -145,15 +144,21 @@ def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, cell, T, out
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _rate_derivs(u, p, W2, g, R, scale, v, L_T2, xt, hc, s2_T12, cell):
-    """(T ∂(½Γ)/∂T, ∂(½Γ)/∂L^(a)) of ½Γ = scale·g at one point (v = ∓vt for ν, ν̄; scale =
-    amp/(2T⁷), so T ∂scale/∂T = −7 scale): g depends on T through u (T ∂u/∂T = −6u + 6 xt +
-    4 v L/T²), p (T ∂p/∂T = −2 hc v L/T²) and W² (T ∂W²/∂T = −12 s²/T¹²), and on L through u and
-    p (∂u/∂L = v/T², ∂p/∂L = hc v/T²; the 1/T² is left to the caller)."""
-    g_u, g_p, g_W = _cell_mean_inv_derivs(u, p, W2, g, cell)
+def _rate_derivs(u, p, W2, g, R, scale, v, L_T2, xt, hc, d2, s2_T12, minus_two_T2, cell):
+    """(T ∂(½Γ)/∂T, ∂(½Γ)/∂L^(a)) at one point (v = ∓vt for ν, ν̄; minus_two_T2 = −2/T²).
+
+    Point rates, ½Γ = scale/D: (½Γ)[5 − (12 d2 + 2u(4 v L/T² + 6 xt))/D] and −2(½Γ) u v/(T² D).
+    Cell rates, ½Γ = scale·g (scale = amp/(2T⁷), T ∂scale/∂T = −7 scale): g depends on T through
+    u (T ∂u/∂T = −6u + 6 xt + 4 v L/T²), p (T ∂p/∂T = −2 hc v L/T²) and W² (T ∂W²/∂T =
+    −12 s²/T¹²), and on L through u and p (∂u/∂L = v/T², ∂p/∂L = hc v/T²)."""
+    if not cell:
+        D = u * u + d2 + s2_T12
+        dT = (5.0 - (12.0 * d2 + 2.0 * u * (v * (4.0 * L_T2) + 6.0 * xt)) / D) * R
+        return dT, minus_two_T2 * R * v * u / D
+    g_u, g_p, g_W = _cell_mean_inv_derivs(u, p, W2, g)
     vL = v * L_T2
     dT = -7.0 * R + scale * (g_u * (6.0 * (xt - u) + 4.0 * vL) - 2.0 * hc * vL * g_p - 12.0 * s2_T12 * g_W)
-    return dT, scale * (g_u + hc * g_p) * v
+    return dT, -0.5 * minus_two_T2 * scale * (g_u + hc * g_p) * v
 
 
 @njit(cache=True, error_model="numpy")
@@ -169,7 +174,7 @@ def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, ce
     """
     r, ny = amp.shape
     half_factor, c_T6, L_T2, s2_T12, xi, z_minus = _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T)
-    inv_T2 = 1.0 / (T * T)
+    minus_two_T2 = -2.0 / (T * T)
     dL_plus = np.empty((r, ny))     # ∂(dz⁺/dt)/∂L^(a) and ∂(dz⁻_a/dt)/∂L^(a) per channel
     dL_minus = np.empty((r, ny))
     for a in range(r):
@@ -181,10 +186,10 @@ def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, ce
                 c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor, cell)
             G[a, j], Gb[a, j] = 2.0 * R, 2.0 * Rb
             scale = half_factor * amp_a[j]
-            dT, dR = _rate_derivs(u, p, W2, g, R, scale, -vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a, cell)
-            dTb, dRb = _rate_derivs(ub, pb, W2, gb, Rb, scale, vt_a[j], L_T2_a, xt_a[j], hc_a[j], s2_T12_a, cell)
-            dR *= inv_T2
-            dRb *= inv_T2
+            dT, dR = _rate_derivs(u, p, W2, g, R, scale, -vt_a[j], L_T2_a, xt_a[j], hc_a[j], d2_a[j],
+                                  s2_T12_a, minus_two_T2, cell)
+            dTb, dRb = _rate_derivs(ub, pb, W2, gb, Rb, scale, vt_a[j], L_T2_a, xt_a[j], hc_a[j], d2_a[j],
+                                    s2_T12_a, minus_two_T2, cell)
             dfdt[1 + a, j] = minus_H * (dT * gap - dTb * gapb)
             if a == 0:
                 dfdt[0, j] = minus_H * (dT * gap + dTb * gapb)
