@@ -8,10 +8,11 @@ loops are plain IEEE double arithmetic (no fastmath), compiled on first use and 
 
 Notation (pb_rates.ChannelRates): per channel a and point j, the rate of ν (row 0) and ν̄ (row 1)
 is ½Γ = half_factor · amp/D with D = u² + d2 + s2/T¹², u = ∓vt·L^(a)/T² + xt + c/T⁶ (− for ν),
-half_factor = 1/(2T⁷), or with cell-averaged rates (hc > 0) 1/D replaced by its mean over the
-point's cell in ln y, hc its half width (`_cell_mean_inv`); the gaps are (z_a − z_s, z̄_a − z̄_s) = (1 − z⁺) ± (ξ_a h − z⁻) with
-z⁻ = Σ_b z⁻_b and ξ_a h = h·L_νa (ξ = 0 with constant L). Arrays: y (1 + r, n_y) field-major;
-per-channel parameters stacked as (r, n_y) arrays and (r,) scalars.
+half_factor = 1/(2T⁷), or with cell-averaged rates (`cell`) 1/D replaced by its mean over the
+point's cell in ln y of half width hc (`_cell_mean_inv`); the gaps are (z_a − z_s, z̄_a − z̄_s) =
+(1 − z⁺) ± (ξ_a h − z⁻) with z⁻ = Σ_b z⁻_b and ξ_a h = h·L_νa (ξ = 0 with constant L).
+Arrays: y (1 + r, n_y) field-major; per-channel parameters stacked as (r, n_y) arrays and (r,)
+scalars.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half
 def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, cell, T, out):
     """dy/dt [MeV] into out: per channel F = Γ(z_a − z_s), F̄ = Γ̄(z̄_a − z̄_s);
     dz⁺/dt = Σ_a ½(F + F̄), dz⁻_a/dt = ½(F − F̄). T [MeV]; L_in, Q, eta, M, dynamic: see
-    `asymmetries`.
+    `asymmetries`; cell: cell-averaged rates (`_point`).
 
     Channels in the outer loop, points in the inner one (which the compiler vectorises)."""
     r, ny = amp.shape
@@ -166,8 +167,8 @@ def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, ce
     """The Jacobian's parts and ∂f/∂t at (T, y).
 
     Into G, Gb (r, n_y): Γ_as, Γ̄_as [MeV]. Into U (r, 1 + r, n_y) when dynamic: U_b = ∂f/∂L_νb
-    = Σ_a M_ab ∂f/∂L^(a) + ∂f/∂ξ_b κ, with ∂(½Γ)/∂L^(a) from `_rate_derivs` (for point rates,
-    hc = 0: −2(½Γ) u v/(T² D), v = ∓vt) and ∂f/∂ξ_b κ = ½h(Γ_b − Γ̄_b) on z⁺, ½h(Γ_b + Γ̄_b) on
+    = Σ_a M_ab ∂f/∂L^(a) + ∂f/∂ξ_b κ, with ∂(½Γ)/∂L^(a) from `_rate_derivs` (point rates:
+    −2(½Γ) u v/(T² D), v = ∓vt) and ∂f/∂ξ_b κ = ½h(Γ_b − Γ̄_b) on z⁺, ½h(Γ_b + Γ̄_b) on
     z⁻_b. Into dfdt (1 + r, n_y): ∂f/∂t = −H T ∂f/∂T [MeV²] (for point rates T ∂(½Γ)/∂T =
     (½Γ)[5 − (12 d2 + 2u(6 xt + 4 v L/T²))/D]); minus_H = −H(T) [MeV]. L_in, Q, eta, M,
     dynamic: see `asymmetries`.
