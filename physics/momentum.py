@@ -16,7 +16,8 @@ class MomentumGrid:
     Attributes:
         y: the grid points; dy: trapezoid weights, Σ dy g(y) ≈ ∫ g dy.
         half_cell_ln_y: half the spacing in ln y around each point (its cell, for cell-averaged
-            rates) [dimensionless].
+            rates; on a linear grid Δy/(2y), the cell [y − Δy/2, y + Δy/2] to first order)
+            [dimensionless].
         f0: the equilibrium occupation 1/(1 + e^y) at each point.
     """
 
