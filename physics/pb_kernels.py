@@ -65,13 +65,51 @@ def _cell_mean_inv(u, p, W2):
     edges, on the right branch when the resonance lies inside the cell, X < 0). Away from the
     resonance, t² = (2pW/X)² < 1e-3, the series atan(t)/(tX) = (1 − t²/3 + t⁴/5 − t⁶/7 + t⁸/9)/X
     (truncation < t¹⁰/11 ≈ 1e-16) needs neither the square root nor the arctangent."""
-    X = W2 + u * u - p * p
-    if X > 0.0:
-        t2 = 4.0 * p * p * W2 / (X * X)
-        if t2 < 1e-3:
-            return (1.0 - t2 * (1.0 / 3.0 - t2 * (0.2 - t2 * (1.0 / 7.0 - t2 / 9.0)))) / X
+    g = _cell_mean_series(u, p, W2)
+    if g == g:
+        return g
     num = 2.0 * p * np.sqrt(W2)
-    return np.arctan2(num, X) / num
+    return np.arctan2(num, W2 + u * u - p * p) / num
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _cell_mean_series(u, p, W2):
+    """`_cell_mean_inv` by its series where X > 0 and t² < 1e-3, else NaN: no call and no
+    branch, so a loop of it vectorises (`_cell_means`)."""
+    X = W2 + u * u - p * p
+    t2 = 4.0 * p * p * W2 / (X * X)
+    g = (1.0 - t2 * (1.0 / 3.0 - t2 * (0.2 - t2 * (1.0 / 7.0 - t2 / 9.0)))) / X
+    return g if (X > 0.0) & (t2 < 1e-3) else np.nan
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _resonance(xt, vt, hc, c_T6, L_T2):
+    """(u, ū, p, p̄) at one point: the resonance variable of ν and ν̄ and its change across the
+    point's cell (`_point`)."""
+    base = xt + c_T6
+    return (base - vt * L_T2, base + vt * L_T2, hc * (2.0 * xt - vt * L_T2),
+            hc * (2.0 * xt + vt * L_T2))
+
+
+@njit(cache=True, error_model="numpy")
+def _cell_means(d2, xt, vt, hc, c_T6, L_T2, s2_T12):
+    """(g, ḡ) = `_cell_mean_inv` at every point of one channel in two passes: the series
+    everywhere (a loop the compiler vectorises), then the arctangent at the few points near the
+    resonance where the series does not hold."""
+    ny = d2.shape[0]
+    g, gb = np.empty(ny), np.empty(ny)
+    for j in range(ny):
+        u, ub, p, pb = _resonance(xt[j], vt[j], hc[j], c_T6, L_T2)
+        W2 = d2[j] + s2_T12
+        g[j] = _cell_mean_series(u, p, W2)
+        gb[j] = _cell_mean_series(ub, pb, W2)
+    for j in range(ny):
+        if g[j] != g[j] or gb[j] != gb[j]:
+            u, ub, p, pb = _resonance(xt[j], vt[j], hc[j], c_T6, L_T2)
+            W2 = d2[j] + s2_T12
+            g[j] = _cell_mean_inv(u, p, W2)
+            gb[j] = _cell_mean_inv(ub, pb, W2)
+    return g, gb
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -93,21 +131,18 @@ def _cell_mean_inv_derivs(u, p, W2, g):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor, cell):
+def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor, cell, g_cell,
+           gb_cell):
     """At one point of one channel, from its values there: (u, ū, p, p̄, W², g, ḡ, ½Γ, ½Γ̄,
     z_a − z_s, z̄_a − z̄_s), with g = 1/D at the point, or with `cell` its mean over the point's
-    cell (`_cell_mean_inv`), across which u changes by ±p, p = hc·du/d ln y = hc·(2 xt ∓ vt·L/T²).
+    cell, g_cell and ḡ_cell from `_cell_means`, across which u changes by ±p, p = hc·du/d ln y =
+    hc·(2 xt ∓ vt·L/T²).
     `cell` is the same for every point, so the compiler keeps a branch-free (vectorised) loop for
     point rates, whose arithmetic is that of the code before cell rates existed (bit for bit)."""
-    base = xt + c_T6
-    u = base - vt * L_T2
-    ub = base + vt * L_T2
-    p = hc * (2.0 * xt - vt * L_T2)
-    pb = hc * (2.0 * xt + vt * L_T2)
+    u, ub, p, pb = _resonance(xt, vt, hc, c_T6, L_T2)
     W2 = d2 + s2_T12
     if cell:
-        g = _cell_mean_inv(u, p, W2)
-        gb = _cell_mean_inv(ub, pb, W2)
+        g, gb = g_cell, gb_cell
         R, Rb = half_factor * amp * g, half_factor * amp * gb
     else:
         D = u * u + d2 + s2_T12
@@ -119,28 +154,43 @@ def _point(amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half
     return u, ub, p, pb, W2, g, gb, R, Rb, one_minus + B, one_minus - B
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _rhs_at(j, first, amp, d2, xt, vt, hc, h, z_plus, z_minus, c_T6, L_T2, s2_T12, xi, half_factor, cell,
+            g, gb, minus, plus):
+    """Point j of one channel's loop in `rhs` (first: the first channel, which sets dz⁺/dt)."""
+    R, Rb, gap, gapb = _point(amp[j], d2[j], xt[j], vt[j], hc[j], h[j], z_plus[j], z_minus[j],
+                              c_T6, L_T2, s2_T12, xi, half_factor, cell, g, gb)[7:]
+    F, Fb = R * gap, Rb * gapb
+    minus[j] = F - Fb
+    if first:
+        plus[j] = F + Fb
+    else:
+        plus[j] += F + Fb
+
+
 @njit(cache=True, error_model="numpy")
 def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, cell, T, out):
     """dy/dt [MeV] into out: per channel F = Γ(z_a − z_s), F̄ = Γ̄(z̄_a − z̄_s);
     dz⁺/dt = Σ_a ½(F + F̄), dz⁻_a/dt = ½(F − F̄). T [MeV]; L_in, Q, eta, M, dynamic: see
     `asymmetries`; cell: cell-averaged rates (`_point`).
 
-    Channels in the outer loop, points in the inner one (which the compiler vectorises)."""
+    Channels in the outer loop, points in the inner one (which the compiler vectorises; with
+    cell rates after the cell means, `_cell_means`)."""
     r, ny = amp.shape
     half_factor, c_T6, L_T2, s2_T12, xi, z_minus = _scaled(y, c, s2, L_in, Q, eta, M, dynamic, T)
     z_plus, plus = y[0], out[0]
     for a in range(r):
         amp_a, d2_a, xt_a, vt_a, hc_a, minus_a = amp[a], d2[a], xt[a], vt[a], hc[a], out[1 + a]
-        c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
-        for j in range(ny):
-            R, Rb, gap, gapb = _point(amp_a[j], d2_a[j], xt_a[j], vt_a[j], hc_a[j], h[j], z_plus[j], z_minus[j],
-                                      c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor, cell)[7:]
-            F, Fb = R * gap, Rb * gapb
-            minus_a[j] = F - Fb
-            if a == 0:
-                plus[j] = F + Fb
-            else:
-                plus[j] += F + Fb
+        c_T6_a, L_T2_a, s2_T12_a, xi_a, first = c_T6[a], L_T2[a], s2_T12[a], xi[a], a == 0
+        if cell:
+            g, gb = _cell_means(d2_a, xt_a, vt_a, hc_a, c_T6_a, L_T2_a, s2_T12_a)
+            for j in range(ny):
+                _rhs_at(j, first, amp_a, d2_a, xt_a, vt_a, hc_a, h, z_plus, z_minus, c_T6_a, L_T2_a,
+                        s2_T12_a, xi_a, half_factor, True, g[j], gb[j], minus_a, plus)
+        else:
+            for j in range(ny):
+                _rhs_at(j, first, amp_a, d2_a, xt_a, vt_a, hc_a, h, z_plus, z_minus, c_T6_a, L_T2_a,
+                        s2_T12_a, xi_a, half_factor, False, 0.0, 0.0, minus_a, plus)
     return out
 
 
@@ -181,10 +231,11 @@ def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, ce
     for a in range(r):
         amp_a, d2_a, xt_a, vt_a, hc_a, z_plus = amp[a], d2[a], xt[a], vt[a], hc[a], y[0]
         c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
+        g_a, gb_a = _cell_means(d2_a, xt_a, vt_a, hc_a, c_T6_a, L_T2_a, s2_T12_a) if cell else (d2_a, d2_a)
         for j in range(ny):
             u, ub, p, pb, W2, g, gb, R, Rb, gap, gapb = _point(
                 amp_a[j], d2_a[j], xt_a[j], vt_a[j], hc_a[j], h[j], z_plus[j], z_minus[j],
-                c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor, cell)
+                c_T6_a, L_T2_a, s2_T12_a, xi_a, half_factor, cell, g_a[j], gb_a[j])
             G[a, j], Gb[a, j] = 2.0 * R, 2.0 * Rb
             scale = half_factor * amp_a[j]
             dT, dR = _rate_derivs(u, p, W2, g, R, scale, -vt_a[j], L_T2_a, xt_a[j], hc_a[j], d2_a[j],
