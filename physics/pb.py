@@ -71,9 +71,8 @@ class PBSystem:
         self.field_names = ("z_plus",) + tuple(f"z_minus_{n}" for n in self.names)
         self.locally_constant = ()
         self.stage_sums = "blas"   # one rank, small state: Rodas4 stage sums as one BLAS call each
-        self.cell_average = bool(cell_average)
-        half_cell = grid.half_cell_ln_y if cell_average else 0.0
-        rates = [ChannelRates(ch, grid.y, half_cell) for ch in self.channels]
+        self.cell_average = bool(cell_average)    # the kernels' `cell`: which rates they use
+        rates = [ChannelRates(ch, grid.y, grid.half_cell_ln_y) for ch in self.channels]
         # per-channel arrays (r, n_y) and scalars (r,), in the order the pb_kernels take them
         self._params = (*(np.stack([getattr(q, k) for q in rates]) for k in ("amp", "d2", "xt", "vt", "hc")),
                         *(np.array([getattr(q, k) for q in rates]) for k in ("c", "s2")))

@@ -182,7 +182,7 @@ def rhs(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, cell, T, out
     for a in range(r):
         amp_a, d2_a, xt_a, vt_a, hc_a, minus_a = amp[a], d2[a], xt[a], vt[a], hc[a], out[1 + a]
         c_T6_a, L_T2_a, s2_T12_a, xi_a, first = c_T6[a], L_T2[a], s2_T12[a], xi[a], a == 0
-        if cell:
+        if cell:    # two loops, so that the point-rate one stays free of the cell means (vectorised)
             g, gb = _cell_means(d2_a, xt_a, vt_a, hc_a, c_T6_a, L_T2_a, s2_T12_a)
             for j in range(ny):
                 _rhs_at(j, first, amp_a, d2_a, xt_a, vt_a, hc_a, h, z_plus, z_minus, c_T6_a, L_T2_a,
@@ -231,6 +231,7 @@ def linearisation(y, amp, d2, xt, vt, hc, c, s2, h, L_in, Q, eta, M, dynamic, ce
     for a in range(r):
         amp_a, d2_a, xt_a, vt_a, hc_a, z_plus = amp[a], d2[a], xt[a], vt[a], hc[a], y[0]
         c_T6_a, L_T2_a, s2_T12_a, xi_a = c_T6[a], L_T2[a], s2_T12[a], xi[a]
+        # the cell means; point rates do not read them (d2_a only stands in for their type)
         g_a, gb_a = _cell_means(d2_a, xt_a, vt_a, hc_a, c_T6_a, L_T2_a, s2_T12_a) if cell else (d2_a, d2_a)
         for j in range(ny):
             u, ub, p, pb, W2, g, gb, R, Rb, gap, gapb = _point(

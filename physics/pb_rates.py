@@ -47,14 +47,15 @@ class ChannelRates:
     [MeV^-6] and vt = v^L/(L T⁴) [MeV^-4], so the rates at any T need no T-dependent arrays;
     `physics.pb_kernels` evaluates them.
 
-    With cell averaging, 1/D is replaced by its mean over each point's momentum cell (half width
-    hc in ln y; `pb_kernels._cell_mean_inv`), so a resonance narrower than the grid spacing
-    converts what it converts across the cell, not its value at the point (hc = 0: point rates).
+    With cell averaging (the kernels' `cell` flag), 1/D is replaced by its mean over each point's
+    momentum cell (half width hc in ln y; `pb_kernels._cell_mean_inv`), so a resonance narrower
+    than the grid spacing converts what it converts across the cell, not its value at the point;
+    point rates do not use hc.
 
     Args:
         channel: the channel's parameters.
         y: momentum grid p/T [dimensionless].
-        half_cell: half width in ln y of each point's cell (n_y,), or 0 for point rates.
+        half_cell: half width in ln y of each point's cell, (n_y,) or a scalar.
     """
 
     def __init__(self, channel: Channel, y: np.ndarray, half_cell=0.0):
