@@ -1,6 +1,6 @@
 """Boundary conditions on the physical faces of the global box, per axis.
 
-Kinds (model-diffusion-qke.md §4):
+Kinds (docs/models/diffusion-qke.md §4):
   periodic      every field wraps around (the halo exchange does it);
   offdiag_zero  diagonal fields wrap; the listed transverse fields are held at 0 on the
                 boundary planes (antisymmetric ghost: the face value is zero);

@@ -1,7 +1,7 @@
 """Adaptive Rodas4 Rosenbrock integrator for the stiff local (per-site) equations.
 
 Why Rosenbrock: the precession and damping rates exceed the expansion rate by 1e3–1e8
-(model-diffusion-qke.md §5). An L-stable linearly implicit method with the exact Jacobian
+(docs/models/diffusion-qke.md §5). An L-stable linearly implicit method with the exact Jacobian
 damps unresolved fast transients and follows the slow manifold with steps chosen by a
 local-error tolerance, not by the precession period. Rodas4 (Hairer & Wanner, 1996) is
 stiffly accurate, order 4 with an embedded order-3 error estimate, and needs one

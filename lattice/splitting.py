@@ -1,21 +1,23 @@
 """Coupling of the stiff local update and the diffusion operator, second order in dt.
 
-Two couplings share one interface, ``step(t, u, dt) -> (u_new or None, dt_next)``:
+These are the split couplings, kept for comparison (`integrator.coupling: midpoint_source` or
+`strang`); the default coupling is `implicit` (lattice/implicit.py: diffusion inside the
+Rosenbrock stages; docs/models/numerics.md §2 and §5). Two couplings share one interface,
+``step(t, u, dt) -> (u_new or None, dt_next)``:
 
-* ``MidpointSourceCoupling`` (the default): the local equations are integrated over the
+* ``MidpointSourceCoupling`` (`midpoint_source`): the local equations are integrated over the
   whole step with the diffusion entering as a constant source, evaluated at a predicted
   mid-step state. No operator is ever applied on its own, so the state is never kicked off
   the local slow manifold: the splitting error vanishes at a stiff local–diffusive balance.
-* ``StrangSplitting``: local(dt/2) → diffusion(dt) → local(dt/2), the textbook method.
+* ``StrangSplitting`` (`strang`): local(dt/2) → diffusion(dt) → local(dt/2), the textbook method.
 
-Why the default is not Strang (measured on the 64-cell point-B lattice at 23.5 MeV, L(x)
-error after 2e-3 Hubble times against a dt·H = 1e-6 Strang run): before the resonance L sits
-at a balance between diffusion of the active asymmetry and its local relaxation
-(~2e3 H), while the transverse fields precess at V0 ~ 2e5 H. Each Strang diffusion substep
-moves the diagonal fields at once, which excites a transient precessing at V0; resolving it
-held Strang at dt·H ≈ 6e-6, and letting L-stable steps damp it instead costs accuracy
-(5e-3 at dt·H = 1e-4, 2e-2 at 1e-3). The midpoint-source coupling gave 1.5e-6 at 1e-4 and
-1.5e-4 at 1e-3 (second order) with the local stepper taking its own, unforced step sizes.
+Why the midpoint source rather than Strang: before the resonance L sits at a balance between
+diffusion of the active asymmetry and its local relaxation, while the transverse fields precess
+much faster (at V0). Each Strang diffusion substep moves the diagonal fields at once, which
+excites a transient precessing at V0: resolving it holds Strang at tiny steps, and letting
+L-stable steps damp it instead costs accuracy. The midpoint source is second order with the
+local stepper taking its own, unforced step sizes (the comparison is in
+docs/results/homogeneous.md, "The split couplings").
 
 Midpoint-source step from (t, u), with E_dt the RKL2 diffusion propagator over dt:
     S₀ = (E_dt u − u)/dt                               diffusion rate at the start

@@ -1,4 +1,4 @@
-"""Physical constants in natural units (MeV), as fixed by model-diffusion-qke.md §1.
+"""Physical constants in natural units (MeV), as fixed by docs/models/diffusion-qke.md §1.
 
 Every quantity here is in powers of MeV unless stated otherwise.
 """
@@ -39,8 +39,9 @@ GAMMA_TT_COEFF = 0.32
 THERMAL_POTENTIAL_COEFF = 17.8
 """Thermal potential −17.8 G_F N_γ <p> T / (2 M_Z²) [dimensionless prefactor]."""
 
-# -- Pauli–Boltzmann model (paper 002, model-pauli-boltzmann.md §2.2, §2.7): the paper's rounded
-#    constants, which reproduce its numbers (its a_L implies G_F 0.3 % below PDG).
+# -- Pauli–Boltzmann model (Di Bari, Lipari & Lusignoli; docs/models/pauli-boltzmann.md §2.2,
+#    §2.7): the paper's rounded constants, which reproduce its numbers (its a_L implies G_F
+#    0.3 % below PDG).
 PB_A_L = 8.014e-12
 """Asymmetry potential a_L = 2√2 G_F 2ζ(3)/π² [MeV^-2]: v^L = a_L T⁴ y L / δm²."""
 

@@ -1,9 +1,10 @@
-"""The Pauli–Boltzmann rate equations (paper 002; model-pauli-boltzmann.md §2.5–2.10, §3).
+"""The Pauli–Boltzmann rate equations (Di Bari, Lipari & Lusignoli 1999;
+docs/models/pauli-boltzmann.md §2.5–2.10, §3).
 
 Sterile occupations z_s = f_νs/f⁰, z̄_s on the momentum grid y = p/T evolve by conversion
 from actives kept in equilibrium (z_α = 1 + ξ_α h, z̄_α = 1 − ξ_α h, h = 1/(1 + e^−y),
 ξ_α = 12ζ(3)/π² L_να), one or two channels α sharing the sterile state (channel-resolved form
-of §3(C), which conserves lepton number exactly):
+of docs/models/pauli-boltzmann.md §3(C), which conserves lepton number exactly):
 
     dz_s/dt = Σ_α Γ_αs (z_α − z_s),    dz̄_s/dt = Σ_α Γ̄_αs (z̄_α − z̄_s).
 
@@ -18,11 +19,12 @@ the state, never differences of O(1) numbers:
 So L_να + L_νs (Σ_α L_να + L_νs) is conserved to round-off by construction, and the rates feel
 L through the integrals: the Jacobian is block diagonal per momentum point plus a rank-1 (2)
 coupling, which `PBJacobian` solves exactly (closed-form blocks and the Woodbury identity, as
-`lattice.linsolve.LowRankCoupled` would), so each Rodas4 step is implicit in L (§4.3: an
-explicit L update flips the sign). With `dynamic=False`, L^(α) is
-frozen at its initial value and ξ = 0 (the paper's §4 constant-L problem, z_s = 1 − e^−g).
+`lattice.linsolve.LowRankCoupled` would), so each Rodas4 step is implicit in L (an explicit L
+update flips the sign: docs/models/pauli-boltzmann.md §4.3). With `dynamic=False`, L^(α) is
+frozen at its initial value and ξ = 0 (the paper's constant-L problem with the closed form
+z_s = 1 − e^−g, docs/models/pauli-boltzmann.md §2.8).
 
-Time is cosmic time t [MeV^-1] with H = α_H T²/M_P (paper §2.7); rates in MeV.
+Time is cosmic time t [MeV^-1] with H = α_H T²/M_P (docs/models/pauli-boltzmann.md §2.7); rates in MeV.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Compiled loops of the Pauli–Boltzmann model (physics.pb), one pass over the momentum grid each.
 
 Why compiled (Numba): the PB state is small (2–3 fields × a few thousand momentum points) and
-Rodas4 evaluates the right-hand side six times per step, so with NumPy the cost was the ~400
-array calls per step (each a few µs on arrays this short), not the arithmetic (0.75 ms a step
-on 3000 points). One loop per operation does the same arithmetic in a fraction of that. The
-loops are plain IEEE double arithmetic (no fastmath), compiled on first use and cached on disk.
+Rodas4 evaluates the right-hand side six times per step, so with NumPy the cost was the
+hundreds of array calls per step (each a few µs on arrays this short), not the arithmetic. One
+loop per operation does the same arithmetic in a fraction of that (timings:
+docs/results/pauli-boltzmann.md, "Cost of a run"). The loops are plain IEEE double arithmetic
+(no fastmath), compiled on first use and cached on disk.
 
 Notation (pb_rates.ChannelRates): per channel a and point j, the rate of ν (row 0) and ν̄ (row 1)
 is ½Γ = half_factor · amp/D with D = u² + d2 + s2/T¹², u = ∓vt·L^(a)/T² + xt + c/T⁶ (− for ν),

@@ -1,4 +1,4 @@
-"""Conversion rates of one active–sterile channel on a momentum grid (model-pauli-boltzmann.md §2.5).
+"""Conversion rates of one active–sterile channel on a momentum grid (docs/models/pauli-boltzmann.md §2.5).
 
     Γ_αs(y) = ¼ Γ_α s² / (s² + d² + (c − v^T − v^L)²),   Γ̄_αs: v^L → −v^L,
 

@@ -1,6 +1,6 @@
 """Momentum-averaged QKE for ν_τ–ν_s oscillations: the local (per-site) part.
 
-Implements model-diffusion-qke.md §1–3 (paper eq. 18 without the diffusion terms):
+Implements docs/models/diffusion-qke.md §1–3 (paper eq. 18 without the diffusion terms):
 for each site the 8 real fields P_μ^± = P_μ ± P̄_μ, μ ∈ {0, x, y, z}, evolve as
 
     dP0⁺/dt = 2C                    dP0⁻/dt = 0
@@ -351,7 +351,7 @@ class QKEErrorNorm:
 
 
 class QKEDiffusion:
-    """Diffusion terms of the QKE (model-diffusion-qke.md §3–4), comoving lattice.
+    """Diffusion terms of the QKE (docs/models/diffusion-qke.md §3–4), comoving lattice.
 
     dP0^± += 𝒟₊∇²P0^± + 𝒟₋∇²Pz^±,  dPz^± += 𝒟₋∇²P0^± + 𝒟₊∇²Pz^±,  dP_{x,y}^± += 𝒟_τs∇²P_{x,y}^±
     with 𝒟± = ½(1/Γ^el_ττ ± 1/Γ^el_ss), 𝒟_τs = 2/(Γ^el_ττ + Γ^el_ss), Γ^el_ττ = 2D = 2.8 G_F² T⁵,

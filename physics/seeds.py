@@ -1,4 +1,4 @@
-"""Initial background asymmetry fields L0(x) on the comoving lattice (model notes §4).
+"""Initial background asymmetry fields L0(x) on the comoving lattice (docs/models/diffusion-qke.md §4).
 
 Every generator returns this rank's block, computed from global cell indices only, so the
 field is identical whatever the number of ranks.

@@ -8,7 +8,8 @@ Items (issue 5): 1 constant-L runs against the analytic solution; 2 asymmetry ge
 5 the three-flavour boundary (runs on both sides of the paper's 17.4–17.8 eV², of its minimum
 ν_τ masses ~1.4 eV and ~3 eV, and of the law s²_τ (δm²_τ)² = 28 (δm²_μ)² on its other two lines). --quick uses 1500 momentum points (item 2's T_c and N_eff need the decks' 3000)
 and skips item 5.
-Paper targets are those of model-pauli-boltzmann.md (§5); 'paper' is the printed number.
+Paper targets are those of docs/models/pauli-boltzmann.md §5; 'paper' is the printed number. Measured values:
+docs/results/pauli-boltzmann.md.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def three_flavour_overrides(dm2_mu, s2_tau, dm2_tau):
     """Deck overrides of the fig. 13 deck for one three-flavour point (|δm²| in eV²). Runs with
     δm²_μ below 10^-2.5 eV² go to 3 MeV instead of 5, since their ν_μ resonance is lower; runs
     with s²_τ below 1e-6 use cell-averaged rates, the only ones whose boundary there does not
-    move with the grid (README, *Cell-averaged rates*)."""
+    move with the grid (docs/results/pauli-boltzmann.md, "Cell-averaged rates")."""
     end = ["time.T_end_MeV=3"] if dm2_mu < 3e-3 else []
     cell = ["momentum.rates=cell"] if s2_tau < 1e-6 else []
     return [f"physics.delta_m2_eV2={dm2_mu!r}", f"physics.sin2_2theta_tau={s2_tau:g}",
