@@ -1,8 +1,14 @@
 """The paper's figures from lattice run output (`qke plot fig2|fig3|domains`).
 
 Enqvist, Kainulainen & Sorri (2000): Fig. 2 is L_ντ(x) at five temperatures, Fig. 3 the
-sterile/active number ratio against T; `domains` measures the leptonic domains the paper
-describes in words (count, sizes in active diffusion lengths ℓ_D, ⟨L⟩/⟨|L|⟩).
+sterile/active number ratio against T (lattice runs and single-site, homogeneous runs on one
+axes); `domains` measures the leptonic domains the paper describes in words (count, sizes in
+active diffusion lengths ℓ_D, ⟨L⟩/⟨|L|⟩).
+
+Run folders: a folder's run record (run.json, `lattice.runfolder`) and the `run_id` attributes
+of its timeseries.h5 and snapshots must name one run (else PlotError: a plot never mixes files of
+two runs); files without a run id (older runs) are accepted. A run whose record says it did not
+finish is still drawn, with one note on stderr and "(incomplete)" in its legend entry or title.
 
 Units used throughout:
     T                     MeV
@@ -19,6 +25,7 @@ display). Bad input raises `PlotError`, which the CLI reports in one line with e
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +46,20 @@ class PlotError(ValueError):
 # -- reading ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Run:
-    """One lattice run's output folder.
+    """One QKE run's output folder (a lattice, or for `fig3` also a single site).
 
     Attributes:
         path: the run directory.
         deck: the validated deck the run used (rebuilt from the `deck` attribute).
         series: time-series dataset name -> 1D array (T in MeV, descending; see README).
+        record: the folder's run record (RUN_DIR/run.json, `lattice.runfolder`) as a dict, or
+            None for a run written before run records existed.
     """
 
     path: Path
     deck: object
     series: dict
+    record: dict | None = None
 
     @property
     def T_ref(self) -> float:
@@ -63,8 +73,24 @@ class Run:
 
         return axis_is_periodic(self.deck.grid.bc)
 
+    @property
+    def single_site(self) -> bool:
+        """Whether the run is the homogeneous model (grid.shape [1]: one cell, no space)."""
+        from physics.models import is_single_site
+
+        return is_single_site(self.deck)
+
+    @property
+    def complete(self) -> bool:
+        """False only when the run record says the run did not finish (status other than
+        `complete`); a run without a record (older runs) counts as complete."""
+        return self.record is None or self.record.get("status") == "complete"
+
     def label(self) -> str:
-        """Legend text: the deck title with grid.bc, or grid.bc alone."""
+        """Legend text: the deck title with grid.bc, or grid.bc alone (a lattice); the deck title,
+        or "single site" (a single site)."""
+        if self.single_site:
+            return self.deck.title or "single site"
         bc = f"bc {self.deck.grid.bc}"
         return f"{self.deck.title} ({bc})" if self.deck.title else bc
 
@@ -84,8 +110,11 @@ def deck_from_text(text: str, source: str):
         raise PlotError(f"{source}: the stored deck is not readable: {exc}") from None
 
 
-def load_run(run_dir) -> Run:
-    """Read RUN_DIR/timeseries.h5 of a lattice QKE run; PlotError if it is missing or not a lattice run."""
+def load_run(run_dir, single_site_ok: bool = False) -> Run:
+    """Read RUN_DIR/timeseries.h5 of a QKE run and its run record; PlotError if it is missing, not
+    a lattice run (a single site is accepted when ``single_site_ok``), or if the folder holds
+    files of more than one run (check_run_ids)."""
+    from lattice.runfolder import read_record
     from physics.models import is_single_site
 
     path = Path(run_dir)
@@ -97,17 +126,50 @@ def load_run(run_dir) -> Run:
     try:
         with h5py.File(ts, "r") as f:
             text = f.attrs.get("deck")
+            ts_id = attr_text(f.attrs.get("run_id"))
             series = {name: f[name][()] for name in f if isinstance(f[name], h5py.Dataset)}
     except OSError as exc:
         raise PlotError(f"{ts}: not readable as HDF5: {exc}") from None
     if text is None:
         raise PlotError(f"{ts}: no `deck` attribute")
     deck = deck_from_text(text, str(ts))
-    if deck.model != "qke" or is_single_site(deck):
-        shape = getattr(getattr(deck, "grid", None), "shape", None)
+    shape = getattr(getattr(deck, "grid", None), "shape", None)
+    if deck.model != "qke" and single_site_ok:
+        raise PlotError(f"{run_dir}: not a qke run (model {deck.model!r}); the plot needs the output "
+                        f"of a qke deck (a lattice or a single site)")
+    if deck.model != "qke" or (is_single_site(deck) and not single_site_ok):
         raise PlotError(f"{run_dir}: not a lattice run (model {deck.model!r}, grid.shape "
                         f"{list(shape) if shape else 'n/a'}); the plots need a qke deck with more than one cell")
-    return Run(path, deck, series)
+    record = read_record(path)
+    check_run_ids(path, record, ts_id)
+    return Run(path, deck, series, record)
+
+
+def attr_text(value):
+    """An HDF5 string attribute as str (h5py gives str or bytes), or None when absent or empty."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value) if value not in (None, "") else None
+
+
+def check_run_ids(path: Path, record, ts_id) -> None:
+    """PlotError unless all run ids present in the folder agree: the run record's, the time
+    series' and every snapshot's (``run_id`` attributes). Files without one (runs written before
+    run ids existed) are not compared; a folder with none at all passes."""
+    sources = [("run.json", record.get("run_id") if isinstance(record, dict) else None),
+               ("timeseries.h5", ts_id)]
+    for snap in sorted((path / "snapshots").glob("snap_*.h5")):
+        try:
+            with h5py.File(snap, "r") as f:
+                sources.append((f"snapshots/{snap.name}", attr_text(f.attrs.get("run_id"))))
+        except OSError as exc:
+            raise PlotError(f"{snap}: not readable as HDF5: {exc}") from None
+    present = [(name, str(rid)) for name, rid in sources if rid]
+    for name, rid in present[1:]:
+        if rid != present[0][1]:
+            first, ref = present[0]
+            raise PlotError(f"{path}: files of two runs in one folder: {name} has run_id {rid}, "
+                            f"{first} has {ref}; a plot reads one run's files only")
 
 
 def snapshot_paths(run: Run) -> list:
@@ -328,10 +390,11 @@ def fig2_panel(path, T_ref: float, window=None) -> Panel:
 def fig2_title(run: Run) -> str:
     """Fig. 2 title: the run's label, and on an nD grid which line is drawn."""
     ndim = len(run.deck.grid.shape)
+    label = run.label() + ("" if run.complete else INCOMPLETE)
     if ndim == 1:
-        return run.label()
+        return label
     others = "axis 1" if ndim == 2 else "axes 1 and 2"
-    return f"{run.label()}\n{ndim}D grid: the line along axis 0 through cell 0 of {others}"
+    return f"{label}\n{ndim}D grid: the line along axis 0 through cell 0 of {others}"
 
 
 # -- drawing ------------------------------------------------------------------------------------
@@ -362,37 +425,88 @@ def decreasing_T_axis(ax):
         ax.invert_xaxis()
 
 
+FIG2_MARGIN = 0.05
+"""Fig. 2 y margin beyond the data, as a fraction of the data's range."""
+FIG2_NEAR_ZERO = 0.25
+"""A one-signed Fig. 2 curve has 0 inside its y range when the gap between 0 and the curve is at
+most this fraction of the curve's own range."""
+
+
+def fig2_limits(values, margin: float = FIG2_MARGIN, near: float = FIG2_NEAR_ZERO):
+    """y limits (lo, hi) [the values' units] that fit a Fig. 2 curve.
+
+    From the data's minimum and maximum with ``margin`` × their range added on each side; a
+    one-signed curve takes in 0 only when 0 is near (the gap to it at most ``near`` × the range),
+    so a curve far from 0 fills its panel. A constant curve gets ±``margin`` × its value (±1 if 0).
+    """
+    values = np.asarray(values, dtype=float)
+    lo, hi = float(values.min()), float(values.max())
+    span = hi - lo
+    if span > 0 and lo > 0 and lo <= near * span:
+        lo = 0.0
+    elif span > 0 and hi < 0 and -hi <= near * span:
+        hi = 0.0
+    span = (hi - lo) or abs(hi) or 1.0 / margin
+    return lo - margin * span, hi + margin * span
+
+
+def fig2_exponent(lo: float, hi: float) -> int:
+    """Power of ten k of the larger limit, floor(log10 max(|lo|, |hi|)): in units of 10^k the
+    panel's tick values are below 10 in magnitude (0 for limits of 0)."""
+    top = max(abs(lo), abs(hi))
+    return int(np.floor(np.log10(top))) if top > 0 else 0
+
+
 def draw_fig2(panels, title: str):
-    """Fig. 2: one panel per temperature, stacked (highest T on top), symmetric y around the
-    dotted L_ντ = 0 line; T [MeV] on the left, the y half-range [per photon] on the right."""
-    fig = new_figure(6.0, 1.3 * len(panels) + 0.8)
+    """Fig. 2: one panel per temperature, stacked (highest T on top), each with y limits that fit
+    its curve (fig2_limits) and labelled y ticks in units of 10^k per photon (k per panel, written
+    beside the ticks); the dotted line is L_ντ = 0 where it is in range, T [MeV] on the right."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    fig = new_figure(6.4, 1.4 * len(panels) + 0.8)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     for ax, p in zip(axes, sorted(panels, key=lambda p: -p.T)):
-        ax.plot(p.x, p.L_nutau, lw=1.0, color="k")
-        ax.axhline(0.0, ls=":", lw=0.8, color="k")
-        half = p.extent or 1.0
-        ax.set_ylim(-1.05 * half, 1.05 * half)
-        ax.set_yticks([])
-        ax.text(-0.02, 0.5, f"{p.T:.4g} MeV", transform=ax.transAxes, ha="right", va="center")
-        ax.text(1.02, 0.5, f"{p.extent:.2e}", transform=ax.transAxes, ha="left", va="center")
+        lo, hi = fig2_limits(p.L_nutau)
+        k = fig2_exponent(lo, hi)
+        scale = 10.0 ** k
+        ax.plot(p.x, p.L_nutau / scale, lw=1.0, color="k")
+        if lo <= 0.0 <= hi:
+            ax.axhline(0.0, ls=":", lw=0.8, color="k")
+        ax.set_ylim(lo / scale, hi / scale)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        ax.tick_params(axis="y", labelsize="small")
+        ax.set_ylabel(rf"$\times 10^{{{k}}}$", fontsize="small")
+        ax.text(1.02, 0.5, f"{p.T:.4g} MeV", transform=ax.transAxes, ha="left", va="center")
     axes[0].set_title(title, fontsize="medium")
     axes[-1].set_xlabel(r"$x$ [$\ell_{18}\,(18\,\mathrm{MeV}/T)$]")
-    fig.supylabel(r"$L_{\nu_\tau}(x)$ (number right: $\max|L_{\nu_\tau}|$ per photon)", fontsize="small")
+    fig.supylabel(r"$L_{\nu_\tau}(x)$ [per photon; tick values $\times 10^k$ as marked per panel]",
+                  fontsize="small")
     return fig
 
 
+FIG3_KINDS = ("solid: lattice runs, the ratio of the lattice averages "
+              r"$\langle P_0^+ - P_z^+\rangle / \langle P_0^+ + P_z^+\rangle$" "\n"
+              "dashed: single-site (homogeneous) runs, "
+              r"$(P_0^+ - P_z^+) / (P_0^+ + P_z^+)$ of the one site")
+"""Fig. 3 legend title when single-site runs are drawn: which curve is which quantity."""
+
+
 def draw_fig3(runs, labels):
-    """Fig. 3: sterile/active number ratio against T [MeV] (decreasing), log y, one line per run."""
-    fig = new_figure(6.0, 4.0)
+    """Fig. 3: sterile/active number ratio against T [MeV] (decreasing), log y, one line per run:
+    solid for a lattice (the ratio of the lattice averages), dashed for a single site; with a
+    single site among the runs the legend's title says which is which."""
+    fig = new_figure(6.4, 4.4)
     ax = fig.subplots()
     for run, label in zip(runs, labels):
         T, ratio = run.series["T"], run.series["sterile_over_active"]
         positive = ratio > 0
-        ax.plot(T[positive], ratio[positive], label=label)
+        ax.plot(T[positive], ratio[positive], ls="--" if run.single_site else "-", label=label)
     ax.set_yscale("log")
     decreasing_T_axis(ax)
     ax.set_ylabel(r"sterile / active number ratio ($\nu + \bar\nu$)")
-    ax.legend(fontsize="small")
+    any_single = any(r.single_site for r in runs)
+    ax.legend(fontsize="small", title=FIG3_KINDS if any_single else None, title_fontsize="x-small")
     return fig
 
 
@@ -419,14 +533,65 @@ def draw_domains(run: Run, rows):
                    fontsize="small")
     hist.set_xlabel(r"domain size [$\ell_D$]")
     hist.set_ylabel("domains")
-    fig.suptitle(run.label(), fontsize="medium")
+    fig.suptitle(run.label() + ("" if run.complete else INCOMPLETE), fontsize="medium")
     return fig
+
+
+# -- legends and run status ---------------------------------------------------------------------
+INCOMPLETE = " (incomplete)"
+"""Appended to the legend entry (or title) of a run whose record says it did not finish."""
+
+
+def distinct_names(paths) -> list:
+    """For each path the shortest tail (folder name, then parent/name, ...) that no other path in
+    ``paths`` shares; the whole path when none does (the same folder given twice)."""
+    parts = [Path(p).resolve().parts for p in paths]
+    names = []
+    for i, own in enumerate(parts):
+        tail = own
+        for k in range(1, len(own) + 1):
+            if all(other[-k:] != own[-k:] for j, other in enumerate(parts) if j != i):
+                tail = own[-k:]
+                break
+        names.append(str(Path(*tail)))
+    return names
+
+
+def legend_labels(runs, given=None) -> list:
+    """Legend entries for Fig. 3.
+
+    ``given`` (--labels), else each run's label (deck title and grid.bc); runs whose labels
+    coincide (e.g. two runs of one deck) get their folder names instead (distinct_names). With a
+    single site among the runs every entry says which kind it is ("[lattice]", "[single site]");
+    a run whose record says it did not finish gets INCOMPLETE.
+    """
+    if given:
+        labels = list(given)
+    else:
+        labels = [r.label() for r in runs]
+        names = distinct_names([r.path for r in runs])
+        labels = [name if labels.count(label) > 1 else label for label, name in zip(labels, names)]
+    if any(r.single_site for r in runs):
+        labels = [label + (" [single site]" if r.single_site else " [lattice]") for r, label in zip(runs, labels)]
+    return [label + ("" if r.complete else INCOMPLETE) for r, label in zip(runs, labels)]
+
+
+def note_incomplete(runs, figure: str, say) -> None:
+    """One line on stderr for each run whose record says it did not finish (running, stopped,
+    failed): the plot draws what its files hold."""
+    from lattice.runfolder import describe
+
+    for run in runs:
+        if not run.complete:
+            say(f"qke plot {figure}: note: {run.path} holds {describe(run.path)}; it is drawn as far "
+                f"as its files go", file=sys.stderr)
 
 
 # -- commands -----------------------------------------------------------------------------------
 def add_parser(sub):
     """Register `qke plot fig2|fig3|domains` on the CLI's subparsers."""
-    plot = sub.add_parser("plot", help="draw the paper's figures from lattice run output")
+    plot = sub.add_parser("plot", help="draw the paper's figures from run output (lattices; fig3 also "
+                          "single sites)")
     which = plot.add_subparsers(dest="figure", required=True)
     f2 = which.add_parser("fig2", help="L_nutau(x) at up to five temperatures (paper Fig. 2)")
     f2.add_argument("run_dir", help="output folder of a lattice run (with snapshots)")
@@ -435,9 +600,13 @@ def add_parser(sub):
     f2.add_argument("--window", nargs=2, type=float, metavar=("X0", "X1"),
                     help="x range in l_18 (18 MeV/T), l_18 = 1/H(18 MeV)")
     f2.add_argument("--out", help="output .png or .pdf (default RUN_DIR/fig2.png)")
-    f3 = which.add_parser("fig3", help="sterile/active ratio against T for several runs (paper Fig. 3)")
-    f3.add_argument("run_dirs", nargs="+", metavar="run_dir", help="output folders of lattice runs")
-    f3.add_argument("--labels", nargs="+", help="legend entries, one per run (default: deck title and grid.bc)")
+    f3 = which.add_parser("fig3", help="sterile/active ratio against T for several runs, lattices and "
+                          "single sites (paper Fig. 3)")
+    f3.add_argument("run_dirs", nargs="+", metavar="run_dir",
+                    help="output folders of qke runs: lattices and single sites (homogeneous, "
+                    "grid.shape [1]) in any mix")
+    f3.add_argument("--labels", nargs="+", help="legend entries, one per run (default: deck title and grid.bc, "
+                    "or the folder names of runs whose titles coincide)")
     f3.add_argument("--out", help="output .png or .pdf (default: first RUN_DIR/fig3.png)")
     dom = which.add_parser("domains", help="domain count, sizes in l_D and <L>/<|L|> against T; prints a table")
     dom.add_argument("run_dir", help="output folder of a lattice run (with snapshots)")
@@ -461,6 +630,7 @@ def plot_fig2(args, say):
     if args.window and not args.window[0] < args.window[1]:
         raise PlotError(f"--window {args.window[0]:g} {args.window[1]:g}: needs X0 < X1")
     run = load_run(args.run_dir)
+    note_incomplete([run], "fig2", say)
     panels = [fig2_panel(p, run.T_ref, args.window)
               for p in fig2_snapshots(snapshot_paths(run), args.temperatures)]
     say(f"wrote {save(draw_fig2(panels, fig2_title(run)), out)}")
@@ -503,11 +673,38 @@ def wall_count(L, attrs, periodic: bool) -> int:
     return inner + (int(np.count_nonzero(neg[-1] != neg[0])) if periodic else 0)
 
 
-def finite_size_rows(runs, labels):
-    """At each snapshot temperature shared by all runs: per run the box's sterile/active ratio, its
-    finite-size error (the standard error of the slab ratios, std/√blocks, block_ratios) and its
-    number of domain walls (wall_count), and the largest difference between the runs in units of
-    the largest of those errors."""
+def single_site_ratio(run: Run, T: float) -> float:
+    """Sterile/active of a single-site run at T [MeV] from its time series: the sample at T when
+    there is one (within 1e-9 relative), else interpolated between the two samples around T,
+    linearly in log(ratio) (linearly in the ratio where one of them is not positive); nan outside
+    the series' T range."""
+    temps = np.asarray(run.series["T"], dtype=float)
+    ratio = np.asarray(run.series["sterile_over_active"], dtype=float)
+    k = int(np.argmin(np.abs(temps - T)))
+    if abs(temps[k] - T) <= 1e-9 * abs(T):
+        return float(ratio[k])
+    order = np.argsort(temps)
+    temps, ratio = temps[order], ratio[order]
+    if not temps[0] <= T <= temps[-1]:
+        return float("nan")
+    j = int(np.searchsorted(temps, T))
+    w = (T - temps[j - 1]) / (temps[j] - temps[j - 1])
+    r0, r1 = ratio[j - 1], ratio[j]
+    if r0 > 0 and r1 > 0:
+        return float(np.exp(np.log(r0) + w * (np.log(r1) - np.log(r0))))
+    return float(r0 + w * (r1 - r0))
+
+
+def finite_size_rows(runs, labels, singles=(), single_labels=()):
+    """At each snapshot temperature shared by all (lattice) runs: per run the box's sterile/active
+    ratio, its finite-size error (the standard error of the slab ratios, std/√blocks,
+    block_ratios) and its number of domain walls (wall_count), and the largest difference between
+    the runs in units of the largest of those errors (0 for one run).
+
+    Returns (rows, text): rows are (T, ratios, errors, walls, max diff/error) per temperature; the
+    text is the printed table, which with single-site runs (``singles``) also has, per single
+    site, its ratio at that T (single_site_ratio) and the lattice ratio over it (the range over
+    the lattice runs when there are several)."""
     paths = [snapshot_paths(r) for r in runs]
     temps = [snapshot_temperatures(p) for p in paths]
     rows = []
@@ -524,24 +721,49 @@ def finite_size_rows(runs, labels):
             walls.append(wall_count(fields["L"], attrs, run.periodic))
         spread = max(ratio) - min(ratio)
         rows.append((float(T), ratio, error, walls, spread / max(max(error), 1e-300)))
-    header = f"{'T [MeV]':>9}  " + "  ".join(f"{label[:32]:>32}" for label in labels) + "  max diff/error"
-    lines = [header] + [f"{T:9.4f}  " + "  ".join(f"{r:11.5e} ± {e:9.2e} [{w:6d}]" for r, e, w in zip(ratio, error, walls))
-                        + f"  {z:14.2f}" for T, ratio, error, walls, z in rows]
+    several = len(runs) > 1
+    header = (f"{'T [MeV]':>9}  " + "  ".join(f"{label[:32]:>32}" for label in list(labels) + list(single_labels))
+              + ("  max diff/error" if several else "")
+              + "".join(f"  {'lattice/' + (label[:12] if len(singles) > 1 else 'single site'):>22}"
+                        for label in single_labels))
+    lines = [header]
+    for T, ratio, error, walls, z in rows:
+        line = f"{T:9.4f}  " + "  ".join(f"{r:11.5e} ± {e:9.2e} [{w:6d}]" for r, e, w in zip(ratio, error, walls))
+        single = [single_site_ratio(s, T) for s in singles]
+        line += "".join(f"  {v:32.5e}" for v in single) + (f"  {z:14.2f}" if several else "")
+        for v in single:
+            q = [r / v for r in ratio] if v > 0 else [float("nan")]
+            line += f"  {min(q):#22.4g}" if len(q) == 1 else f"  {f'{min(q):#.4g}..{max(q):#.4g}':>22}"
+        lines.append(line)
     return rows, "\n".join(lines)
 
 
 def plot_fig3(args, say):
-    """`qke plot fig3`: read every run, draw, and (with several runs that have snapshots at the
-    same temperatures) print the finite-size comparison table; returns 0."""
+    """`qke plot fig3`: read every run (lattices and single sites), draw, and print the
+    finite-size comparison table when there are several lattice runs with snapshots at the same
+    temperatures, or one with a single site beside it; then each single site's last ratio.
+    Returns 0."""
     out = output_path(args.out, args.run_dirs[0], "fig3.png")
     if args.labels and len(args.labels) != len(args.run_dirs):
         raise PlotError(f"--labels: {len(args.labels)} given for {len(args.run_dirs)} runs; give one per run")
-    runs = [load_run(d) for d in args.run_dirs]
-    labels = args.labels or [r.label() for r in runs]
-    if len(runs) > 1 and all((r.path / "snapshots").is_dir() for r in runs):
+    runs = [load_run(d, single_site_ok=True) for d in args.run_dirs]
+    labels = legend_labels(runs, args.labels)
+    note_incomplete(runs, "fig3", say)
+    lattice = [(r, label) for r, label in zip(runs, labels) if not r.single_site]
+    singles = [(r, label) for r, label in zip(runs, labels) if r.single_site]
+    if (lattice and (len(lattice) > 1 or singles)
+            and all((r.path / "snapshots").is_dir() for r, _ in lattice)):
         say("sterile/active at the snapshots ± its finite-size error (standard error over "
-            f"{FINITE_SIZE_BLOCKS} slabs of one period of the box) [domain walls in that period]:")
-        say(finite_size_rows(runs, labels)[1])
+            f"{FINITE_SIZE_BLOCKS} slabs of one period of the box) [domain walls in that period]"
+            + ("; single site: its time series' ratio at that T (no slab error, no walls), and "
+               "the lattice's ratio over it" if singles else "") + ":")
+        say(finite_size_rows([r for r, _ in lattice], [label for _, label in lattice],
+                             [r for r, _ in singles], [label for _, label in singles])[1])
+    for run, label in singles:
+        T, ratio = run.series["T"], run.series["sterile_over_active"]
+        if len(T):
+            say(f"{label}: sterile/active = {ratio[-1]:.6e} at T = {T[-1]:.6g} MeV (its last sample; "
+                f"a single site has no slab error and no domain walls)")
     say(f"wrote {save(draw_fig3(runs, labels), out)}")
     return 0
 
@@ -550,6 +772,7 @@ def plot_domains(args, say):
     """`qke plot domains`: domain statistics of every snapshot, table to stdout, figure; returns 0."""
     out = output_path(args.out, args.run_dir, "domains.png")
     run = load_run(args.run_dir)
+    note_incomplete([run], "domains", say)
     rows = [domain_row(run, p) for p in snapshot_paths(run)]
     say(format_table(rows, run.periodic, len(run.deck.grid.shape)))
     say(f"wrote {save(draw_domains(run, rows), out)}")

@@ -1,7 +1,10 @@
 """`qke plot`: domain runs, unit conversions and snapshot selection on known answers, then the
-three commands end to end on two tiny lattice runs (and their one-line errors, exit status 2)."""
+three commands end to end on tiny lattice runs and a tiny single-site run (and their one-line
+errors, exit status 2); Fig. 2's y limits and tick labels, Fig. 3's legends, run status notes and
+the refusal of folders holding files of two runs."""
 
 import math
+import re
 import shutil
 
 import h5py
@@ -19,6 +22,7 @@ TINY = ["grid.shape=[32]", "time.T_start_MeV=24", "time.T_end_MeV=23.95", f"outp
 SINE = ["seed.kind=sine", "physics.L0=0", "seed.amplitude=1e-10", "seed.mode=2", "grid.bc=neumann",
         "title=sine seed"]
 SINE_2D = ["grid.shape=[8,4]", "seed.kind=sine", "physics.L0=0", "seed.amplitude=1e-10", "seed.mode=2"]
+SINGLE = ["time.T_start_MeV=24", "time.T_end_MeV=23.95", f"output.samples={SNAPSHOTS}", "output.progress=none"]
 
 
 # -- domain runs --------------------------------------------------------------------------------
@@ -99,7 +103,8 @@ def test_snapshot_selection():
 def runs(tmp_path_factory):
     """Tiny runs from 24 to 23.95 MeV with 5 snapshots: 1D, 32 cells, baryonic domains (all L > 0,
     periodic); 1D, a mode-2 sine seed around 0 (4 domains of 8 cells, neumann); 2D 16x8, the same
-    sine along axis 0 (periodic; 4 domains of 2 cells on every line)."""
+    sine along axis 0 (periodic; 4 domains of 2 cells on every line); and a single site of point B
+    (homogeneous_B.yaml, 5 samples, no snapshots)."""
     from lattice.driver import run
     from physics.models import load_deck
 
@@ -107,8 +112,9 @@ def runs(tmp_path_factory):
     out = {}
     for name, deck_file, extra in (("domains", "lattice_1d_laptop.yaml", []),
                                    ("sine", "lattice_1d_laptop.yaml", SINE),
-                                   ("sine2d", "lattice_2d_laptop.yaml", SINE_2D)):
-        deck, schema = load_deck(INPUT / deck_file, TINY + extra)
+                                   ("sine2d", "lattice_2d_laptop.yaml", SINE_2D),
+                                   ("single", "homogeneous_B.yaml", None)):
+        deck, schema = load_deck(INPUT / deck_file, SINGLE if extra is None else TINY + extra)
         run(deck, schema, out_dir=base / name)
         out[name] = base / name
     return out
@@ -286,7 +292,8 @@ def bad_dirs(runs, tmp_path_factory):
     (["fig2", "{missing}"], "no such run directory"),
     (["domains", "{no_snapshots}"], "no snapshots"),
     (["fig2", "{no_snapshots}"], "no snapshots"),
-    (["fig3", "{homogeneous}"], "not a lattice run"),
+    (["fig3", "{pb}"], "not a qke run"),
+    (["fig2", "{single}"], "not a lattice run"),
     (["domains", "{homogeneous}"], "not a lattice run"),
     (["fig2", "{pb}"], "not a lattice run"),
     (["fig3", "{sine}", "{domains}", "--labels", "one"], "--labels"),
@@ -306,3 +313,217 @@ def test_bad_input_exits_2_with_one_message(argv, message, runs, bad_dirs, tmp_p
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"qke plot {argv[0]}: error:") and message in lines[0]
     assert captured.out == "" and list(tmp_path.iterdir()) == []
+
+
+# -- Fig. 3: single sites beside lattices -------------------------------------------------------
+NUMBER = re.compile(r"[-+]?\d+\.\d+(?:e[-+]\d+)?|nan")
+
+
+def test_fig3_single_site_and_lattice_on_one_axes(runs, tmp_path, capsys):
+    out = tmp_path / "fig3.png"
+    assert main(["plot", "fig3", str(runs["single"]), str(runs["domains"]), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert out.read_bytes()[:4] == b"\x89PNG" and captured.err == ""
+    single = figures.load_run(runs["single"], single_site_ok=True)
+    lattice = figures.load_run(runs["domains"])
+    assert single.single_site and not lattice.single_site
+    # the table: per lattice snapshot the lattice ratio ± error, the single site's ratio at that T
+    # and lattice/single; then the single site's last sample
+    rows = [NUMBER.findall(line) for line in captured.out.splitlines() if re.match(r"\s+\d+\.\d{4}\s", line)]
+    assert len(rows) == SNAPSHOTS and all(len(r) == 5 for r in rows)
+    temps = figures.snapshot_temperatures(figures.snapshot_paths(lattice))
+    for T, (T_row, ratio, _error, single_ratio, quotient) in zip(temps, (map(float, r) for r in rows)):
+        assert T_row == pytest.approx(T, abs=1e-4)
+        assert single_ratio == pytest.approx(figures.single_site_ratio(single, T), rel=1e-5, abs=1e-300)
+        if single_ratio == 0:                                          # the start: no sterile states
+            assert math.isnan(quotient)
+        else:
+            assert quotient == pytest.approx(ratio / single_ratio, rel=1e-3)
+    # the same point, the same start: lattice average and single site agree to 5 % at 23.95 MeV
+    # (they differ only through the seed's spread around its mean)
+    assert float(rows[-1][4]) == pytest.approx(1.0, abs=0.05)
+    assert (f"[single site]: sterile/active = {single.series['sterile_over_active'][-1]:.6e} at T = "
+            f"{single.series['T'][-1]:.6g} MeV (its last sample") in captured.out
+    # the drawing: one line per run, the single site dashed with its own time series
+    labels = figures.legend_labels([single, lattice])
+    assert labels == [single.label() + " [single site]", lattice.label() + " [lattice]"]
+    ax = figures.draw_fig3([single, lattice], labels).axes[0]
+    (s_line, l_line) = ax.get_lines()
+    keep = single.series["sterile_over_active"] > 0
+    np.testing.assert_array_equal(s_line.get_ydata(), single.series["sterile_over_active"][keep])
+    np.testing.assert_array_equal(s_line.get_xdata(), single.series["T"][keep])
+    assert s_line.get_linestyle() == "--" and l_line.get_linestyle() == "-"
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == labels
+    assert "lattice averages" in legend.get_title().get_text() and "single-site" in legend.get_title().get_text()
+    # single sites alone: no table, the last sample
+    assert main(["plot", "fig3", str(runs["single"]), "--out", str(tmp_path / "s.png")]) == 0
+    captured = capsys.readouterr()
+    assert "finite-size" not in captured.out and "its last sample" in captured.out
+
+
+def test_single_site_ratio_from_the_time_series():
+    run = figures.Run(None, None, {"T": np.array([3.0, 2.0, 1.0]),
+                                   "sterile_over_active": np.array([1e-4, 1e-2, 0.0])})
+    assert figures.single_site_ratio(run, 2.0) == 1e-2                    # a sample: its value
+    assert figures.single_site_ratio(run, 2.5) == pytest.approx(1e-3, rel=1e-12)   # log-linear
+    assert figures.single_site_ratio(run, 1.5) == pytest.approx(0.5e-2, rel=1e-12)  # 0 at one end: linear
+    assert math.isnan(figures.single_site_ratio(run, 3.5)) and math.isnan(figures.single_site_ratio(run, 0.5))
+
+
+# -- Fig. 2: y limits and labelled ticks --------------------------------------------------------
+@pytest.mark.parametrize("values, limits", [
+    ([1.0, 2.0, 3.0], (0.9, 3.1)),          # one-signed, far from 0: the data and 5 % of their range
+    ([0.2, 0.7, 1.2], (-0.06, 1.26)),       # one-signed, 0 near (gap 0.2 <= 0.25 x range 1): from 0
+    ([-3.0, -1.0], (-3.1, -0.9)),           # negative, far from 0
+    ([-1.2, -0.2], (-1.26, 0.06)),          # negative, 0 near
+    ([-1.0, 3.0], (-1.2, 3.2)),             # both signs: the data, not symmetric
+    ([2.0, 2.0], (1.9, 2.1)),               # constant
+    ([0.0, 0.0], (-1.0, 1.0)),              # zero: ±1 at any scale
+])
+def test_fig2_limits_fit_the_curve(values, limits):
+    for scale in (1.0, 1e-10):
+        got = figures.fig2_limits(np.array(values) * scale)
+        expected = tuple(v * scale for v in limits) if any(values) else limits
+        assert got == pytest.approx(expected, rel=1e-12, abs=1e-12 * scale)
+
+
+def tick_values(ax):
+    """(tick positions inside the y limits, their labels as numbers) after a draw."""
+    ax.figure.canvas.draw()
+    lo, hi = ax.get_ylim()
+    ticks = [(t, label.get_text()) for t, label in zip(ax.get_yticks(), ax.get_yticklabels()) if lo <= t <= hi]
+    assert all(text.strip() for _, text in ticks), "unlabelled y ticks"
+    return [t for t, _ in ticks], [float(text.replace("\u2212", "-")) for _, text in ticks]
+
+
+@pytest.mark.parametrize("offset, amplitude", [(1.5e-10, 0.5e-10), (-4e-6, 1e-6)])
+def test_fig2_one_signed_panel_fits_and_is_labelled(offset, amplitude):
+    x = np.linspace(0.0, 0.05, 64)
+    L = offset + amplitude * np.sin(2 * np.pi * x / 0.05)             # one sign, far from 0
+    two_signed = figures.Panel(20.0, x, 3e-8 * np.sin(2 * np.pi * x / 0.05) + 1e-8)
+    fig = figures.draw_fig2([figures.Panel(24.0, x, L), two_signed], "test")
+    top, bottom = fig.axes[:2]                                         # highest T on top
+    k = int(re.search(r"10\^\{(-?\d+)\}", top.get_ylabel()).group(1))  # the panel's power of ten
+    assert 10.0 ** k <= np.abs(L).max() < 10.0 ** (k + 1)
+    lo, hi = (v * 10.0 ** k for v in top.get_ylim())                   # per photon
+    assert lo <= L.min() and hi >= L.max()                             # the curve fits
+    assert (hi - lo) <= 1.25 * (L.max() - L.min())                     # and fills the panel
+    assert lo * hi > 0                                                 # 0 (far) is not in range
+    ticks, labels = tick_values(top)
+    assert len(ticks) >= 2
+    np.testing.assert_allclose(labels, ticks, rtol=1e-6, atol=1e-6 * max(abs(t) for t in ticks))
+    blo, bhi = bottom.get_ylim()
+    assert blo < 0 < bhi and blo != -bhi                               # both signs: the data's range
+    assert len(tick_values(bottom)[0]) >= 2
+
+
+# -- legends, run status, run ids ---------------------------------------------------------------
+def copy_run(src, dest):
+    """A copy of a run folder (timeseries, run record, snapshots)."""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.png", "*.pdf"))
+    return dest
+
+
+def set_run_ids(run_dir, run_id, snapshot_ids=None):
+    """Give the run record, timeseries.h5 and snapshots of run_dir the run id ``run_id`` (the
+    snapshots ``snapshot_ids`` instead when given, one per snapshot; None: no attribute)."""
+    from lattice.runfolder import write_record
+
+    write_record(run_dir, run_id, "complete", 23.95)
+    with h5py.File(run_dir / "timeseries.h5", "a") as f:
+        f.attrs["run_id"] = run_id
+    snaps = sorted((run_dir / "snapshots").glob("snap_*.h5"))
+    for snap, sid in zip(snaps, snapshot_ids or [run_id] * len(snaps)):
+        with h5py.File(snap, "a") as f:
+            if sid is None:
+                f.attrs.pop("run_id", None)
+            else:
+                f.attrs["run_id"] = sid
+
+
+def test_legends_from_folder_names_when_titles_coincide(runs, tmp_path, capsys):
+    a = copy_run(runs["sine"], tmp_path / "a" / "copy")
+    b = copy_run(runs["sine"], tmp_path / "b" / "copy")
+    loaded = [figures.load_run(d) for d in (runs["sine"], a, b)]
+    assert len({r.label() for r in loaded}) == 1                     # one deck: one title
+    labels = figures.legend_labels(loaded)
+    assert labels == ["sine", "a/copy", "b/copy"]
+    ax = figures.draw_fig3(loaded, labels).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+    different = [figures.load_run(runs["domains"]), loaded[0]]         # titles differ: kept
+    assert figures.legend_labels(different) == [r.label() for r in different]
+    assert figures.legend_labels(loaded[:2], ["x", "y"]) == ["x", "y"]
+    assert main(["plot", "fig3", str(a), str(b), "--out", str(tmp_path / "f.png")]) == 0
+    assert "a/copy" in capsys.readouterr().out                         # the table's columns too
+
+
+def test_incomplete_run_is_drawn_and_noted(runs, tmp_path, capsys):
+    from lattice.runfolder import write_record
+
+    stopped = copy_run(runs["sine"], tmp_path / "stopped")
+    set_run_ids(stopped, "1" * 32)
+    write_record(stopped, "1" * 32, "stopped", 23.97, "SIGTERM")
+    done = copy_run(runs["domains"], tmp_path / "done")
+    set_run_ids(done, "2" * 32)                                        # status complete
+    capsys.readouterr()
+    assert main(["plot", "fig3", str(done), str(stopped), "--out", str(tmp_path / "f3.png")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qke plot fig3: note: ") and str(stopped) in err[0]
+    assert "stopped at T = 23.97 MeV" in err[0]
+    loaded = [figures.load_run(done), figures.load_run(stopped)]
+    labels = figures.legend_labels(loaded)
+    assert not labels[0].endswith(figures.INCOMPLETE) and labels[1].endswith(figures.INCOMPLETE)
+    assert figures.legend_labels(loaded, ["p", "q"]) == ["p", "q" + figures.INCOMPLETE]
+    assert main(["plot", "fig2", str(stopped), "--out", str(tmp_path / "f2.png")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qke plot fig2: note: ")
+    assert figures.fig2_title(loaded[1]).endswith(figures.INCOMPLETE)
+    assert (tmp_path / "f2.png").exists() and (tmp_path / "f3.png").exists()
+
+
+@pytest.mark.parametrize("case", ["snapshot", "timeseries", "record", "snapshots_only"])
+def test_files_of_two_runs_are_refused(case, runs, tmp_path, capsys):
+    run_dir = copy_run(runs["sine"], tmp_path / "mixed")
+    a, b = "a" * 32, "b" * 32
+    ids = [None] * SNAPSHOTS if case == "snapshots_only" else None
+    set_run_ids(run_dir, a, ids)
+    if case == "snapshot":                                             # one snapshot of another run
+        with h5py.File(run_dir / "snapshots" / "snap_000003.h5", "a") as f:
+            f.attrs["run_id"] = b
+    elif case == "timeseries":
+        with h5py.File(run_dir / "timeseries.h5", "a") as f:
+            f.attrs["run_id"] = b
+    elif case == "record":
+        from lattice.runfolder import write_record
+
+        write_record(run_dir, b, "complete", 23.95)
+    else:                                                              # no record, no ts id: snapshots disagree
+        (run_dir / "run.json").unlink()
+        with h5py.File(run_dir / "timeseries.h5", "a") as f:
+            del f.attrs["run_id"]
+        for name, sid in (("snap_000000.h5", a), ("snap_000004.h5", b)):
+            with h5py.File(run_dir / "snapshots" / name, "a") as f:
+                f.attrs["run_id"] = sid
+    out = tmp_path / "plots"
+    for figure in ("fig2", "fig3", "domains"):
+        capsys.readouterr()
+        assert main(["plot", figure, str(run_dir), "--out", str(out / "f.png")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"qke plot {figure}: error: {run_dir}: files of two runs")
+        assert a in err[0] and b in err[0]
+    assert not out.exists()
+
+
+def test_runs_without_run_ids_are_accepted(runs, tmp_path):
+    old = copy_run(runs["sine"], tmp_path / "old")
+    (old / "run.json").unlink(missing_ok=True)
+    for path in [old / "timeseries.h5"] + sorted((old / "snapshots").glob("*.h5")):
+        with h5py.File(path, "a") as f:
+            f.attrs.pop("run_id", None)
+    run = figures.load_run(old)
+    assert run.record is None and run.complete
+    assert main(["plot", "fig2", str(old), "--out", str(tmp_path / "f.png")]) == 0
+    partly = copy_run(runs["sine"], tmp_path / "partly")                # ids on some files only
+    set_run_ids(partly, "c" * 32, ["c" * 32, None, None, "c" * 32, None])
+    assert figures.load_run(partly).record["run_id"] == "c" * 32
