@@ -3,7 +3,9 @@
 Progress is measured in ln T, the natural clock of an expanding universe. The ETA extrapolates
 the recent rate (wall time per unit ln T over the last RATE_WINDOW reports), not the average
 since the start: a run through a resonance is fast before it and may be a hundred times slower
-in the oscillation phase after it, where the average would promise minutes for hours.
+in the oscillation phase after it, where the average would promise minutes for hours. No ETA is
+shown until a rate has been measured: the window starts at the first report (so start-up and
+compilation before it do not count) and needs MIN_RATE_REPORTS reports after it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections import deque
 
 RATE_WINDOW = 10
 """Reports (log lines, or bar refreshes) over which the rate behind the ETA is measured."""
+MIN_RATE_REPORTS = 2
+"""Reports after the first one before an ETA is shown."""
 
 
 class Progress:
@@ -37,7 +41,7 @@ class Progress:
         self.interval = 0.1 if self.mode == "bar" else interval_s
         self.t0 = time.monotonic()
         self.last = self.t0
-        self._recent = deque([(self.t0, 0.0)], maxlen=RATE_WINDOW + 1)   # (wall time, ln T covered)
+        self._recent = deque(maxlen=RATE_WINDOW + 1)   # (wall time, fraction covered) per report
 
     def fraction(self, T):
         """Fraction of the ln T span covered at temperature T."""
@@ -55,7 +59,8 @@ class Progress:
         elapsed = now - self.t0
         self._recent.append((now, frac))
         eta = self.eta()
-        text = f"{100 * frac:5.1f}%  T = {T:8.4f} MeV  {info}  elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
+        text = (f"{100 * frac:5.1f}%  T = {T:8.4f} MeV  {info}  elapsed {_clock(elapsed)}"
+                + (f"  ETA {_clock(eta)}" if math.isfinite(eta) else ""))
         if self.mode == "bar":
             width = 30
             filled = int(width * frac)
@@ -65,7 +70,9 @@ class Progress:
         self.stream.flush()
 
     def eta(self):
-        """Seconds left at the rate of the last RATE_WINDOW reports (nan before any progress)."""
+        """Seconds left at the rate of the last RATE_WINDOW reports (nan until it is measured)."""
+        if len(self._recent) < MIN_RATE_REPORTS + 1:
+            return float("nan")
         (w0, f0), (w1, f1) = self._recent[0], self._recent[-1]
         if f1 <= f0:
             return float("nan")
