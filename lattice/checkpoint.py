@@ -12,6 +12,7 @@ rank's ``global_slice`` of the global state, so a run may restart on a different
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import yaml
@@ -102,28 +103,58 @@ def read_checkpoint(path, comm, partition):
         the meta dict.
 
     Raises:
-        RestartError: the checkpoint's global shape differs from ``partition.global_shape``.
-        FileNotFoundError: the file or one of its parts is missing.
+        RestartError: the file is missing, unreadable (truncated, corrupt, a part missing), not a
+            checkpoint, or its global shape differs from ``partition.global_shape``.
     """
-    with open_checked(path) as f:
+    with _open_restart_file(path, "checkpoint") as f:
+        if f.attrs.get("kind") != "checkpoint" or "state" not in f or "meta" not in f.attrs:
+            raise RestartError(f"{path} is not a checkpoint (no /state dataset or meta attribute)")
         state = f["state"]
         if tuple(state.shape[1:]) != partition.global_shape:
             raise RestartError(f"{path} holds a lattice of {tuple(state.shape[1:])} cells, the "
                              f"run has {partition.global_shape}")
-        local = state[(slice(None),) + partition.global_slice(comm.rank)]
-        meta = json.loads(f.attrs["meta"])
+        try:
+            local = state[(slice(None),) + partition.global_slice(comm.rank)]
+            meta = json.loads(f.attrs["meta"])
+        except (OSError, ValueError) as exc:
+            raise RestartError(f"{path}: the checkpoint cannot be read ({_one_line(exc)})") from None
     return local, meta
+
+
+def checkpoint_output_dir(path):
+    """The output folder recorded in a checkpoint (None if it records none)."""
+    with _open_restart_file(path, "checkpoint") as f:
+        try:
+            return json.loads(f.attrs["meta"]).get("out_dir")
+        except (KeyError, ValueError):
+            return None
+
+
+def _one_line(exc):
+    """An exception's message on one line (HDF5 messages can span several)."""
+    return " ".join(str(exc).split())
+
+
+@contextmanager
+def _open_restart_file(path, what):
+    """``with``: `open_checked(path)`, every failure to open it as RestartError naming the path."""
+    try:
+        f = open_checked(path)
+    except FileNotFoundError as exc:
+        raise RestartError(f"{path}: {exc.strerror or _one_line(exc)}") from None
+    except OSError as exc:
+        raise RestartError(f"{path} cannot be read as a {what} (truncated or corrupt HDF5 file: "
+                           f"{_one_line(exc)})") from None
+    with f:
+        yield f
 
 
 def snapshot_temperature(path):
     """The temperature T [MeV] a snapshot was written at (RestartError if it is not a snapshot)."""
-    try:
-        with open_checked(path) as f:
-            if "T" not in f.attrs or "fields" not in f:
-                raise RestartError(f"{path} is not a snapshot (no T attribute or /fields group)")
-            return float(f.attrs["T"])
-    except OSError as exc:
-        raise RestartError(f"{path}: cannot be read as HDF5 ({exc})") from None
+    with _open_restart_file(path, "snapshot") as f:
+        if "T" not in f.attrs or "fields" not in f:
+            raise RestartError(f"{path} is not a snapshot (no T attribute or /fields group)")
+        return float(f.attrs["T"])
 
 
 def read_snapshot_state(path, comm, partition, field_names):
@@ -140,9 +171,9 @@ def read_snapshot_state(path, comm, partition, field_names):
         (T, t, deck, doubling_level, ...).
 
     Raises:
-        RestartError: a field is missing or the global shape differs.
+        RestartError: the file is unreadable, a field is missing or the global shape differs.
     """
-    with open_checked(path) as f:
+    with _open_restart_file(path, "snapshot") as f:
         missing = [name for name in field_names if name not in f["fields"]]
         if missing:
             raise RestartError(f"{path} has no field(s) {', '.join(missing)}")

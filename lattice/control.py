@@ -1,10 +1,13 @@
-"""Run control: periodic checkpoints, a wall-time limit and SIGTERM, decided collectively.
+"""Run control: periodic checkpoints, a wall-time limit, SIGTERM and SIGINT, decided collectively.
 
 Every rank polls after each output sample and after each accepted step (all ranks take the same
 steps); the flags are combined with one max-reduction, so all ranks write the (collective)
 checkpoint and stop together, never half of them. Polling after every step means a SIGTERM is
 answered within one step, not at the next output sample, which in an oscillation phase can be
 an hour away.
+
+SIGINT (Ctrl-C) is answered as SIGTERM: a checkpoint, then a stop. A second SIGINT before the
+stop raises KeyboardInterrupt at once (abort without a checkpoint).
 """
 
 from __future__ import annotations
@@ -31,11 +34,24 @@ class RunControl:
         self.every_s, self.walltime_s = every_s, walltime_s
         self.start = self.last = time.monotonic()
         self.terminated = False
+        self.reason = None
+        """Why the run stops: 'SIGTERM', 'SIGINT' or 'wall-time limit' (None while it runs)."""
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._on_sigterm)
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
 
-    def _on_sigterm(self, signum, frame):
+    def _on_signal(self, signum, frame):
+        if signum == signal.SIGINT and self.terminated:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
         self.terminated = True
+        self.reason = signal.Signals(signum).name
+
+    def release(self):
+        """Give SIGTERM and SIGINT their default handling back (at the end of the run)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def poll(self):
         """(write_checkpoint, stop) for this sample, the same on every rank."""
@@ -45,6 +61,8 @@ class RunControl:
                  float(self.every_s > 0 and now - self.last >= self.every_s))
         term, over, due = self.comm.allreduce_array(np.array(flags), "max")
         stop = bool(term or over)
+        if stop and self.reason is None:
+            self.reason = "SIGTERM or SIGINT on another rank" if term else "wall-time limit"
         write = stop or bool(due)
         if write:
             self.last = now

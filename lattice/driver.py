@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lattice import runfolder
 from lattice.parallel import SerialComm
 from lattice.doubling import coarsen
 from lattice.implicit import ImplicitLattice
@@ -98,11 +99,12 @@ class Split:
 
 
 class Stopped(Exception):
-    """The run stopped early (SIGTERM or wall-time limit) after writing a checkpoint."""
+    """The run stopped early (SIGTERM, SIGINT or wall-time limit) after writing a checkpoint."""
 
-    def __init__(self, path, T):
-        super().__init__(f"stopped at T = {T:.6g} MeV; checkpoint written to {path}")
-        self.path, self.T = path, T
+    def __init__(self, path, T, reason=None):
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"stopped{why} at T = {T:.6g} MeV; checkpoint written to {path}")
+        self.path, self.T, self.reason = path, T, reason
 
 
 class Simulation:
@@ -123,6 +125,8 @@ class Simulation:
         self.deck, self.schema, self.comm = deck, schema, comm or SerialComm()
         self.write = write
         self.out = Path(out_dir) if out_dir is not None else default_output_dir(deck)
+        self.run_id = self.comm.bcast(runfolder.new_run_id() if self.comm.rank == 0 else None)
+        """Identifies this run's files (lattice.runfolder); a restart takes the checkpoint's."""
         integ = deck.integrator
         self.setup = None
         self.spec = MODELS[deck.model]
@@ -185,7 +189,8 @@ class Simulation:
     def checkpoint_meta(self):
         """Everything besides the fields that an exact restart needs."""
         a, st = self.advancer, self.stepper
-        meta = {"deck": self.schema.to_yaml(self.deck),
+        meta = {"deck": self.schema.to_yaml(self.deck), "run_id": self.run_id,
+                "out_dir": str(self.out.resolve()) if self.write else None,
                 "next_sample": self.next_sample, "accepted": st.n_accepted, "rejected": st.n_rejected,
                 "doubling_level": self.doubling_level,
                 "series": {k: v[:self.next_sample].tolist() for k, v in self.series.items()},
@@ -219,6 +224,7 @@ class Simulation:
                                f"may change")
         for _ in range(int(meta.get("doubling_level", 0))):   # the seed field and box, as they were
             self._double(state=False)
+        self.run_id = meta.get("run_id", self.run_id)
         self.next_sample = int(meta["next_sample"])
         self.t_resume = meta.get("t_resume")
         self.stepper.n_accepted, self.stepper.n_rejected = meta["accepted"], meta["rejected"]
@@ -265,6 +271,53 @@ class Simulation:
             self._double(state=False)
         self.y = self.lattice.xp.asarray(y)
 
+    # -- the output folder ------------------------------------------------------------------------
+    def claim_output(self, overwrite=False, continuing=False, keep=()):
+        """Check (collectively, before any output) that the run may write into its folder.
+
+        A new run needs a folder without another run's files, or `overwrite`, which removes them
+        first; a restart (`continuing`) writes only into an unused folder or the one holding the
+        run its checkpoint continues. `keep`: input files that must not be removed by
+        `overwrite`. Raises runfolder.FolderError on every rank, with one line.
+        """
+        def check():
+            runfolder.check_writable(self.out)
+            used = runfolder.used_files(self.out)
+            if not used:
+                return None
+            record = runfolder.read_record(self.out)
+            if continuing:
+                if record is None or record.get("run_id") == self.run_id:
+                    return None
+                return (f"output folder {self.out} holds {runfolder.describe(self.out)}, not the run "
+                        f"this checkpoint continues; give that run's folder with --out, or a new --out DIR")
+            if not overwrite:
+                hint = (f", or continue it with --restart {self.out / 'checkpoint.h5'}"
+                        if "checkpoint.h5" in used else "")
+                return (f"output folder {self.out} holds {runfolder.describe(self.out)} "
+                        f"({', '.join(used)}); choose a new --out DIR, add --overwrite to remove that "
+                        f"run's files first{hint}")
+            inside = [str(p) for p in keep if _inside(p, self.out)]
+            if inside:
+                return (f"--overwrite would remove {', '.join(inside)}, which this run reads; "
+                        f"choose a new --out DIR")
+            runfolder.clear(self.out)
+            return None
+
+        error = None
+        if self.comm.rank == 0:
+            try:
+                error = check()
+            except runfolder.FolderError as exc:
+                error = str(exc)
+        error = self.comm.bcast(error)
+        if error:
+            raise runfolder.FolderError(error)
+
+    def _record(self, status, T=None, detail=""):
+        if self.write and self.comm.rank == 0:
+            runfolder.write_record(self.out, self.run_id, status, T, detail)
+
     # -- grid doubling ---------------------------------------------------------------------------
     def _double_if_resolved(self, T):
         """Double the grid while ℓ_D spans ≥ 2 × grid.doubling_cells_per_lD cells, at and below
@@ -309,7 +362,7 @@ class Simulation:
         if i in self.snapshot_at and self.write:
             write_snapshot(self.snapshots, self.snapshot_at.index(i), self.lattice, system, y, self.deck,
                            self.schema, self.T_samples[i], t, self.stepper.n_accepted,
-                           self.setup.hubble_length, self.doubling_level)
+                           self.setup.hubble_length, self.doubling_level, self.run_id)
         return obs
 
     def _open_outputs(self):
@@ -318,9 +371,11 @@ class Simulation:
             return
         if self.comm.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
+            self._record("running", self.T_samples[self.next_sample - 1] if self.next_sample else None)
             self.timeseries = TimeseriesWriter(
                 self.out / "timeseries.h5", self.units, self.system.field_names if self.fields is not None else (),
-                attrs={"deck": self.schema.to_yaml(self.deck), "model": self.deck.model, "title": self.deck.title})
+                attrs={"deck": self.schema.to_yaml(self.deck), "model": self.deck.model, "title": self.deck.title,
+                       "run_id": self.run_id})
             for i in range(self.next_sample):  # rows restored from a checkpoint
                 self._append(i)
         self.comm.barrier()
@@ -378,10 +433,15 @@ class Simulation:
                     if write:
                         self.write_checkpoint(control.path)
                     if stop:
-                        raise Stopped(control.path, self.T_samples[i])
-        except BaseException:
+                        raise Stopped(control.path, self.T_samples[i], control.reason)
+        except BaseException as exc:
             if self.timeseries:
                 self.timeseries.close(self._stats(wall0))
+            T_last = self.T_samples[self.next_sample - 1] if self.next_sample else None
+            if isinstance(exc, Stopped):
+                self._record("stopped", exc.T, str(exc))
+            else:
+                self._record("failed", T_last, " ".join(f"{type(exc).__name__}: {exc}".split()))
             raise
         finally:
             bar.close()
@@ -392,6 +452,7 @@ class Simulation:
             if hasattr(self.system, "spectra"):
                 self.timeseries.write_arrays("final", self.system.spectra(self.y), "dimensionless")
             self.timeseries.close(result.summary)
+        self._record("complete", self.T_samples[-1])
         return result
 
     def _advance_to(self, i, control, interrupt, decision):
@@ -407,7 +468,7 @@ class Simulation:
             self.t_resume = t
             self.write_checkpoint(control.path)
             if decision.pop():
-                raise Stopped(control.path, self.system.temperature(t))
+                raise Stopped(control.path, self.system.temperature(t), control.reason)
 
     def _stats(self, wall0):
         stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,
@@ -424,9 +485,12 @@ class Simulation:
 
 
 def run(deck, schema, out_dir=None, write=True, progress=None, comm=None, restart=None,
-        control=None, from_snapshot=None) -> RunResult:
+        control=None, from_snapshot=None, overwrite=False) -> RunResult:
     """Integrate a deck (see Simulation); `restart` continues from a checkpoint file, exactly;
-    `from_snapshot` starts from a snapshot's fields (Simulation.start_from_snapshot)."""
+    `from_snapshot` starts from a snapshot's fields (Simulation.start_from_snapshot).
+
+    The output folder is checked first (Simulation.claim_output): a folder holding another
+    run's files is refused (runfolder.FolderError) unless `overwrite`."""
     if progress:
         deck = _with_progress(deck, progress)
     sim = Simulation(deck, schema, out_dir, write, comm=comm)
@@ -434,7 +498,15 @@ def run(deck, schema, out_dir=None, write=True, progress=None, comm=None, restar
         sim.restore(restart)
     elif from_snapshot:
         sim.start_from_snapshot(from_snapshot)
+    if write:
+        sim.claim_output(overwrite, continuing=bool(restart), keep=[p for p in (restart, from_snapshot) if p])
     return sim.run(control)
+
+
+def _inside(path, folder) -> bool:
+    """Whether file `path` lies inside `folder` (after resolving both)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return folder == path or folder in path.parents
 
 
 def _with_progress(deck, mode):
@@ -465,9 +537,11 @@ def count_sign_changes(lattice, system, y):
     return lattice.comm.allreduce_sum(count)
 
 
-def write_snapshot(writer, index, lattice, system, y, deck, schema, T, t, steps, hubble_length, level=0):
+def write_snapshot(writer, index, lattice, system, y, deck, schema, T, t, steps, hubble_length, level=0,
+                   run_id=""):
     """One snapshot of the 8 fields and L; lengths in Hubble lengths at T_ref (comoving)."""
     data = np.concatenate([y, system.asymmetry(y)[None]])
     writer.write(index, data, {"T": float(T), "t": float(t), "step": int(steps), "doubling_level": int(level),
                                "dx": tuple(dx / hubble_length for dx in lattice.spacing),
-                               "origin": (0.0,) * lattice.ndim, "deck": schema.to_yaml(deck)})
+                               "origin": (0.0,) * lattice.ndim, "deck": schema.to_yaml(deck),
+                               "run_id": run_id})

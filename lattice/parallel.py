@@ -28,6 +28,10 @@ class SerialComm:
     def allgather(self, value):
         return [value]
 
+    def bcast(self, value):
+        """Rank 0's (picklable) value, on every rank."""
+        return value
+
     def alltoall(self, values):
         """values[r] goes to rank r; returns what every rank sent to this one."""
         return list(values)
@@ -63,6 +67,14 @@ class MPIComm:
     def allgather(self, value):
         """Every rank's (picklable) value, in rank order, on every rank."""
         return self.comm.allgather(value)
+
+    def bcast(self, value):
+        """Rank 0's (picklable) value, on every rank."""
+        return self.comm.bcast(value, root=0)
+
+    def abort(self, code):
+        """End every rank of the job at once (MPI_Abort) with exit status `code`."""
+        self.comm.Abort(code)
 
     def alltoall(self, values):
         """values[r] (picklable) goes to rank r; returns, in rank order, what each rank sent here."""

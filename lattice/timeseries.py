@@ -6,7 +6,10 @@ Layout (documented in the README):
     /steps                    1-D, accepted integrator steps so far
     /fields/<name>            1-D per field, single-site runs only (P0p, P0m, ... Pzm)
     /final/<name>             whole arrays written once at the end (pb: y, z_s, zbar_s spectra)
-    attrs: deck (resolved YAML), model, version, units on every dataset, summary keys at close.
+    attrs: deck (resolved YAML), model, version, run_id (see `lattice.runfolder`), units on
+           every dataset, summary keys at close.
+Columns whose units start with "count" (steps, sign_changes, doubling_level) are stored as
+64-bit integers, the rest as float64.
 Rows are buffered and written every `flush_every` rows or `flush_interval_s` seconds, whichever
 comes first (and at close), so a killed run keeps all but the last block of what it had
 computed, and a long run's file can be read while it runs (h5py locks files it writes: read it
@@ -52,7 +55,8 @@ class TimeseriesWriter:
             self.file.attrs[key] = value
 
     def _create(self, name, units):
-        ds = self.file.create_dataset(name, shape=(0,), maxshape=(None,), dtype="f8", chunks=(4096,))
+        dtype = "i8" if units.startswith("count") else "f8"
+        ds = self.file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
         ds.attrs["units"] = units
 
     def append(self, values: dict, fields=None):
@@ -74,7 +78,7 @@ class TimeseriesWriter:
         for j, name in enumerate(self.columns):
             ds = self.file[name]
             ds.resize((n,))
-            ds[n0:n] = block[:, j]
+            ds[n0:n] = block[:, j].astype(ds.dtype)
         if self.field_names:
             states = np.array([f for _, f in self._pending])
             for i, name in enumerate(self.field_names):

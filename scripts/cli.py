@@ -10,21 +10,39 @@
     qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
     qke plot fig2|fig3|domains RUN_DIR ...   the paper's figures from lattice run output (scripts/figures.py)
 
-Exit status: 0 on success, 2 for a bad deck or command line, 3 when the run stopped early
-(SIGTERM or checkpoint.walltime_s) after writing a checkpoint, 1 for a failed run.
+Exit status: 0 on success, 2 for a bad deck, command line, output folder or checkpoint, 3 when
+the run stopped early (SIGTERM, Ctrl-C or checkpoint.walltime_s) after writing a checkpoint, 1 for
+a failed run. Under MPI an error on any rank ends every rank (MPI_Abort) after one message.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
+import time
+import traceback
 from pathlib import Path
 
 from lattice.deck import DeckError
+from lattice.runfolder import FolderError
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+
+        return version("qke-lattice")
+    except Exception:   # not installed (run from a source tree)
+        from lattice.timeseries import VERSION
+
+        return VERSION
 
 
 def _parser():
     p = argparse.ArgumentParser(prog="qke", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"qke {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def deck_args(sp):
@@ -37,8 +55,11 @@ def _parser():
     run.add_argument("--out", help="output directory (default: output.dir or out/<deck name>)")
     run.add_argument("--progress", choices=("auto", "bar", "log", "none"),
                      help="progress display (default: output.progress)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="remove the files of a run already in the output folder first")
     run.add_argument("--restart", metavar="CHECKPOINT",
-                     help="continue from a checkpoint written by a run of the same deck")
+                     help="continue from a checkpoint written by a run of the same deck (in its "
+                     "output folder, unless --out says otherwise)")
     run.add_argument("--from-snapshot", metavar="SNAPSHOT",
                      help="start from the fields of a snapshot (e.g. to take a finished lattice run "
                      "further): time.T_start_MeV becomes the snapshot's T; physics, grid and seed "
@@ -99,97 +120,148 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(argv)
     from lattice.parallel import world
-    from physics.models import load_deck, schema_for
 
     comm = world()
     say = print if comm.rank == 0 else (lambda *a, **k: None)
     try:
-        if args.command == "schema":
-            say(schema_for(args.model).describe())
-            return 0
-        if args.command == "bench" and args.what == "kernels":
-            from scripts.bench_kernels import bench_kernels
-
-            return bench_kernels(args, say)
-        if args.command == "bench" and args.what == "lattice":
-            from scripts.bench_lattice import bench_lattice
-
-            return bench_lattice(args, comm, say)
-        if args.command == "bench":
-            from scripts.bench import bench_homogeneous
-
-            return bench_homogeneous(args, say)
-        if args.command == "pb-tables":
-            from scripts.pb_tables import tables
-
-            return tables(args, comm, say)
-        if args.command == "plot":
-            from scripts.figures import PlotError, plot
-
-            try:
-                return plot(args, say)
-            except PlotError as exc:
-                say(f"qke plot {args.figure}: error: {exc}", file=sys.stderr)
-                return 2
-        overrides, note = list(args.overrides), ""
-        if getattr(args, "from_snapshot", None):
-            T_snap = _snapshot_temperature(args.from_snapshot)
-            overrides.append(f"time.T_start_MeV={T_snap!r}")
-            note = f" (with --from-snapshot, time.T_start_MeV is the snapshot's T, {T_snap!r} MeV)"
-        try:
-            deck, schema = load_deck(args.deck, overrides)
-        except DeckError as exc:
-            raise DeckError(f"{exc}{note}") from None
-        if args.command == "scan":
-            from scripts.scan import scan
-
-            return scan(args, comm, say)
-        if args.command == "validate":
-            say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")
-            return 0
-        from physics.models import MODELS, build_lattice
-
-        on_lattice = MODELS[deck.model].on_lattice(deck)
-        if comm.size > 1 and not on_lattice:
-            raise DeckError(f"model {deck.model!r} without a decomposed lattice runs on one rank; "
-                            f"launched on {comm.size} (run without mpiexec or with -n 1)")
-        if on_lattice:
-            try:
-                build_lattice(deck, comm)  # decomposition and seed checked before any output
-            except (ValueError, OSError) as exc:
-                raise DeckError(f"grid/seed: {exc}") from None
-        from lattice.checkpoint import RestartError
-        from lattice.control import RunControl
-        from lattice.driver import Stopped, default_output_dir, run
-
-        out = Path(args.out) if args.out else default_output_dir(deck)
-        ck = deck.checkpoint
-        control = RunControl(comm, ck.file or str(out / "checkpoint.h5"), ck.every_s, ck.walltime_s)
-        if args.restart and not Path(args.restart).exists():
-            raise DeckError(f"--restart {args.restart}: no such checkpoint file")
-        try:
-            result = run(deck, schema, out_dir=out, progress=args.progress, comm=comm,
-                         restart=args.restart, control=control, from_snapshot=args.from_snapshot)
-        except Stopped as stopped:
-            again = f" --from-snapshot {args.from_snapshot}" if args.from_snapshot else ""
-            say(f"qke: {stopped}; continue with: qke run {args.deck}{again} --restart {stopped.path}",
-                file=sys.stderr)
-            return 3
-        except RestartError as exc:   # read on every rank before any output: the same on all
-            raise DeckError(f"{'--restart' if args.restart else '--from-snapshot'}: {exc}") from None
-        say(format_summary(result, deck))
-        return 0
-    except DeckError as exc:
-        say(f"qke: deck error: {exc}", file=sys.stderr)
-        sys.stderr.flush()
-        # Every rank reaches this point with the same error (validation and the decomposition
-        # check are deterministic functions of the deck): wait until rank 0 has printed, or a
+        return _command(args, comm, say)
+    except (DeckError, FolderError) as exc:
+        # Every rank reaches this point with the same error (validation, the decomposition and
+        # folder checks are deterministic or broadcast): wait until rank 0 has printed, or a
         # rank exiting first makes mpiexec kill rank 0 before the message is out.
+        kind = "deck error" if isinstance(exc, DeckError) else "error"
+        say(f"qke: {kind}: {exc}", file=sys.stderr)
+        sys.stderr.flush()
         comm.barrier()
         return 2
     except KeyboardInterrupt:
-        say("qke: interrupted", file=sys.stderr)
-        return 130
+        return _fail(comm, "interrupted (no checkpoint written)", 130)
+    except Exception as exc:   # a failed run: one line, and under MPI every rank ends
+        return _fail(comm, " ".join(f"{type(exc).__name__}: {exc}".split()), 1)
+
+
+def _fail(comm, message, code):
+    """Report an error raised on this rank in one line and return `code`; under MPI, end the
+    whole job (MPI_Abort) instead, since the other ranks may wait in a collective forever.
+
+    A rank other than 0 waits a moment first: if rank 0 failed too (an error every rank
+    raises), its abort ends the job with a single message."""
+    where = f" on rank {comm.rank}" if comm.size > 1 else ""
+    if comm.size > 1 and comm.rank:
+        time.sleep(1.0)
+    print(f"qke: {'run failed' if code == 1 else 'aborted'}{where}: {message}"
+          + ("" if os.environ.get("QKE_TRACEBACK") or code != 1 else " (QKE_TRACEBACK=1 shows the traceback)"),
+          file=sys.stderr, flush=True)
+    if os.environ.get("QKE_TRACEBACK"):
+        traceback.print_exc()
+    if comm.size > 1:
+        sys.stderr.flush()
+        comm.abort(code)
+    return code
+
+
+def _command(args, comm, say):
+    from physics.models import load_deck, schema_for
+
+    if args.command == "schema":
+        say(schema_for(args.model).describe())
+        return 0
+    if args.command == "bench" and args.what == "kernels":
+        from scripts.bench_kernels import bench_kernels
+
+        return bench_kernels(args, say)
+    if args.command == "bench" and args.what == "lattice":
+        from scripts.bench_lattice import bench_lattice
+
+        return bench_lattice(args, comm, say)
+    if args.command == "bench":
+        from scripts.bench import bench_homogeneous
+
+        return bench_homogeneous(args, say)
+    if args.command == "pb-tables":
+        from scripts.pb_tables import tables
+
+        return tables(args, comm, say)
+    if args.command == "plot":
+        from scripts.figures import PlotError, plot
+
+        try:
+            return plot(args, say)
+        except PlotError as exc:
+            say(f"qke plot {args.figure}: error: {exc}", file=sys.stderr)
+            return 2
+    overrides, note = list(args.overrides), ""
+    if getattr(args, "from_snapshot", None):
+        T_snap = _snapshot_temperature(args.from_snapshot)
+        overrides.append(f"time.T_start_MeV={T_snap!r}")
+        note = f" (with --from-snapshot, time.T_start_MeV is the snapshot's T, {T_snap!r} MeV)"
+    try:
+        deck, schema = load_deck(args.deck, overrides)
+    except DeckError as exc:
+        raise DeckError(f"{exc}{note}") from None
+    if args.command == "scan":
+        from scripts.scan import scan
+
+        return scan(args, comm, say)
+    if args.command == "validate":
+        say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")
+        return 0
+    return _run(args, deck, schema, comm, say)
+
+
+def _run(args, deck, schema, comm, say):
+    """`qke run`: checks that need no output first, then the run; 3 with a restart hint if it stopped."""
+    from physics.models import MODELS, build_lattice
+
+    on_lattice = MODELS[deck.model].on_lattice(deck)
+    if comm.size > 1 and not on_lattice:
+        raise DeckError(f"model {deck.model!r} without a decomposed lattice runs on one rank; "
+                        f"launched on {comm.size} (run without mpiexec or with -n 1)")
+    if on_lattice:
+        try:
+            build_lattice(deck, comm)  # decomposition and seed checked before any output
+        except (ValueError, OSError) as exc:
+            raise DeckError(f"grid/seed: {exc}") from None
+    from lattice.checkpoint import RestartError, checkpoint_output_dir
+    from lattice.control import RunControl
+    from lattice.driver import Stopped, default_output_dir, run
+
+    if args.restart and args.overwrite:
+        raise DeckError("--overwrite starts a run afresh; it cannot be combined with --restart")
+    if args.restart and not Path(args.restart).exists():
+        raise DeckError(f"--restart {args.restart}: no such checkpoint file")
+    try:
+        recorded = checkpoint_output_dir(args.restart) if args.restart and not args.out else None
+    except RestartError as exc:
+        raise DeckError(f"--restart: {exc}") from None
+    out = Path(args.out or recorded or default_output_dir(deck))
+    ck = deck.checkpoint
+    control = RunControl(comm, ck.file or str(out / "checkpoint.h5"), ck.every_s, ck.walltime_s)
+    try:
+        result = run(deck, schema, out_dir=out, progress=args.progress, comm=comm, restart=args.restart,
+                     control=control, from_snapshot=args.from_snapshot, overwrite=args.overwrite)
+    except Stopped as stopped:
+        say(f"qke: {stopped}; continue with: {_continue_command(args, comm, out, stopped.path)}",
+            file=sys.stderr)
+        return 3
+    except RestartError as exc:   # read on every rank before any output: the same on all
+        raise DeckError(f"{'--restart' if args.restart else '--from-snapshot'}: {exc}") from None
+    finally:
+        control.release()
+    say(format_summary(result, deck))
+    return 0
+
+
+def _continue_command(args, comm, out, checkpoint):
+    """The command that, pasted as is, continues a stopped run in the same folder."""
+    words = (["mpiexec", "-n", str(comm.size)] if comm.size > 1 else []) + ["qke", "run", args.deck]
+    for override in args.overrides:
+        words += ["--set", override]
+    if args.from_snapshot:
+        words += ["--from-snapshot", args.from_snapshot]
+    if args.progress:
+        words += ["--progress", args.progress]
+    return shlex.join(words + ["--out", str(out), "--restart", str(checkpoint)])
 
 
 def _snapshot_temperature(path):

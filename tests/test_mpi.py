@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,54 @@ def test_allreduce_max_agrees_across_ranks():
                           text=True, timeout=120, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("ok") == 2  # both ranks passed their assertion
+
+
+def _qke_script():
+    """The installed `qke` console script (the documented `mpiexec -n N qke run ...` form)."""
+    path = Path(sys.executable).parent / "qke"
+    if not path.exists():
+        pytest.skip("the qke console script is not installed beside this Python (pip install -e .)")
+    return str(path)
+
+
+LATTICE = [str(INPUT / "lattice_1d_laptop.yaml"), "--progress", "none", "--set", "grid.shape=[12]",
+           "--set", "time.T_start_MeV=24", "--set", "time.T_end_MeV=23.9", "--set", "output.samples=5"]
+
+
+def test_unwritable_output_folder_ends_every_rank_with_one_message(tmp_path):
+    """`mpiexec -n 2 qke run` into a folder below a file: exit 2 on every rank within 30 s, one
+    message, no traceback (before, rank 0 raised and rank 1 waited in a collective forever)."""
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([_mpiexec(), "-n", "2", _qke_script(), "run", *LATTICE, "--out", str(out)],
+                          capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count(f"output folder {out} cannot be written") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_error_on_one_rank_alone_ends_the_job_with_one_message(tmp_path):
+    """A failure raised on rank 1 only, mid-run, while rank 0 goes on into the next collective:
+    the job ends within 30 s of the failure, non-zero, with one message naming the rank (MPI_Abort), without
+    `python -m mpi4py`."""
+    code = ("import sys\n"
+            "import lattice.driver as d\n"
+            "from scripts.cli import main\n"
+            "observe = d.Simulation._observe\n"
+            "def failing(self, i, t):\n"
+            "    if self.comm.rank == 1 and i == 2:\n"
+            "        import time; print('failing at', time.time(), flush=True)\n"
+            "        raise RuntimeError('injected failure on rank 1')\n"
+            "    return observe(self, i, t)\n"
+            "d.Simulation._observe = failing\n"
+            f"sys.exit(main(['run', *{LATTICE!r}, '--out', {str(tmp_path / 'run')!r}]))\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=tmp_path)
+    ended = time.time()
+    assert proc.returncode != 0, proc.stderr
+    failed_at = float(proc.stdout.split("failing at", 1)[1].split()[0])
+    assert ended - failed_at < 30, (ended - failed_at, proc.stderr)
+    assert proc.stderr.count("qke: run failed on rank 1: RuntimeError: injected failure on rank 1") == 1, proc.stderr
+    assert proc.stderr.count("qke:") == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -287,7 +287,7 @@ def test_a_stopped_run_from_a_snapshot_restarts_with_both_flags(tmp_path, capsys
     part = tmp_path / "part"
     assert main(["run", deck, *more, "--set", "checkpoint.walltime_s=0.001", "--out", str(part)]) == 3
     err = capsys.readouterr().err
-    assert f"--from-snapshot {snap} --restart {part / 'checkpoint.h5'}" in err, err
+    assert f"--from-snapshot {snap} --out {part} --restart {part / 'checkpoint.h5'}" in err, err
     assert main(["run", deck, *more, "--out", str(part), "--restart", str(part / "checkpoint.h5")]) == 0
     a = read_snapshot(tmp_path / "straight" / "snapshots" / "snap_000001.h5")[0]
     b = read_snapshot(part / "snapshots" / "snap_000001.h5")[0]
