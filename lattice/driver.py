@@ -304,15 +304,41 @@ class Simulation:
             runfolder.clear(self.out)
             return None
 
+        def check_all():
+            error = check()
+            if error is None:
+                runfolder.check_space(self.out, *self.output_bytes())
+            return error
+
         error = None
         if self.comm.rank == 0:
+            created = runfolder.missing_folders(self.out)
             try:
-                error = check()
+                error = check_all()
             except runfolder.FolderError as exc:
                 error = str(exc)
+            if error:
+                runfolder.remove_empty(created)
         error = self.comm.bcast(error)
         if error:
             raise runfolder.FolderError(error)
+
+    def output_bytes(self):
+        """(bytes, what): an upper estimate of what the run writes into its folder: the time
+        series (HDF5 chunks of 4096 rows per column), the snapshots and a checkpoint (twice: the
+        new one is written beside the old before it replaces it)."""
+        n_state = self.system.n_fields * (int(np.prod(self.lattice.partition.global_shape))
+                                          if self.lattice is not None else self.y[0].size)
+        cells = n_state // self.system.n_fields
+        rows = -(-len(self.T_samples) // 4096) * 4096
+        columns = len(self.units) + 3 + (self.system.n_fields if self.fields is not None else 0)
+        series = 8 * rows * columns + 2**16 + 16 * n_state
+        snapshots = len(self.snapshot_at) * (8 * (n_state + 2 * cells) + 2**16)
+        checkpoint = 2 * (8 * n_state + 2**16)
+        what = f"time series {series / 1e6:.2g} MB"
+        if snapshots:
+            what += f", {len(self.snapshot_at)} snapshots {snapshots / 1e6:.2g} MB"
+        return series + snapshots + checkpoint, what + f", checkpoints {checkpoint / 1e6:.2g} MB"
 
     def _record(self, status, T=None, detail=""):
         if self.write and self.comm.rank == 0:
@@ -438,10 +464,13 @@ class Simulation:
             if self.timeseries:
                 self.timeseries.close(self._stats(wall0))
             T_last = self.T_samples[self.next_sample - 1] if self.next_sample else None
-            if isinstance(exc, Stopped):
-                self._record("stopped", exc.T, str(exc))
-            else:
-                self._record("failed", T_last, " ".join(f"{type(exc).__name__}: {exc}".split()))
+            try:
+                if isinstance(exc, Stopped):
+                    self._record("stopped", exc.T, str(exc))
+                else:
+                    self._record("failed", T_last, " ".join(f"{type(exc).__name__}: {exc}".split()))
+            except OSError:     # e.g. the disk is full: the error being raised says what matters
+                pass
             raise
         finally:
             bar.close()

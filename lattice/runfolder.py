@@ -69,6 +69,24 @@ def describe(out) -> str:
                 status, f"a run with status {status!r}")
 
 
+def missing_folders(out) -> list:
+    """The folders on the way to `out` (itself included) that do not exist yet, deepest first."""
+    missing, path = [], Path(out).absolute()
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def remove_empty(folders) -> None:
+    """Remove those of `folders` (deepest first) that are empty: undo what a refused run made."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:   # not empty, or never made
+            return
+
+
 def check_writable(out) -> None:
     """Create folder `out` if needed and prove a file can be written there (FolderError if not)."""
     out = Path(out)
@@ -81,6 +99,15 @@ def check_writable(out) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise FolderError(f"output folder {out} cannot be written: {reason}") from None
+
+
+def check_space(out, need_bytes, what) -> None:
+    """FolderError unless the file system of folder `out` has `need_bytes` free (`what`: what
+    the run writes, for the message)."""
+    free = shutil.disk_usage(out).free
+    if free < need_bytes:
+        raise FolderError(f"output folder {out} has {free / 1e6:.3g} MB free; this run writes up to "
+                          f"{need_bytes / 1e6:.3g} MB ({what})")
 
 
 def clear(out) -> None:

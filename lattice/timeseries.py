@@ -1,6 +1,6 @@
 """DIR/timeseries.h5: scalar diagnostics (and, for one site, the fields) against T and t.
 
-Layout (documented in the README):
+Layout (documented in docs/user-guide/output.md):
     /T, /t                    1-D, MeV and MeV^-1
     /<observable>             1-D, one per model observable (e.g. L, L_nutau, sterile_over_active)
     /steps                    1-D, accepted integrator steps so far
@@ -18,12 +18,24 @@ with HDF5_USE_FILE_LOCKING=FALSE).
 
 from __future__ import annotations
 
+import re
 import time
+from contextlib import contextmanager
 
 import h5py
 import numpy as np
 
 VERSION = "0.1.0"
+
+
+class OutputError(OSError):
+    """Writing an output file failed (disk full, file system gone, ...): one line, path and reason."""
+
+
+def _reason(exc) -> str:
+    """What an HDF5 write error says went wrong, in a few words (its C library's message if any)."""
+    found = re.search(r"error message = '([^']*)'", str(exc))
+    return found.group(1) if found else " ".join(str(exc).split())
 
 
 class TimeseriesWriter:
@@ -38,7 +50,11 @@ class TimeseriesWriter:
 
     def __init__(self, path, columns: dict, field_names=(), attrs=None, flush_every=200,
                  flush_interval_s=60.0):
-        self.file = h5py.File(path, "w")
+        self.path = path
+        try:
+            self.file = h5py.File(path, "w")
+        except OSError as exc:
+            raise OutputError(f"writing {path} failed: {_reason(exc)}") from None
         self.flush_interval_s = flush_interval_s
         self._flushed_at = time.monotonic()
         self.columns = {"T": "MeV", "t": "MeV^-1", **columns, "steps": "count"}
@@ -46,13 +62,28 @@ class TimeseriesWriter:
         self.flush_every = flush_every
         self.rows = 0
         self._pending = []
-        for name, units in self.columns.items():
-            self._create(name, units)
-        for name in self.field_names:
-            self._create(f"fields/{name}", "dimensionless (Bloch components, P = P_nu ± P_nubar)")
-        self.file.attrs["version"] = VERSION
-        for key, value in (attrs or {}).items():
-            self.file.attrs[key] = value
+        with self._writing():
+            for name, units in self.columns.items():
+                self._create(name, units)
+            for name in self.field_names:
+                self._create(f"fields/{name}", "dimensionless (Bloch components, P = P_nu ± P_nubar)")
+            self.file.attrs["version"] = VERSION
+            for key, value in (attrs or {}).items():
+                self.file.attrs[key] = value
+
+    @contextmanager
+    def _writing(self):
+        """HDF5 failures as one OutputError; the broken file is dropped, never written again."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            reason = _reason(exc)
+            broken, self.file = self.file, None
+            try:
+                broken.close()
+            except Exception:   # the file is already broken; its error is the one reported
+                pass
+            raise OutputError(f"writing {self.path} failed: {reason}") from None
 
     def _create(self, name, units):
         dtype = "i8" if units.startswith("count") else "f8"
@@ -71,8 +102,12 @@ class TimeseriesWriter:
     def flush(self):
         """Write the buffered rows to the file (one resize per dataset) and flush it."""
         self._flushed_at = time.monotonic()
-        if not self._pending:
+        if not self._pending or self.file is None:
             return
+        with self._writing():
+            self._write_pending()
+
+    def _write_pending(self):
         n0, n = self.rows - len(self._pending), self.rows
         block = np.array([row for row, _ in self._pending], dtype=float)
         for j, name in enumerate(self.columns):
@@ -90,13 +125,19 @@ class TimeseriesWriter:
 
     def write_arrays(self, group, arrays: dict, units: str):
         """Store whole arrays once (e.g. the final momentum spectra) under /group/<name>."""
-        for name, value in arrays.items():
-            ds = self.file.create_dataset(f"{group}/{name}", data=np.asarray(value, dtype=float))
-            ds.attrs["units"] = units
+        with self._writing():
+            for name, value in arrays.items():
+                ds = self.file.create_dataset(f"{group}/{name}", data=np.asarray(value, dtype=float))
+                ds.attrs["units"] = units
 
     def close(self, summary=None):
-        """Write the remaining rows and the summary attributes, and close the file."""
+        """Write the remaining rows and the summary attributes, and close the file (nothing if a
+        write failed before: the file was dropped then)."""
         self.flush()
-        for key, value in (summary or {}).items():
-            self.file.attrs[f"summary_{key}"] = np.nan if value is None else value
-        self.file.close()
+        if self.file is None:
+            return
+        with self._writing():
+            for key, value in (summary or {}).items():
+                self.file.attrs[f"summary_{key}"] = np.nan if value is None else value
+            self.file.close()
+            self.file = None

@@ -51,7 +51,7 @@ class Run:
     Attributes:
         path: the run directory.
         deck: the validated deck the run used (rebuilt from the `deck` attribute).
-        series: time-series dataset name -> 1D array (T in MeV, descending; see README).
+        series: time-series dataset name -> 1D array (T in MeV, descending; see docs/user-guide/output.md).
         record: the folder's run record (RUN_DIR/run.json, `lattice.runfolder`) as a dict, or
             None for a run written before run records existed.
     """

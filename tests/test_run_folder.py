@@ -22,7 +22,7 @@ DECK = str(INPUT / "homogeneous_A.yaml")
 QUICK = ["--set", "time.T_end_MeV=60", "--set", "output.samples=5", "--progress", "none"]
 LATTICE = [str(INPUT / "lattice_1d_laptop.yaml"), "--progress", "none"] + [
     a for o in ("grid.shape=[12]", "seed.kind=sine", "seed.amplitude=5e-11", "time.T_start_MeV=24",
-                "time.T_end_MeV=23.9", "output.samples=5") for a in ("--set", o)]
+                "time.T_end_MeV=23.97", "output.samples=5") for a in ("--set", o)]
 
 
 def _digest(folder):
@@ -159,3 +159,21 @@ def test_version(capsys):
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out.startswith("qke ")
+
+
+def test_a_run_that_does_not_fit_the_free_space_is_refused_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """The estimate covers the time series' HDF5 chunks (4096 rows × 8 bytes per column), the
+    snapshots and two checkpoints; a folder with less free space is refused before any output,
+    and the folders made for the run are removed again."""
+    import collections
+
+    import lattice.runfolder as runfolder
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(runfolder.shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 50_000, 50_000))
+    out = tmp_path / "new" / "run"
+    capsys.readouterr()
+    assert main(["run", DECK, *QUICK, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"output folder {out} has 0.05 MB free" in err, err
+    assert "time series" in err and not (tmp_path / "new").exists()

@@ -13,7 +13,7 @@ from scripts.bench_kernels import bench_kernels
 sys.exit(bench_kernels(argparse.Namespace(backend='$1', shapes='$2'.split(), repeats=5), print))" 2>&1 | tee -a $out/bench_kernels.txt
 }
 bench cupy "256x256x256"
-# (host figures: see the README)
+# (host figures: see docs/results/performance.md)
 timeout 300 python -c "
 import argparse, sys
 from lattice.parallel import SerialComm
