@@ -21,6 +21,7 @@ import numpy as np
 
 from lattice import runfolder
 from lattice.parallel import SerialComm
+from lattice.compiled_rodas import compiled_site_stepper
 from lattice.doubling import coarsen
 from lattice.implicit import ImplicitLattice
 from lattice.progress import Progress
@@ -146,7 +147,12 @@ class Simulation:
             stepped = ImplicitLattice(system, self.setup.diffusion, self.lattice, error_norm.field_weights,
                                       integ.krylov_tolerance, integ.krylov_restart, integ.krylov_max_iterations,
                                       integ.stage_solver)
-        self.stepper = Rodas4(stepped, error_norm, reduce_max=self.comm.allreduce_max)
+        # one site: the whole adaptive loop compiled when the model offers per-site kernels
+        # (lattice.compiled_rodas); else, and on lattices, the Python Rodas4
+        compiled = (compiled_site_stepper(system, error_norm, max_attempts=integ.max_steps)
+                    if self._single_site() else None)
+        self.stepper = (compiled if compiled is not None
+                        else Rodas4(stepped, error_norm, reduce_max=self.comm.allreduce_max))
         dt0 = integ.dt_initial * self.t_samples[0]
         if self.lattice is None or integ.coupling == "implicit":
             self.advancer = LocalOnly(self.stepper, dt0)
@@ -170,7 +176,7 @@ class Simulation:
         n = len(self.T_samples)
         self.series = {name: np.full(n, np.nan) for name in self.units}
         self.steps = np.zeros(n)
-        one_site = self.lattice is None and self.y[0].size == 1
+        one_site = self._single_site()
         self.fields = np.full((system.n_fields, n), np.nan) if one_site else None
         self.next_sample = 0
         self.t_resume = None
@@ -179,6 +185,10 @@ class Simulation:
         self.snapshot_at = []
         if self.lattice is not None and deck.output.snapshots:
             self.snapshot_at = sorted(set(np.round(np.linspace(0, n - 1, deck.output.snapshots)).astype(int)))
+
+    def _single_site(self):
+        """Whether this run integrates one site by the local stepper alone (no lattice)."""
+        return self.lattice is None and self.y[0].size == 1
 
     # -- checkpoint state ------------------------------------------------------------------------
     def _partition(self):

@@ -290,6 +290,22 @@ class QKELocal:
         """The step-error measure this model is integrated with (see QKEErrorNorm)."""
         return QKEErrorNorm(self.L0, rtol, atol_plus, atol_minus)
 
+    # -- compiled per-site kernels (physics.qke_kernels) ---------------------------------------
+    def compiled_site_kernels(self, error_norm):
+        """This model's compiled per-site kernels for the given error norm, as a
+        lattice.compiled_rodas.SiteKernels, for a single site with a scalar L0 measured by a
+        QKEErrorNorm with that L0; None otherwise (a lattice, another norm): the caller then
+        integrates with the NumPy path (lattice.rosenbrock.Rodas4)."""
+        if (np.ndim(self.L0) != 0 or not isinstance(error_norm, QKEErrorNorm)
+                or np.ndim(error_norm.L0) != 0 or float(error_norm.L0) != float(self.L0)):
+            return None
+        from lattice.compiled_rodas import SiteKernels
+        from physics import qke_kernels as k
+
+        return SiteKernels(k.site_rhs, k.site_jac, k.site_dfdt, k.site_error,
+                           k.params(self, error_norm.rtol, error_norm.atol_plus, error_norm.atol_minus),
+                           N_FIELDS, k.CONSTANT_FIELDS)
+
 
 class QKEErrorNorm:
     """Local error measured on what the physics needs, per site, maximum over sites.

@@ -1,0 +1,240 @@
+"""Compiled per-site kernels of the momentum-averaged QKE (physics.qke), written once.
+
+One site's right-hand side, 8×8 Jacobian, ∂f/∂t and error-norm contribution as Numba
+`register_jitable` bodies: plain scalar arithmetic on 1-D arrays of 8 (and one 8×8), no
+allocation, no NumPy calls, so that a CPU `njit` loop (lattice.compiled_rodas) and a
+`numba.cuda.jit` kernel can both call them. They compute exactly what the NumPy reference
+path computes (QKELocal.coefficients / coefficient_rates / rhs / jacobian, QKEErrorNorm), in the
+same order of operations where that order is visible; the tests (tests/test_compiled_site.py)
+compare them at several (T, y) to round-off.
+
+Why: on one site the NumPy path spends over 97 % of a Rodas4 attempt in call overhead on
+(8, 1) arrays (issue 19); the compiled attempt costs a few µs.
+
+The model's constants travel in one float64 vector `p` (`params`), so that a kernel's
+signature does not depend on the model's parameters and one compiled loop serves every deck:
+
+    p[VX_T]      V_x · T                 [MeV²]
+    p[V0VAC_T]   vacuum part of V0 · T   [MeV²]
+    p[V0TH_T5]   thermal part of V0 / T⁵ [MeV⁻⁴]
+    p[KL_T3]     k_L / T³                [MeV⁻²]
+    p[D_T5]      D / T⁵                  [MeV⁻⁴]
+    p[G_T5]      Γ / T⁵                  [MeV⁻⁴]
+    p[HUBBLE]    H / T²                  [MeV⁻¹]
+    p[L0]        background asymmetry L0 [per photon]
+    p[RTOL], p[ATOL_PLUS], p[ATOL_MINUS]  the error norm's tolerances (QKEErrorNorm)
+
+Time is cosmic time t [MeV⁻¹], T(t) = (1/(2 (H/T²) t))^½ (physics.cosmology). Compiled as
+plain IEEE double arithmetic (no fastmath), `error_model="numpy"` (a division by zero gives
+inf/NaN, which the step control rejects, as it does in the NumPy path).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from numba.extending import register_jitable
+
+from physics.qke import P0M, P0P, PXM, PXP, PYM, PYP, PZM, PZP
+
+VX_T, V0VAC_T, V0TH_T5, KL_T3, D_T5, G_T5, HUBBLE, L0, RTOL, ATOL_PLUS, ATOL_MINUS = range(11)
+N_PARAMS = 11
+
+
+def params(local, rtol, atol_plus, atol_minus) -> np.ndarray:
+    """The parameter vector `p` of a QKELocal with a scalar L0 and the error norm's tolerances."""
+    p = np.empty(N_PARAMS)
+    p[VX_T], p[V0VAC_T], p[V0TH_T5] = local._vx_T, local._v0vac_T, local._v0th_T5
+    p[KL_T3], p[D_T5], p[G_T5] = local._kL_T3, local._D_T5, local._G_T5
+    p[HUBBLE] = local.cosmology.hubble_coeff
+    p[L0] = float(local.L0)
+    p[RTOL], p[ATOL_PLUS], p[ATOL_MINUS] = rtol, atol_plus, atol_minus
+    return p
+
+
+# -- coefficients: power laws in T (QKELocal.coefficients, coefficient_rates) --------------------
+@register_jitable
+def temperature(t, p):
+    """T [MeV] at cosmic time t [MeV⁻¹] (Cosmology.temperature)."""
+    return (0.5 / (p[HUBBLE] * t)) ** 0.5
+
+
+@register_jitable
+def coefficients(T, p):
+    """(V_x, V0, k_L, D, Γ) at T [MeV], as QKELocal.coefficients."""
+    inv_T, T3 = 1.0 / T, T * T * T
+    T5 = T3 * T * T
+    return (p[VX_T] * inv_T, p[V0VAC_T] * inv_T + p[V0TH_T5] * T5, p[KL_T3] * T3, p[D_T5] * T5,
+            p[G_T5] * T5)
+
+
+@register_jitable
+def coefficient_rates(T, p):
+    """d/dt of (V_x, V0, k_L, D, Γ) at fixed state [MeV²], as QKELocal.coefficient_rates."""
+    H = p[HUBBLE] * T * T
+    inv_T, T3 = 1.0 / T, T * T * T
+    T5 = T3 * T * T
+    return (H * p[VX_T] * inv_T, H * (p[V0VAC_T] * inv_T - 5.0 * p[V0TH_T5] * T5),
+            -3.0 * H * p[KL_T3] * T3, -5.0 * H * p[D_T5] * T5, -5.0 * H * p[G_T5] * T5)
+
+
+# -- right-hand side, Jacobian, ∂f/∂t of one site --------------------------------------------------
+@register_jitable
+def rhs_with(y, Vx, V0, kL, D, G, L0_, out):
+    """f(y) of one site for the rates (Vx, V0, kL, D, Γ) into out (8,); with the coefficients'
+    time derivatives as rates it is ∂f/∂t (the right-hand side is linear in them)."""
+    VL = kL * (L0_ + 0.375 * (y[P0M] + y[PZM]))
+    s_plus = y[P0P] + y[PZP]
+    s_minus = y[P0M] + y[PZM]
+    two_C = (2.0 * G) * (1.0 - 0.0625 * (s_plus * s_plus - s_minus * s_minus))
+    out[P0P] = two_C
+    out[P0M] = 0.0
+    out[PXP] = -V0 * y[PYP] - VL * y[PYM] - D * y[PXP]
+    out[PXM] = -V0 * y[PYM] - VL * y[PYP] - D * y[PXM]
+    out[PYP] = V0 * y[PXP] + VL * y[PXM] - D * y[PYP] - Vx * y[PZP]
+    out[PYM] = V0 * y[PXM] + VL * y[PXP] - D * y[PYM] - Vx * y[PZM]
+    out[PZP] = Vx * y[PYP] + two_C
+    out[PZM] = Vx * y[PYM]
+
+
+@register_jitable
+def site_rhs(t, y, p, out):
+    """dy/dt at cosmic time t into out (8,) [MeV] (QKELocal.f)."""
+    Vx, V0, kL, D, G = coefficients(temperature(t, p), p)
+    rhs_with(y, Vx, V0, kL, D, G, p[L0], out)
+
+
+@register_jitable
+def site_dfdt(t, y, p, out):
+    """∂f/∂t at fixed y into out (8,) [MeV²] (QKELocal.dfdt)."""
+    Vx, V0, kL, D, G = coefficient_rates(temperature(t, p), p)
+    rhs_with(y, Vx, V0, kL, D, G, p[L0], out)
+
+
+@register_jitable
+def site_jac(t, y, p, J):
+    """∂f/∂y at cosmic time t into J (8, 8) [MeV] (QKELocal.jac: every entry written)."""
+    Vx, V0, kL, D, G = coefficients(temperature(t, p), p)
+    for i in range(8):
+        for j in range(8):
+            J[i, j] = 0.0
+    VL = kL * (p[L0] + 0.375 * (y[P0M] + y[PZM]))
+    dVL = 0.375 * kL                                  # ∂V_L/∂P0⁻ = ∂V_L/∂Pz⁻
+    c_plus = -0.25 * G * (y[P0P] + y[PZP])            # ∂(2C)/∂P0⁺ = ∂(2C)/∂Pz⁺
+    c_minus = 0.25 * G * (y[P0M] + y[PZM])            # ∂(2C)/∂P0⁻ = ∂(2C)/∂Pz⁻
+    for r in (P0P, PZP):
+        J[r, P0P] = c_plus
+        J[r, PZP] = c_plus
+        J[r, P0M] = c_minus
+        J[r, PZM] = c_minus
+    J[PXP, PXP] = -D
+    J[PXP, PYP] = -V0
+    J[PXP, PYM] = -VL
+    J[PXP, P0M] = -dVL * y[PYM]
+    J[PXP, PZM] = -dVL * y[PYM]
+    J[PXM, PXM] = -D
+    J[PXM, PYM] = -V0
+    J[PXM, PYP] = -VL
+    J[PXM, P0M] = -dVL * y[PYP]
+    J[PXM, PZM] = -dVL * y[PYP]
+    J[PYP, PYP] = -D
+    J[PYP, PXP] = V0
+    J[PYP, PXM] = VL
+    J[PYP, PZP] = -Vx
+    J[PYP, P0M] = dVL * y[PXM]
+    J[PYP, PZM] = dVL * y[PXM]
+    J[PYM, PYM] = -D
+    J[PYM, PXM] = V0
+    J[PYM, PXP] = VL
+    J[PYM, P0M] = dVL * y[PXP]
+    J[PYM, PZM] = -Vx + dVL * y[PXP]
+    J[PZP, PYP] = Vx
+    J[PZM, PYM] = Vx
+
+
+# -- error norm (QKEErrorNorm) --------------------------------------------------------------------
+@register_jitable
+def _worst(worst, e, scale):
+    """max(worst, |e|/scale), NaN once any ratio is NaN (as np.max propagates it)."""
+    r = abs(e) / scale
+    if r != r or worst != worst:
+        return math.nan
+    return r if r > worst else worst
+
+
+@register_jitable
+def site_error(e, y, y_new, p):
+    """This site's weighted local error (≤ 1: acceptable), as QKEErrorNorm for one site: the
+    error `e` (8,) measured on the active and sterile densities, L and P0⁻ − Pz⁻, and the
+    transverse fields relative to the length of their Bloch vector, each scale taken at the
+    larger of its values at y and y_new."""
+    rtol, ap, am = p[RTOL], p[ATOL_PLUS], p[ATOL_MINUS]
+    active = max(abs(y[P0P] + y[PZP]), abs(y_new[P0P] + y_new[PZP]))
+    sterile = max(abs(y[P0P] - y[PZP]), abs(y_new[P0P] - y_new[PZP]))
+    L = max(abs(p[L0] + 0.375 * (y[P0M] + y[PZM])), abs(p[L0] + 0.375 * (y_new[P0M] + y_new[PZM])))
+    diff = max(abs(y[P0M] - y[PZM]), abs(y_new[P0M] - y_new[PZM]))
+    len_p = max(math.sqrt(y[PXP] * y[PXP] + y[PYP] * y[PYP] + y[PZP] * y[PZP]),
+                math.sqrt(y_new[PXP] * y_new[PXP] + y_new[PYP] * y_new[PYP] + y_new[PZP] * y_new[PZP]))
+    len_m = max(math.sqrt(y[PXM] * y[PXM] + y[PYM] * y[PYM] + y[PZM] * y[PZM]),
+                math.sqrt(y_new[PXM] * y_new[PXM] + y_new[PYM] * y_new[PYM] + y_new[PZM] * y_new[PZM]))
+    worst = _worst(0.0, e[P0P] + e[PZP], ap + rtol * active)
+    worst = _worst(worst, e[P0P] - e[PZP], ap + rtol * sterile)
+    worst = _worst(worst, 0.375 * (e[P0M] + e[PZM]), am + rtol * L)
+    worst = _worst(worst, e[P0M] - e[PZM], am + rtol * diff)
+    worst = _worst(worst, e[PXP], ap + rtol * len_p)
+    worst = _worst(worst, e[PYP], ap + rtol * len_p)
+    worst = _worst(worst, e[PXM], am + rtol * len_m)
+    worst = _worst(worst, e[PYM], am + rtol * len_m)
+    return worst
+
+
+CONSTANT_FIELDS = np.array([P0M], dtype=np.int64)
+"""QKELocal.locally_constant as the index array the compiled stepper takes."""
+
+
+# -- callable from Python (tests, checks): the bodies above, compiled --------------------------
+@njit(cache=True, error_model="numpy")
+def rhs_at(t, y, p):
+    """site_rhs as a function of (t, y (8,), p) returning f (8,)."""
+    out = np.empty(8)
+    site_rhs(t, y, p, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def dfdt_at(t, y, p):
+    """site_dfdt returning ∂f/∂t (8,)."""
+    out = np.empty(8)
+    site_dfdt(t, y, p, out)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def jac_at(t, y, p):
+    """site_jac returning J (8, 8)."""
+    J = np.empty((8, 8))
+    site_jac(t, y, p, J)
+    return J
+
+
+@njit(cache=True, error_model="numpy")
+def error_at(e, y, y_new, p):
+    """site_error of one site."""
+    return site_error(e, y, y_new, p)
+
+
+@njit(cache=True, error_model="numpy")
+def coefficients_at(T, p):
+    """(coefficients(T), coefficient_rates(T)) as two arrays of 5."""
+    a, b = np.empty(5), np.empty(5)
+    a[0], a[1], a[2], a[3], a[4] = coefficients(T, p)
+    b[0], b[1], b[2], b[3], b[4] = coefficient_rates(T, p)
+    return a, b
+
+
+@njit(cache=True, error_model="numpy")
+def temperature_at(t, p):
+    """temperature(t) compiled."""
+    return temperature(t, p)
