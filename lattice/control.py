@@ -22,6 +22,8 @@ import numpy as np
 class RunControl:
     """Decide after each sample or step whether to write a checkpoint and whether to stop.
 
+    What the driver uses (a stand-in in tests provides the same): `path`, `poll()` and `reason`.
+
     Args:
         comm: lattice.parallel communicator.
         path: checkpoint file.

@@ -75,8 +75,8 @@ def test_pb_restart_is_bit_for_bit(tmp_path):
                                                                  "output.samples=21", "output.progress=none"])
     whole = Simulation(deck, schema, write=False).run()
 
-    class StopAtSample8:
-        path, polls = str(tmp_path / "ck.h5"), 0
+    class StopAtSample8:   # the RunControl interface: path, reason, poll()
+        path, polls, reason = str(tmp_path / "ck.h5"), 0, "at sample 8"
 
         def poll(self):
             self.polls += 1
