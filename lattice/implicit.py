@@ -13,8 +13,10 @@ as for a single site. K is the model's constant-in-space diffusion matrix (field
 
 The stage systems couple all sites. They are solved by GMRES (lattice/krylov.py) preconditioned
 by the per-site blocks σ − J_local + K Σ_axes 2/dx² (the local physics exactly, the diffusion's
-own-cell part), in variables scaled by the error allowance of every field and site, so that
-"converged" means: the solve error is a small fraction of the local-error tolerance. With steps
+own-cell part), in variables scaled by the error allowance of every field and site: "converged"
+means the true residual, measured in allowances, is below krylov_tolerance (a fraction of the
+local-error tolerance). The error itself is bounded only through the conditioning, by
+‖Ã⁻¹‖ times that residual (tests/test_implicit.py checks both). With steps
 small compared with the diffusion time of a cell, a single iteration suffices; at large steps
 the iterations grow like the square root of γh × (grid diffusion rate). On a 1D lattice the
 stage matrix is block tridiagonal and `stage_solver="direct"` solves it exactly instead
