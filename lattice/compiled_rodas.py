@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -270,6 +271,8 @@ class CompiledSiteStepper:
         self.n_rejected = 0
         self.on_accept = None       # not called: the loop runs compiled between samples
         self.t_reached = None
+        self.wall_s = 0.0
+        """Wall time spent in the compiled loop [s] (benchmarks: the cost per attempt)."""
 
     def advance(self, t, y, t_end, h, source=None, record=None, interrupt=None):
         """Integrate from t to exactly t_end; returns (y, h_next) (see Rodas4.advance).
@@ -281,9 +284,11 @@ class CompiledSiteStepper:
             raise NotImplementedError("the compiled single-site stepper takes neither a source nor a record")
         k = self.kernels
         state = np.array(y, dtype=np.float64).reshape(k.n_fields)   # a copy: y is not changed
+        wall0 = time.perf_counter()
         status, t_out, h, acc, rej = self._advance(
             float(t), float(t_end), state, float(h), k.params, k.constant_fields, self.safety,
             self.fac_min, self.fac_max, self.h_min_rel, self.max_attempts)
+        self.wall_s += time.perf_counter() - wall0
         self.n_accepted += acc
         self.n_rejected += rej
         self.t_reached = t_out
