@@ -283,52 +283,14 @@ class Simulation:
 
     # -- the output folder ------------------------------------------------------------------------
     def claim_output(self, overwrite=False, continuing=False, keep=()):
-        """Check (collectively, before any output) that the run may write into its folder.
-
-        A new run needs a folder without another run's files, or `overwrite`, which removes them
-        first; a restart (`continuing`) writes only into an unused folder or the one holding the
-        run its checkpoint continues. `keep`: input files that must not be removed by
-        `overwrite`. Raises runfolder.FolderError on every rank, with one line.
-        """
-        def check():
-            runfolder.check_writable(self.out)
-            used = runfolder.used_files(self.out)
-            if not used:
-                return None
-            record = runfolder.read_record(self.out)
-            if continuing:
-                if record is None or record.get("run_id") == self.run_id:
-                    return None
-                return (f"output folder {self.out} holds {runfolder.describe(self.out)}, not the run "
-                        f"this checkpoint continues; give that run's folder with --out, or a new --out DIR")
-            if not overwrite:
-                hint = (f", or continue it with --restart {self.out / 'checkpoint.h5'}"
-                        if "checkpoint.h5" in used else "")
-                return (f"output folder {self.out} holds {runfolder.describe(self.out)} "
-                        f"({', '.join(used)}); choose a new --out DIR, add --overwrite to remove that "
-                        f"run's files first{hint}")
-            inside = [str(p) for p in keep if _inside(p, self.out)]
-            if inside:
-                return (f"--overwrite would remove {', '.join(inside)}, which this run reads; "
-                        f"choose a new --out DIR")
-            runfolder.clear(self.out)
-            return None
-
-        def check_all():
-            error = check()
-            if error is None:
-                runfolder.check_space(self.out, *self.output_bytes())
-            return error
-
+        """Check (collectively, before any output) that the run may write into its folder
+        (runfolder.claim, on rank 0); raises runfolder.FolderError on every rank, one line."""
         error = None
         if self.comm.rank == 0:
-            created = runfolder.missing_folders(self.out)
             try:
-                error = check_all()
+                runfolder.claim(self.out, self.run_id, overwrite, continuing, keep, *self.output_bytes())
             except runfolder.FolderError as exc:
                 error = str(exc)
-            if error:
-                runfolder.remove_empty(created)
         error = self.comm.bcast(error)
         if error:
             raise runfolder.FolderError(error)
@@ -540,12 +502,6 @@ def run(deck, schema, out_dir=None, write=True, progress=None, comm=None, restar
     if write:
         sim.claim_output(overwrite, continuing=bool(restart), keep=[p for p in (restart, from_snapshot) if p])
     return sim.run(control)
-
-
-def _inside(path, folder) -> bool:
-    """Whether file `path` lies inside `folder` (after resolving both)."""
-    path, folder = Path(path).resolve(), Path(folder).resolve()
-    return folder == path or folder in path.parents
 
 
 def _with_progress(deck, mode):

@@ -12,8 +12,8 @@ snapshot gets a new one.
 
 A folder that holds any of a run's files (``RUN_FILES``) is *used*. A new run refuses a used
 folder unless asked to remove that run's files first (``--overwrite``); a restart continues
-only the run whose checkpoint it reads. Functions here do file-system work only; the caller
-decides on which rank and reports errors (see `scripts.cli`).
+only the run whose checkpoint it reads (`claim`). Functions here do file-system work only; the
+caller decides on which rank (`lattice.driver.Simulation.claim_output`).
 """
 
 from __future__ import annotations
@@ -135,3 +135,49 @@ def write_record(out, run_id, status, T_MeV=None, detail="") -> None:
                    "T_MeV": None if T_MeV is None else float(T_MeV), "detail": detail}, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def claim(out, run_id, overwrite, continuing, keep, need_bytes, what) -> None:
+    """Make folder `out` ready for run `run_id`, or raise FolderError (one line) and leave it as it
+    was (folders made for the check are removed again).
+
+    A new run needs a folder without another run's files, or `overwrite`, which removes them
+    first (but never the input files in `keep`: a checkpoint or snapshot the run reads); a
+    restart (`continuing`) writes only into an unused folder or the one holding its own run.
+    The file system must have `need_bytes` free (`what`: what the run writes, for the message).
+    """
+    created = missing_folders(out)
+    try:
+        check_writable(out)
+        _check_owner(Path(out), run_id, overwrite, continuing, keep)
+        check_space(out, need_bytes, what)
+    except FolderError:
+        remove_empty(created)
+        raise
+
+
+def _check_owner(out, run_id, overwrite, continuing, keep):
+    used = used_files(out)
+    if not used:
+        return
+    record = read_record(out)
+    if continuing:
+        if record is None or record.get("run_id") == run_id:
+            return
+        raise FolderError(f"output folder {out} holds {describe(out)}, not the run this checkpoint "
+                          f"continues; give that run's folder with --out, or a new --out DIR")
+    if not overwrite:
+        hint = f", or continue it with --restart {out / 'checkpoint.h5'}" if "checkpoint.h5" in used else ""
+        raise FolderError(f"output folder {out} holds {describe(out)} ({', '.join(used)}); choose a new "
+                          f"--out DIR, add --overwrite to remove that run's files first{hint}")
+    inside = [str(p) for p in keep if _inside(p, out)]
+    if inside:
+        raise FolderError(f"--overwrite would remove {', '.join(inside)}, which this run reads; choose a "
+                          f"new --out DIR")
+    clear(out)
+
+
+def _inside(path, folder) -> bool:
+    """Whether file `path` lies inside `folder` (after resolving both)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return folder == path or folder in path.parents
