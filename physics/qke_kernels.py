@@ -82,10 +82,10 @@ def coefficient_rates(T, p):
 
 # -- right-hand side, Jacobian, ∂f/∂t of one site --------------------------------------------------
 @register_jitable
-def rhs_with(y, Vx, V0, kL, D, G, L0_, out):
+def rhs_with(y, Vx, V0, kL, D, G, L0_value, out):
     """f(y) of one site for the rates (Vx, V0, kL, D, Γ) into out (8,); with the coefficients'
     time derivatives as rates it is ∂f/∂t (the right-hand side is linear in them)."""
-    VL = kL * (L0_ + 0.375 * (y[P0M] + y[PZM]))
+    VL = kL * (L0_value + 0.375 * (y[P0M] + y[PZM]))
     s_plus = y[P0P] + y[PZP]
     s_minus = y[P0M] + y[PZM]
     two_C = (2.0 * G) * (1.0 - 0.0625 * (s_plus * s_plus - s_minus * s_minus))
