@@ -39,7 +39,10 @@ run_decks through lattice.driver, imported when called).
 
 Scheduling: sites differ by orders of magnitude in cost (a site past its resonance takes far
 more steps than one above it), so the prange is scheduled in chunks of one site
-(numba.set_parallel_chunksize(1)): threads take the next site when they finish one.
+(numba.set_parallel_chunksize(1)): a thread takes the next site when it finishes one. Run in
+chunks of samples, each chunk starts the sites that cost most in the previous chunk first
+(longest first), so that no thread is left with one costly site at the end of a chunk; the
+order changes no site's arithmetic.
 """
 
 from __future__ import annotations
@@ -67,8 +70,9 @@ STATUS_NAMES = {OK: "ok", STEP_TOO_SMALL: "step too small", TOO_MANY_ATTEMPTS: "
 def make_batch_loop(advance):
     """The compiled batch loop around one site's compiled `advance` (make_site_integrator).
 
-    Returns loop(t_samples, n_samples, stop, y, h, params, constant, safety, fac_min, fac_max,
+    Returns loop(order, t_samples, n_samples, stop, y, h, params, constant, safety, fac_min, fac_max,
     h_min_rel, max_steps, next_sample, accepted, rejected, status, t_stop, h_stop, states, steps):
+    the sites are started in the order `order` (a permutation; it changes no site's arithmetic);
     every site s with status OK is advanced from its sample next_sample[s] - 1 through its samples
     up to min(stop, n_samples[s]) - 1; at each sample i reached, states[s, i] = y[s] and
     steps[s, i] = accepted[s]. A failed call sets status[s] (STEP_TOO_SMALL, TOO_MANY_ATTEMPTS),
@@ -81,10 +85,11 @@ def make_batch_loop(advance):
     # dispatcher pickles with a per-process id (each process would add an entry); compiling
     # takes a few seconds once per process
     @njit(parallel=True, error_model="numpy")
-    def loop(t_samples, n_samples, stop, y, h, params, constant, safety, fac_min, fac_max, h_min_rel,
+    def loop(order, t_samples, n_samples, stop, y, h, params, constant, safety, fac_min, fac_max, h_min_rel,
              max_steps, next_sample, accepted, rejected, status, t_stop, h_stop, states, steps):
         old_chunk = numba.set_parallel_chunksize(1)     # threads take one site at a time
-        for s in prange(y.shape[0]):
+        for q in prange(order.shape[0]):
+            s = order[q]
             if status[s] != OK:
                 continue
             ys = y[s]
@@ -211,6 +216,7 @@ class SiteBatch:
         """
         total = self.t_samples.shape[1]
         chunk = total if not chunk_samples else max(1, int(chunk_samples))
+        order = np.arange(len(self), dtype=np.int64)
         old = numba.get_num_threads()
         if threads:
             numba.set_num_threads(int(threads))
@@ -218,12 +224,16 @@ class SiteBatch:
             stop = int(self.next_sample.min(initial=total))
             while stop < total:
                 stop = min(total, stop + chunk)
+                before = self.attempts
                 wall0 = time.perf_counter()
-                self._loop(self.t_samples, self.n_samples, stop, self.y, self.h, self.params, self.constant,
+                self._loop(order, self.t_samples, self.n_samples, stop, self.y, self.h, self.params, self.constant,
                            self.safety, self.fac_min, self.fac_max, self.h_min_rel, self.max_steps,
                            self.next_sample, self.accepted, self.rejected, self.status, self.t_stop,
                            self.h_stop, self.states, self.steps)
                 self.wall_s += time.perf_counter() - wall0
+                # the next chunk starts the sites that cost most in this one first (they are
+                # likely to cost most again), so that no thread is left with a costly site at the end
+                order = np.argsort(before - self.attempts, kind="stable").astype(np.int64)
                 if report is not None:
                     report(self.progress())
         finally:

@@ -6,6 +6,7 @@
     qke bench homogeneous [...]             time against SciPy Radau (see scripts/bench.py)
     qke bench lattice [...]                 site-updates/s, bandwidth, MOL speed-up (scripts/bench_lattice.py)
     qke bench kernels [--backend cupy]      stencil and block-product kernels on NumPy or CuPy (scripts/bench_kernels.py)
+    qke bench batch [--sites N]             N single sites in one compiled batch, site-steps/s per thread count (scripts/bench_batch.py)
     qke scan DECK --param KEY --values V ... one key at several values, points over MPI ranks
     qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
     qke plot fig2|fig3|domains RUN_DIR ...   the paper's figures from lattice run output (scripts/figures.py)
@@ -70,7 +71,7 @@ def _parser():
     sch = sub.add_parser("schema", help="list every deck key with unit, default and range")
     sch.add_argument("--model", default="qke")
     bench = sub.add_parser("bench", help="benchmarks (print figures; not tests)")
-    bench.add_argument("what", choices=("homogeneous", "lattice", "kernels"))
+    bench.add_argument("what", choices=("homogeneous", "lattice", "kernels", "batch"))
     bench.add_argument("--deck", default=None, help="deck to time (default input/homogeneous_B.yaml)")
     bench.add_argument("--rtol", type=float, default=None, help="project rtol (default: the deck's)")
     bench.add_argument("--ref-rtol", type=float, default=1e-10, help="rtol of the reference: SciPy Radau (homogeneous), SciPy BDF MOL (lattice --rtols)")
@@ -97,6 +98,15 @@ def _parser():
     bench.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                        help="array library for `bench kernels`")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (`bench kernels`)")
+    bench.add_argument("--sites", type=int, default=1024, help="`bench batch`: number of sites")
+    bench.add_argument("--window", type=float, default=1.0, metavar="T_END/T_RES",
+                       help="`bench batch`: each site runs from 2 T_res to this × T_res (unless --T-end)")
+    bench.add_argument("--threads", type=int, nargs="+", default=None, metavar="K",
+                       help="`bench batch`: Numba thread counts to time (default 1 2)")
+    bench.add_argument("--samples", type=int, default=None,
+                       help="`bench batch`: output samples per site (default: the deck's)")
+    bench.add_argument("--singles", type=int, default=0, metavar="K",
+                       help="`bench batch`: also run K of the sites one by one through the driver")
     sc = sub.add_parser("scan", help="run a deck at several values of one key (MPI ranks share "
                         "the points; launch with mpiexec -n N python -m mpi4py -m scripts.cli scan ...)")
     deck_args(sc)
@@ -170,6 +180,10 @@ def _command(args, comm, say):
         from scripts.bench_kernels import bench_kernels
 
         return bench_kernels(args, say)
+    if args.command == "bench" and args.what == "batch":
+        from scripts.bench_batch import bench_batch
+
+        return bench_batch(args, say)
     if args.command == "bench" and args.what == "lattice":
         from scripts.bench_lattice import bench_lattice
 
