@@ -145,3 +145,21 @@ def test_step_floor_stops_one_site_as_the_single_stepper_raises():
         single.advance(ts[0], sim.y, ts[1], 1e-10 * ts[0])
     assert str(batch.error(0)) == str(raised.value)
     assert batch.next_sample[1] == 4 and batch.error(1) is None
+
+
+def test_bench_batch_prints_rates_per_thread_count(capsys):
+    """`qke bench batch` on a few sites (figures not asserted): a line per thread count with
+    site-steps/s and µs per attempt, and the bitwise check across thread counts."""
+    import re
+
+    from scripts.cli import main
+
+    threads = ["1", "2"] if numba.config.NUMBA_NUM_THREADS >= 2 else ["1"]
+    rc = main(["bench", "batch", "--sites", "6", "--samples", "12", "--window", "1.5", "--threads", *threads,
+               "--singles", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = [line for line in out.splitlines() if "site-steps/s" in line and "sites," in line]
+    assert len(lines) == len(threads)
+    assert all(float(re.search(r"([0-9.e+]+) site-steps/s", line).group(1)) > 0 for line in lines)
+    assert "bit for bit: yes" in out and "sites failed: 0" in out and "one by one through the driver" in out
