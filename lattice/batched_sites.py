@@ -58,6 +58,7 @@ from numba import njit, prange
 
 from lattice.compiled_rodas import (OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CompiledSiteStepper, SiteKernels,
                                     make_site_integrator)
+from lattice.driver import RunResult
 from lattice.rosenbrock import IntegrationError
 
 MAX_STEPS_EXCEEDED = 3
@@ -262,26 +263,18 @@ class SiteBatch:
 
 # -- decks in, RunResults out ----------------------------------------------------------------------
 @dataclass
-class BatchSiteResult:
-    """One site's result, in the form of lattice.driver.RunResult, and what the batch adds.
+class BatchSiteResult(RunResult):
+    """One site's result: a lattice.driver.RunResult (series and fields NaN after the last sample
+    reached by a failed site; summary empty for a failed site; stats hold accepted, rejected,
+    wall_s (this site's share of the batch's loop time, in proportion to its attempts: per-site
+    times are not measured), batch_wall_s and batch_sites), and what the batch adds:
 
     Attributes:
-        T, t, series, fields, state, stats, summary: as RunResult (series and fields NaN after the
-            last sample reached by a failed site; summary empty for a failed site). stats holds
-            accepted, rejected, wall_s (this site's share of the batch's loop time, in proportion
-            to its attempts: per-site times are not measured), batch_wall_s and batch_sites.
         steps: accepted steps at each sample (the time series' steps column).
         error: None, or the exception the single run would have raised (the site stopped there).
     """
 
-    T: np.ndarray
-    t: np.ndarray
-    series: dict
-    fields: np.ndarray
-    state: np.ndarray
-    stats: dict
-    summary: dict
-    steps: np.ndarray
+    steps: np.ndarray = None
     error: Exception | None = None
 
 
