@@ -9,7 +9,7 @@ same order of operations where that order is visible; the tests (tests/test_comp
 compare them at several (T, y) to round-off.
 
 Why: on one site the NumPy path spends over 97 % of a Rodas4 attempt in call overhead on
-(8, 1) arrays (issue 19); the compiled attempt costs a few µs.
+(8, 1) arrays; compiled, an attempt costs a few µs (docs/results/performance.md).
 
 The model's constants travel in one float64 vector `p` (`params`), so that a kernel's
 signature does not depend on the model's parameters and one compiled loop serves every deck:

@@ -1,6 +1,6 @@
 """Independent method-of-lines reference for the 1D diffusion QKE on a periodic lattice.
 
-Written directly from docs/model-diffusion-qke.md sections 1-4 (paper eq. 18-19); it imports
+Written directly from the equations (docs/models/diffusion-qke.md §1–§4; paper eq. 18-19); it imports
 nothing from the project packages (physics/, lattice/, kernels/), only numpy, scipy and the
 independent homogeneous reference tests/reference_qke.py, whose constants and local
 right-hand side conventions it reuses (same 8 fields, same potentials, rates and C).

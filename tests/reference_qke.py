@@ -1,6 +1,6 @@
 """Independent reference solver for the HOMOGENEOUS momentum-averaged QKE.
 
-Written directly from docs/model-diffusion-qke.md sections 1-3 and paper eq. 18
+Written directly from the equations (docs/models/diffusion-qke.md §1–§3) and paper eq. 18
 ("mastereqs") with all diffusion terms dropped (single site).  numpy + scipy only;
 it deliberately imports nothing from the project packages.
 

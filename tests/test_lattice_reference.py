@@ -2,9 +2,9 @@
 
 Problem (both sides): point B (dm2 = -1 eV^2, sin^2 2theta = 1e-5), 64 periodic cell-centred
 cells over 0.05 / H(18 MeV), seed L0(x) = 0.75e-10 + 0.25e-10 sin(2 pi x / box), from 24 MeV.
-The reference (tests/reference_mol.py) writes the 8N ODEs out from the model notes with an
-analytic sparse Jacobian and integrates them with SciPy's BDF at rtol 1e-8 (per-field atol
-1e-14 / 1e-20); it imports nothing from physics/, lattice/ or kernels/. The project runs
+The reference (tests/reference_mol.py) writes the 8N ODEs out from the equations
+(docs/models/diffusion-qke.md §3) with an analytic sparse Jacobian and integrates them with
+SciPy's BDF at rtol 1e-8 (per-field atol 1e-14 / 1e-20); it imports nothing from physics/, lattice/ or kernels/. The project runs
 input/lattice_1d_laptop.yaml with the overrides below at its deck defaults.
 
 Criterion (the issue's): max_x |L_project(x) - L_ref(x)| <= 1 % of max_x |L_ref(x)|, with

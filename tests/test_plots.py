@@ -84,7 +84,7 @@ def test_diffusion_length_in_hubble_units():
         physical = math.sqrt(1.0 / (2.8 * G_F ** 2 * T ** 5 * H(T)))       # MeV^-1
         expected = physical * (T / 20.0) * H(20.0)
         assert figures.diffusion_length(deck, T) == pytest.approx(expected, rel=1e-12)
-    # model notes §5: ℓ_D·H = 0.017 at 16 MeV (physical length in Hubble lengths at T)
+    # docs/models/diffusion-qke.md §5: ℓ_D·H = 0.017 at 16 MeV (physical length in Hubble lengths at T)
     at_16 = figures.diffusion_length(deck, 16.0) / (16.0 / 20.0) / H(20.0) * H(16.0)
     assert at_16 == pytest.approx(0.017, abs=0.0005)
 

@@ -1,7 +1,7 @@
 """The project's homogeneous runs against an independent SciPy Radau solve (issue 2, item 1).
 
-The reference (tests/reference_qke.py) writes the 8 ODEs out directly from the model notes and
-imports nothing from the project. Tolerances: the reference runs at rtol = 1e-10; the project at
+The reference (tests/reference_qke.py) writes the 8 ODEs out directly from the equations
+(docs/models/diffusion-qke.md §3) and imports nothing from the project. Tolerances: the reference runs at rtol = 1e-10; the project at
 its deck default. The asymmetry must agree to 1e-3 relative wherever |L_ref| > 1e-14 and the
 sterile/active ratio to 1e-3 relative (deck A everywhere; deck B above T_res). Below the
 oscillation phase of deck B (chaotic sign) |L| and the ratio must agree within 1 %.
