@@ -439,6 +439,8 @@ class Simulation:
             try:
                 if isinstance(exc, Stopped):
                     self._record("stopped", exc.T, str(exc))
+                elif isinstance(exc, KeyboardInterrupt):
+                    self._record("failed", T_last, "aborted by a second Ctrl-C; no checkpoint of this stop")
                 else:
                     self._record("failed", T_last, " ".join(f"{type(exc).__name__}: {exc}".split()))
             except OSError:     # e.g. the disk is full: the error being raised says what matters
