@@ -187,7 +187,7 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                                 arg[k] += K[j, k] * a
                     rhs(t + ALPHA_[s] * h_try, arg, p, r)
                     # + γ_s h ∂f/∂t + Σ_j (c_sj / h) K_j, in that order
-                    gh = 0.0 / h_try + GAMMA_[s] * h_try
+                    gh = GAMMA_[s] * h_try
                     first = True
                     for k in range(n):
                         arg[k] = 0.0
@@ -196,7 +196,7 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                             arg[k] = ft[k] * gh
                         first = False
                     for j in range(s):
-                        w = C[s, j] / h_try + 0.0 * h_try
+                        w = C[s, j] / h_try
                         if w != 0.0:
                             if first:
                                 for k in range(n):
