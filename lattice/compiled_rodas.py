@@ -39,6 +39,7 @@ from typing import Callable
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from lattice.rosenbrock import _A_ROWS, _C_ROWS, ALPHA, ERROR_ORDER, GAMMA, M, STAGES, IntegrationError
 
@@ -124,6 +125,70 @@ def lu_solve(LU, piv, b):
         b[i] = s / LU[i, i]
 
 
+@register_jitable
+def stage_argument(s, y, K, out):
+    """out = y + Σ_j a_sj K_j, term by term in order of j, zero weights skipped (flat arrays;
+    K: (STAGES, y.size)). Shared by the single-site and the line loop."""
+    for k in range(y.size):
+        out[k] = y[k]
+    for j in range(s):
+        a = _A_MAT[s, j]
+        if a != 0.0:
+            for k in range(y.size):
+                out[k] += K[j, k] * a
+
+
+@register_jitable
+def stage_term(s, h, ft, K, out):
+    """out = γ_s h ∂f/∂t + Σ_j (c_sj / h) K_j, in that order, zero weights skipped (s ≥ 1)."""
+    gh = _GAMMA[s] * h
+    first = True
+    for k in range(out.size):
+        out[k] = 0.0
+    if gh != 0.0:
+        for k in range(out.size):
+            out[k] = ft[k] * gh
+        first = False
+    for j in range(s):
+        w = _C_MAT[s, j] / h
+        if w != 0.0:
+            if first:
+                for k in range(out.size):
+                    out[k] = K[j, k] * w
+                first = False
+            else:
+                for k in range(out.size):
+                    out[k] += K[j, k] * w
+
+
+@register_jitable
+def solution(y, K, out):
+    """out = y + Σ_j m_j K_j, term by term."""
+    for k in range(y.size):
+        out[k] = y[k]
+    for j in range(STAGES):
+        m = _M[j]
+        for k in range(y.size):
+            out[k] += K[j, k] * m
+
+
+@register_jitable
+def control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, exponent):
+    """The step-size controller of Rodas4.advance for the error norm e of an attempt of size
+    h_try (h: the proposal it came from; clipped: the attempt was cut to land on t_end).
+    Returns (accepted, next proposal)."""
+    finite = e == e and abs(e) != math.inf
+    if not finite:
+        factor = fac_min
+    else:
+        factor = safety * max(e, 1e-12) ** exponent
+    if finite and e <= 1.0:
+        grow = 1.0 if reject_streak else fac_max
+        h_next = h_try * min(grow, max(fac_min, factor))
+        return True, (max(h, h_next) if clipped else h_next)
+    return False, h_try * max(fac_min, min(1.0, factor))
+
+
 @functools.cache
 def make_site_integrator(rhs, jac, dfdt, err, n):
     """The compiled adaptive Rodas4 loop of one site for these kernels (n fields).
@@ -134,7 +199,7 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
     h_min_rel·|t| (h is that step), TOO_MANY_ATTEMPTS that max_attempts were made. h is the
     proposal for the next call, as Rodas4.advance returns it.
     """
-    A, C, ALPHA_, GAMMA_, M_, EXPONENT = _A_MAT, _C_MAT, _ALPHA, _GAMMA, _M, _EXPONENT
+    ALPHA_, GAMMA_, EXPONENT = _ALPHA, _GAMMA, _EXPONENT
     S = STAGES
 
     @njit(cache=True, error_model="numpy")
@@ -177,34 +242,9 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                     for k in range(n):
                         r[k] = f0[k] + gh * ft[k]
                 else:
-                    # argument y + Σ_j a_sj K_j, term by term in order of j (zero weights skipped)
-                    for k in range(n):
-                        arg[k] = y[k]
-                    for j in range(s):
-                        a = A[s, j]
-                        if a != 0.0:
-                            for k in range(n):
-                                arg[k] += K[j, k] * a
+                    stage_argument(s, y, K, arg)
                     rhs(t + ALPHA_[s] * h_try, arg, p, r)
-                    # + γ_s h ∂f/∂t + Σ_j (c_sj / h) K_j, in that order
-                    gh = GAMMA_[s] * h_try
-                    first = True
-                    for k in range(n):
-                        arg[k] = 0.0
-                    if gh != 0.0:
-                        for k in range(n):
-                            arg[k] = ft[k] * gh
-                        first = False
-                    for j in range(s):
-                        w = C[s, j] / h_try
-                        if w != 0.0:
-                            if first:
-                                for k in range(n):
-                                    arg[k] = K[j, k] * w
-                                first = False
-                            else:
-                                for k in range(n):
-                                    arg[k] += K[j, k] * w
+                    stage_term(s, h_try, ft, K, arg)
                     for k in range(n):
                         r[k] += arg[k]
                 lu_solve(G, piv, r)
@@ -212,32 +252,20 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                     K[s, k] = r[k]
                 for c in constant:
                     K[s, c] = 0.0
-            for k in range(n):
-                y_new[k] = y[k]
-            for j in range(S):
-                m = M_[j]
-                for k in range(n):
-                    y_new[k] += K[j, k] * m
+            solution(y, K, y_new)
             e = err(K[S - 1], y, y_new, p)
-            finite = e == e and abs(e) != math.inf
-            if not finite:
-                factor = fac_min
-            else:
-                factor = safety * max(e, 1e-12) ** EXPONENT
-            if finite and e <= 1.0:
+            ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, EXPONENT)
+            if ok:
                 accepted += 1
                 t = t_end if clipped else t + h_try
                 for k in range(n):
                     y[k] = y_new[k]
                 fresh = True
-                grow = 1.0 if reject_streak else fac_max
-                h_next = h_try * min(grow, max(fac_min, factor))
-                h = max(h, h_next) if clipped else h_next
                 reject_streak = 0
             else:
                 rejected += 1
                 reject_streak += 1
-                h = h_try * max(fac_min, min(1.0, factor))
+            h = h_next
         return OK, t, h, accepted, rejected
 
     return advance

@@ -21,6 +21,7 @@ import numpy as np
 
 from lattice import runfolder
 from lattice.parallel import SerialComm
+from lattice.compiled_line import compiled_line_stepper
 from lattice.compiled_rodas import compiled_site_stepper
 from lattice.doubling import coarsen
 from lattice.implicit import ImplicitLattice
@@ -151,6 +152,11 @@ class Simulation:
         # (lattice.compiled_rodas); else, and on lattices, the Python Rodas4
         compiled = (compiled_site_stepper(system, error_norm, max_attempts=integ.max_steps)
                     if self._single_site() else None)
+        if self.lattice is not None and integ.coupling == "implicit" and integ.stage_solver == "direct":
+            # a line: the whole adaptive loop compiled, with the explicit branch (lattice.compiled_line)
+            compiled = compiled_line_stepper(system, error_norm, self.setup.diffusion, stepped, self.lattice,
+                                             integ.rtol, integ.explicit_rtol_factor, integ.method,
+                                             probe_steps=integ.probe_steps, max_attempts=integ.max_steps)
         self.stepper = (compiled if compiled is not None
                         else Rodas4(stepped, error_norm, reduce_max=self.comm.allreduce_max))
         dt0 = integ.dt_initial * self.t_samples[0]
@@ -170,6 +176,11 @@ class Simulation:
         self.units = dict(system.observable_units)
         if getattr(system, "counts_domain_walls", False):
             self.units["sign_changes"] = "count"
+        self.line_engine = hasattr(self.stepper, "checkpoint_state")
+        if self.line_engine:
+            self.units["integrator"] = "code: 0 rodas4, 1 dopri5 (the branch the next step takes)"
+            self.units["explicit_steps"] = "count (accepted dopri5 steps since the start)"
+            self.units["h_rho"] = "dimensionless: last step × bound on the Jacobian's spectral radius"
         if self.lattice is not None:
             self.units["doubling_level"] = "count (box = 2^level × grid.box_hubble)"
         self.doubling_level = 0
@@ -211,6 +222,8 @@ class Simulation:
             meta["t_resume"] = self.t_resume
         if isinstance(a, LocalOnly):
             meta["h"] = a.h
+            if self.line_engine:
+                meta.update(st.checkpoint_state())
         else:
             meta.update(dt=a.dt, h_local=a.splitting.h_local, split_steps=a.steps,
                         split_rejected=a.splitting.rejected, stages_total=a.splitting.stages_total)
@@ -245,6 +258,12 @@ class Simulation:
             self.fields[:, :self.next_sample] = np.array(meta["fields"]).reshape(self.system.n_fields, -1)
         if isinstance(self.advancer, LocalOnly):
             self.advancer.h = meta["h"]
+            if self.line_engine:
+                if "line_state" not in meta:
+                    raise RestartError(f"{path} was written by the Python stepper, not the compiled line "
+                                       f"engine of integrator.stage_solver = 'direct' (restart it with the "
+                                       f"version that wrote it)")
+                self.stepper.restore_state(meta)
         else:
             self.advancer.dt, self.advancer.steps = meta["dt"], meta["split_steps"]
             self.advancer.splitting.h_local = meta["h_local"]
@@ -352,6 +371,10 @@ class Simulation:
             obs["sign_changes"] = 0 if self.lattice is None else count_sign_changes(self.lattice, system, y)
         if "doubling_level" in self.units:
             obs["doubling_level"] = self.doubling_level
+        if self.line_engine:
+            obs["integrator"] = int(self.stepper.state[0])
+            obs["explicit_steps"] = int(self.stepper.counts[2])
+            obs["h_rho"] = self.stepper.h_rho
         for name, value in obs.items():
             self.series[name][i] = value
         self.steps[i] = self.stepper.n_accepted
@@ -397,9 +420,10 @@ class Simulation:
         wall0 = time.perf_counter()
         if self.lattice is not None and isinstance(self.advancer, LocalOnly):  # samples can be minutes apart
             krylov = self.stepper.system.stats
+            branch = (lambda: f", {self.stepper.branch}") if self.line_engine else (lambda: "")
             self.stepper.on_accept = lambda t, h: bar.update(
                 self.system.temperature(t), f"step {self.stepper.n_accepted}, dt·H = "
-                f"{h * self.system.cosmology.hubble(self.system.temperature(t)):.2e}" + (
+                f"{h * self.system.cosmology.hubble(self.system.temperature(t)):.2e}" + branch() + (
                     f", GMRES {krylov.iterations / krylov.solves:.1f} it/solve" if krylov.solves else ""))
         if isinstance(self.advancer, Split):  # samples can be minutes apart on a lattice
             self.advancer.on_step = lambda t: bar.update(
@@ -476,6 +500,10 @@ class Simulation:
     def _stats(self, wall0):
         stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,
                  "wall_s": time.perf_counter() - wall0}
+        if self.line_engine:
+            c = self.stepper.counts
+            stats.update(rodas4_accepted=int(c[0]), rodas4_rejected=int(c[1]), dopri5_accepted=int(c[2]),
+                         dopri5_rejected=int(c[3]), switches=int(c[4]))
         krylov = getattr(self.stepper.system, "stats", None)
         if krylov is not None:
             stats.update(krylov_solves=krylov.solves, krylov_iterations=krylov.iterations,

@@ -35,7 +35,7 @@ class DirectLineSolver:
         self.lattice = lattice
         self.start = lattice.global_slice[0].start
         self.N = lattice.global_shape[0]
-        self.laplacian_coefficients = _laplacian_coefficients(lattice.bc[0], lattice.odd_fields, self.N,
+        self.laplacian_coefficients = laplacian_coefficients(lattice.bc[0], lattice.odd_fields, self.N,
                                                               n_fields)
 
     def _gather(self, local):
@@ -68,7 +68,7 @@ class DirectLineSolver:
         return solve_stage
 
 
-def _laplacian_coefficients(kind, odd_fields, N, n):
+def laplacian_coefficients(kind, odd_fields, N, n):
     """(diagonal, left, right): the 3-point Laplacian's coefficients per cell and field on a line
     of N cells with boundary `kind` [1/dx²], each (N, n)."""
     odd = np.zeros(n, dtype=bool)

@@ -32,6 +32,17 @@ INTEGRATOR = (
           "(any dimension; lattice/krylov.py) or direct (1D grids only: an exact cyclic "
           "block-tridiagonal solve of the whole line on every rank; lattice/line_solver.py)",
           default="gmres", choices=("gmres", "direct")),
+    Field("method", str, "", "1D lattices with stage_solver = direct (the compiled line engine, "
+          "lattice/compiled_line.py): auto (Rodas4 where the problem is stiff, the explicit "
+          "Dormand-Prince 5(4) where the step is set by accuracy, switching automatically) or "
+          "rodas4 (implicit throughout) or dopri5 (explicit throughout: validation)", default="auto",
+          choices=("auto", "rodas4", "dopri5")),
+    Field("explicit_rtol_factor", float, "", "method auto: the explicit branch runs at rtol times "
+          "this (its local error is not damped as Rodas4's is)", default=0.01, minimum=1e-6,
+          maximum=1.0),
+    Field("probe_steps", int, "", "method auto: explicit steps in a row after which Rodas4 is "
+          "tried again (it keeps the run where its step grows past the explicit one's)",
+          default=8192, minimum=1, maximum=1 << 40),
     Field("krylov_tolerance", float, "error allowances", "implicit coupling: GMRES stops when the "
           "stage-solve error is about this fraction of the local-error tolerance", default=1e-3,
           minimum=1e-12, maximum=0.5),

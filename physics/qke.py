@@ -307,6 +307,24 @@ class QKELocal:
                            N_FIELDS, k.CONSTANT_FIELDS)
 
 
+    def compiled_line_kernels(self, error_norm, diffusion):
+        """This model's compiled kernels for a 1D lattice (lattice.compiled_line.LineKernels)
+        measured by a QKEErrorNorm with these tolerances and coupled by `diffusion` (a
+        QKEDiffusion); None for another norm or diffusion, when the NumPy path runs instead."""
+        if not isinstance(error_norm, QKEErrorNorm) or not isinstance(diffusion, QKEDiffusion):
+            return None
+        from lattice.compiled_line import LineKernels
+        from physics import qke_kernels as k
+
+        ap, am = error_norm.atol_plus, error_norm.atol_minus
+
+        def cell_params(L0_cells, rtol):
+            return k.cell_params(self, rtol, ap, am, diffusion, L0_cells)
+
+        return LineKernels(k.site_coefficients, k.cell_rhs, k.cell_jac, k.cell_dfdt, k.site_error,
+                           k.diffusion_matrix, k.apply_diffusion, k.N_COEFFICIENTS, N_FIELDS, k.CONSTANT_FIELDS,
+                           cell_params)
+
 class QKEErrorNorm:
     """Local error measured on what the physics needs, per site, maximum over sites.
 

@@ -23,6 +23,14 @@ signature does not depend on the model's parameters and one compiled loop serves
     p[HUBBLE]    H / T²                  [MeV⁻¹]
     p[L0]        background asymmetry L0 [per photon]
     p[RTOL], p[ATOL_PLUS], p[ATOL_MINUS]  the error norm's tolerances (QKEErrorNorm)
+    p[GEL_T5]    Γ^el_ττ / T⁵            [MeV⁻⁴]   (lattice: the diffusion matrix, QKEDiffusion)
+    p[EPS]       Γ^el_ss / Γ^el_ττ       [dimensionless]
+    p[T_REF]     T where comoving = physical length [MeV]
+
+On a lattice every cell has its own row of parameters (its L0); the coefficients of a time t
+are computed once for all cells (`site_coefficients`) and the per-cell kernels (`cell_rhs`,
+`cell_jac`, `cell_dfdt`) take them, with the diffusion matrix K(t) and dK/dt from
+`diffusion_matrix` (lattice.compiled_line).
 
 Time is cosmic time t [MeV⁻¹], T(t) = (1/(2 (H/T²) t))^½ (physics.cosmology). Compiled as
 plain IEEE double arithmetic (no fastmath), `error_model="numpy"` (a division by zero gives
@@ -40,18 +48,31 @@ from numba.extending import register_jitable
 from physics.qke import P0M, P0P, PXM, PXP, PYM, PYP, PZM, PZP
 
 VX_T, V0VAC_T, V0TH_T5, KL_T3, D_T5, G_T5, HUBBLE, L0, RTOL, ATOL_PLUS, ATOL_MINUS = range(11)
-N_PARAMS = 11
+GEL_T5, EPS, T_REF = 11, 12, 13
+N_PARAMS = 14
+N_COEFFICIENTS = 10
+"""Length of the coefficient vector of one time: (V_x, V0, k_L, D, Γ) and their rates."""
 
 
-def params(local, rtol, atol_plus, atol_minus) -> np.ndarray:
-    """The parameter vector `p` of a QKELocal with a scalar L0 and the error norm's tolerances."""
-    p = np.empty(N_PARAMS)
+def params(local, rtol, atol_plus, atol_minus, diffusion=None) -> np.ndarray:
+    """The parameter vector `p` of a QKELocal with a scalar L0 and the error norm's tolerances;
+    with a QKEDiffusion, also its constants (NaN otherwise)."""
+    p = np.full(N_PARAMS, np.nan)
     p[VX_T], p[V0VAC_T], p[V0TH_T5] = local._vx_T, local._v0vac_T, local._v0th_T5
     p[KL_T3], p[D_T5], p[G_T5] = local._kL_T3, local._D_T5, local._G_T5
     p[HUBBLE] = local.cosmology.hubble_coeff
-    p[L0] = float(local.L0)
+    p[L0] = float(local.L0) if np.ndim(local.L0) == 0 else np.nan   # a lattice: see cell_params
     p[RTOL], p[ATOL_PLUS], p[ATOL_MINUS] = rtol, atol_plus, atol_minus
+    if diffusion is not None:
+        p[GEL_T5], p[EPS], p[T_REF] = diffusion.elastic_rate(1.0), diffusion.eps, diffusion.T_ref
     return p
+
+
+def cell_params(local, rtol, atol_plus, atol_minus, diffusion, L0_cells) -> np.ndarray:
+    """Per-cell parameter rows (cells, N_PARAMS): `params` with each cell's own L0."""
+    rows = np.tile(params(local, rtol, atol_plus, atol_minus, diffusion), (len(L0_cells), 1))
+    rows[:, L0] = L0_cells
+    return rows
 
 
 # -- coefficients: power laws in T (QKELocal.coefficients, coefficient_rates) --------------------
@@ -114,13 +135,87 @@ def site_dfdt(t, y, p, out):
 
 
 @register_jitable
+def site_coefficients(t, p, c):
+    """The coefficients of time t into c (N_COEFFICIENTS,): (V_x, V0, k_L, D, Γ) [MeV] and their
+    time derivatives [MeV²], computed once for all cells of a lattice."""
+    T = temperature(t, p)
+    c[0], c[1], c[2], c[3], c[4] = coefficients(T, p)
+    c[5], c[6], c[7], c[8], c[9] = coefficient_rates(T, p)
+
+
+@register_jitable
+def cell_rhs(c, y, p, out):
+    """f of one cell (8,) for the coefficients c of `site_coefficients` and the cell's p."""
+    rhs_with(y, c[0], c[1], c[2], c[3], c[4], p[L0], out)
+
+
+@register_jitable
+def cell_dfdt(c, y, p, out):
+    """∂f/∂t of one cell at fixed y (8,) from the coefficients' rates in c."""
+    rhs_with(y, c[5], c[6], c[7], c[8], c[9], p[L0], out)
+
+
+@register_jitable
+def cell_jac(c, y, p, J):
+    """∂f/∂y of one cell into J (8, 8)."""
+    jac_with(y, c[0], c[1], c[2], c[3], c[4], p[L0], J)
+
+
+@register_jitable
+def diffusion_matrix(t, p, K, K_rate):
+    """K(T(t)) (8, 8) with tendency = K · (comoving Laplacian) [MeV⁻¹], and dK/dt [dimensionless],
+    as QKEDiffusion.tendency and ImplicitLattice.dfdt: 𝒟± = ½(1/Γ_ττ ± 1/Γ_ss),
+    𝒟_τs = 2/(Γ_ττ + Γ_ss), times (T/T_ref)²; K ∝ T⁻³, so dK/dt = 3 H K."""
+    T = temperature(t, p)
+    T2 = T * T
+    gamma_tt = p[GEL_T5] * (T2 * T2 * T)
+    gamma_ss = p[EPS] * gamma_tt
+    Dp = 0.5 * (1.0 / gamma_tt + 1.0 / gamma_ss)
+    Dm = 0.5 * (1.0 / gamma_tt - 1.0 / gamma_ss)
+    Dts = 2.0 / (gamma_tt + gamma_ss)
+    f = (T / p[T_REF]) ** 2
+    Dp, Dm, Dts = Dp * f, Dm * f, Dts * f
+    for i in range(8):
+        for j in range(8):
+            K[i, j] = 0.0
+    for zero, z in ((P0P, PZP), (P0M, PZM)):
+        K[zero, zero] = Dp
+        K[zero, z] = Dm
+        K[z, z] = Dp
+        K[z, zero] = Dm
+    for r in (PXP, PXM, PYP, PYM):
+        K[r, r] = Dts
+    rate = 3.0 * p[HUBBLE] * T2
+    for i in range(8):
+        for j in range(8):
+            K_rate[i, j] = rate * K[i, j]
+
+
+@register_jitable
+def apply_diffusion(K, lap, out):
+    """out += K · lap for one cell (8,), over the entries `diffusion_matrix` can make nonzero,
+    in increasing column order: P0^± and Pz^± pairwise, the transverse fields each alone."""
+    for zero, z in ((P0P, PZP), (P0M, PZM)):
+        out[zero] += K[zero, zero] * lap[zero] + K[zero, z] * lap[z]
+        out[z] += K[z, zero] * lap[zero] + K[z, z] * lap[z]
+    for r in (PXP, PXM, PYP, PYM):
+        out[r] += K[r, r] * lap[r]
+
+
+@register_jitable
 def site_jac(t, y, p, J):
     """∂f/∂y at cosmic time t into J (8, 8) [MeV] (QKELocal.jac: every entry written)."""
     Vx, V0, kL, D, G = coefficients(temperature(t, p), p)
+    jac_with(y, Vx, V0, kL, D, G, p[L0], J)
+
+
+@register_jitable
+def jac_with(y, Vx, V0, kL, D, G, L0_value, J):
+    """∂f/∂y of one site for the rates (Vx, V0, kL, D, Γ) into J (8, 8), every entry written."""
     for i in range(8):
         for j in range(8):
             J[i, j] = 0.0
-    VL = kL * (p[L0] + 0.375 * (y[P0M] + y[PZM]))
+    VL = kL * (L0_value + 0.375 * (y[P0M] + y[PZM]))
     dVL = 0.375 * kL                                  # ∂V_L/∂P0⁻ = ∂V_L/∂Pz⁻
     c_plus = -0.25 * G * (y[P0P] + y[PZP])            # ∂(2C)/∂P0⁺ = ∂(2C)/∂Pz⁺
     c_minus = 0.25 * G * (y[P0M] + y[PZM])            # ∂(2C)/∂P0⁻ = ∂(2C)/∂Pz⁻
@@ -157,36 +252,48 @@ def site_jac(t, y, p, J):
 # -- error norm (QKEErrorNorm) --------------------------------------------------------------------
 @register_jitable
 def _worst(worst, e, scale):
-    """max(worst, |e|/scale), NaN once any ratio is NaN (as np.max propagates it)."""
-    r = abs(e) / scale
-    if r != r or worst != worst:
-        return math.nan
-    return r if r > worst else worst
+    """max(worst, |e|/scale) for scale > 0, dividing only when the ratio can exceed worst (the
+    norm is evaluated on every cell of a line at every attempt). Non-finite values are caught
+    by the caller's guard."""
+    a = abs(e)
+    if a > worst * scale:
+        return a / scale
+    return worst
 
 
 @register_jitable
 def site_error(e, y, y_new, p):
-    """This site's weighted local error (≤ 1: acceptable), as QKEErrorNorm for one site: the
-    error `e` (8,) measured on the active and sterile densities, L and P0⁻ − Pz⁻, and the
-    transverse fields relative to the length of their Bloch vector, each scale taken at the
-    larger of its values at y and y_new."""
+    """This site's weighted local error (≤ 1: acceptable; NaN when any error or scale is not
+    finite), as QKEErrorNorm for one site: the error `e` (8,) measured on the active and sterile
+    densities, L and P0⁻ − Pz⁻, and the transverse fields relative to the length of their Bloch
+    vector, each scale taken at the larger of its values at y and y_new."""
     rtol, ap, am = p[RTOL], p[ATOL_PLUS], p[ATOL_MINUS]
     active = max(abs(y[P0P] + y[PZP]), abs(y_new[P0P] + y_new[PZP]))
     sterile = max(abs(y[P0P] - y[PZP]), abs(y_new[P0P] - y_new[PZP]))
     L = max(abs(p[L0] + 0.375 * (y[P0M] + y[PZM])), abs(p[L0] + 0.375 * (y_new[P0M] + y_new[PZM])))
     diff = max(abs(y[P0M] - y[PZM]), abs(y_new[P0M] - y_new[PZM]))
-    len_p = max(math.sqrt(y[PXP] * y[PXP] + y[PYP] * y[PYP] + y[PZP] * y[PZP]),
-                math.sqrt(y_new[PXP] * y_new[PXP] + y_new[PYP] * y_new[PYP] + y_new[PZP] * y_new[PZP]))
-    len_m = max(math.sqrt(y[PXM] * y[PXM] + y[PYM] * y[PYM] + y[PZM] * y[PZM]),
-                math.sqrt(y_new[PXM] * y_new[PXM] + y_new[PYM] * y_new[PYM] + y_new[PZM] * y_new[PZM]))
-    worst = _worst(0.0, e[P0P] + e[PZP], ap + rtol * active)
-    worst = _worst(worst, e[P0P] - e[PZP], ap + rtol * sterile)
-    worst = _worst(worst, 0.375 * (e[P0M] + e[PZM]), am + rtol * L)
-    worst = _worst(worst, e[P0M] - e[PZM], am + rtol * diff)
-    worst = _worst(worst, e[PXP], ap + rtol * len_p)
-    worst = _worst(worst, e[PYP], ap + rtol * len_p)
-    worst = _worst(worst, e[PXM], am + rtol * len_m)
-    worst = _worst(worst, e[PYM], am + rtol * len_m)
+    # √ is monotonic and correctly rounded: √max(a, b) = max(√a, √b) exactly
+    len_p = math.sqrt(max(y[PXP] * y[PXP] + y[PYP] * y[PYP] + y[PZP] * y[PZP],
+                          y_new[PXP] * y_new[PXP] + y_new[PYP] * y_new[PYP] + y_new[PZP] * y_new[PZP]))
+    len_m = math.sqrt(max(y[PXM] * y[PXM] + y[PYM] * y[PYM] + y[PZM] * y[PZM],
+                          y_new[PXM] * y_new[PXM] + y_new[PYM] * y_new[PYM] + y_new[PZM] * y_new[PZM]))
+    s_active, s_sterile = ap + rtol * active, ap + rtol * sterile
+    s_L, s_diff = am + rtol * L, am + rtol * diff
+    s_p, s_m = ap + rtol * len_p, am + rtol * len_m
+    e_active, e_sterile = e[P0P] + e[PZP], e[P0P] - e[PZP]
+    e_L, e_diff = 0.375 * (e[P0M] + e[PZM]), e[P0M] - e[PZM]
+    guard = (abs(e_active) + abs(e_sterile) + abs(e_L) + abs(e_diff) + abs(e[PXP]) + abs(e[PYP])
+             + abs(e[PXM]) + abs(e[PYM]) + s_active + s_sterile + s_L + s_diff + s_p + s_m)
+    if guard - guard != 0.0:            # NaN or ±inf somewhere: as np.max of the ratios would say
+        return math.nan
+    worst = _worst(0.0, e_active, s_active)
+    worst = _worst(worst, e_sterile, s_sterile)
+    worst = _worst(worst, e_L, s_L)
+    worst = _worst(worst, e_diff, s_diff)
+    worst = _worst(worst, e[PXP], s_p)
+    worst = _worst(worst, e[PYP], s_p)
+    worst = _worst(worst, e[PXM], s_m)
+    worst = _worst(worst, e[PYM], s_m)
     return worst
 
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
@@ -34,7 +35,8 @@ def _final(out):
 
 
 DOUBLING = ["--set", "grid.doubling_cells_per_lD=0.5", "--set", "grid.max_doublings=1"]
-DIRECT = ["--set", "integrator.stage_solver=direct"]   # every rank solves the gathered line
+DIRECT = ["--set", "integrator.stage_solver=direct"]   # every rank runs the gathered line (compiled)
+SWITCHING = DIRECT + ["--set", "integrator.probe_steps=40"]   # Rodas4 ⇄ DOPRI5 several times
 
 
 @pytest.mark.parametrize("deck,shape,ranks,extra", [
@@ -44,7 +46,9 @@ DIRECT = ["--set", "integrator.stage_solver=direct"]   # every rank solves the g
     ("lattice_2d_laptop.yaml", "[8,8]", (1, 4), DOUBLING + ["--set", "grid.doubling_coarsening=average"]),
     ("lattice_1d_laptop.yaml", "[24]", (1, 2, 4), DIRECT + DOUBLING),
     ("lattice_1d_laptop.yaml", "[24]", (1, 3), DIRECT + ["--set", "grid.bc=offdiag_zero"]),
-], ids=["1d", "2d", "1d-doubling", "2d-doubling-average", "1d-direct-doubling", "1d-direct-offdiag"])
+    ("lattice_1d_laptop.yaml", "[24]", (1, 2, 4), SWITCHING),
+], ids=["1d", "2d", "1d-doubling", "2d-doubling-average", "1d-direct-doubling", "1d-direct-offdiag",
+        "1d-direct-switching"])
 def test_snapshots_do_not_depend_on_the_rank_count(tmp_path, deck, shape, ranks, extra):
     """Issue 3 item 1, and issue 4 item 2 with a grid doubling at the first sample (a
     redistribution between ranks along every axis)."""
@@ -55,6 +59,13 @@ def test_snapshots_do_not_depend_on_the_rank_count(tmp_path, deck, shape, ranks,
         results.append(_final(tmp_path / f"n{n}"))
     base, attrs = results[0]
     assert attrs["T"] == pytest.approx(23.98)
+    if extra is SWITCHING:         # the engine switched both ways, the same on every rank count
+        switches = [h5py.File(tmp_path / f"n{n}" / "timeseries.h5").attrs["summary_switches"] for n in ranks]
+        assert switches[0] >= 2 and len(set(switches)) == 1, switches
+    if "integrator.stage_solver=direct" in extra:   # the compiled line engine: bitwise
+        for fields, _ in results[1:]:
+            for name in base:
+                np.testing.assert_array_equal(fields[name], base[name])
     assert attrs["doubling_level"] == (1 if "grid.max_doublings=1" in extra else 0)
     for fields, _ in results[1:]:
         for name in base:

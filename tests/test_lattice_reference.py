@@ -149,11 +149,15 @@ def test_L_profile_agrees_at_22_MeV():
     assert err_ratio <= TOL_RATIO
 
 
-def test_L_profile_agrees_at_22_MeV_with_the_direct_stage_solver():
-    """The same window with integrator.stage_solver = direct (exact line solves in place of
-    GMRES; lattice/line_solver.py), against the same independent reference."""
+@pytest.mark.parametrize("method", ["rodas4", "auto", "dopri5"])
+def test_L_profile_agrees_at_22_MeV_with_the_compiled_line_engine(method):
+    """The same window with integrator.stage_solver = direct: the compiled line engine
+    (lattice/compiled_line.py) with exact line solves, implicit throughout (rodas4), switching
+    (auto: the deck default) and explicit throughout (dopri5, at rtol × explicit_rtol_factor),
+    against the same independent reference: whichever branch runs before the resonance, and
+    wherever it switches, the result keeps the criterion (no wrong switch)."""
     r = reference(22.0, (22.0,))
-    err, err_ratio = compare(22.0, r, 22.0, ["integrator.stage_solver=direct"])
+    err, err_ratio = compare(22.0, r, 22.0, ["integrator.stage_solver=direct", f"integrator.method={method}"])
     assert err <= TOL_L
     assert err_ratio <= TOL_RATIO
 

@@ -1,0 +1,613 @@
+"""The adaptive loop of a 1D lattice (a line of cells with diffusion) in compiled code, with an
+implicit and an explicit branch and automatic switching between them.
+
+Why: on a line of 128 cells the Python Rodas4 spends most of an attempt in call overhead and
+gathers; and after the resonance the step is held by the one-cell domain walls' limit cycle,
+not by stiffness (every mode of the Jacobian has |hλ| ≲ 1 at that step;
+docs/models/numerics.md §7), so an explicit method takes about as many steps at a fraction of
+the cost of a linearly implicit one (issue 19).
+
+**Implicit branch: Rodas4** on f = f_local + K(t) ∇²y, the same method as
+`lattice.rosenbrock.Rodas4` on `lattice.implicit.ImplicitLattice` with the direct line solve:
+the stage matrix σ − J_local − K∇² is cyclic block tridiagonal and is factorised exactly once
+per attempt by `kernels.block_tridiagonal`; the tableau, the stage sums and the step-size
+controller are those of the single-site loop (`lattice.compiled_rodas`).
+
+**Explicit branch: Dormand–Prince 5(4)** (DOPRI5: Hairer, Nørsett & Wanner, Solving ODEs I,
+§II.5), seven stages with the last one reused as the next step's first (FSAL), error estimate
+of order 4, controller exponent −1/5, on the same error norm with rtol multiplied by
+`explicit_rtol_factor` (an explicit step's local error is not damped by an L-stable
+propagator, so the branch runs tighter; docs/models/numerics.md §7 gives the validation).
+
+**Switching.** From Rodas4 to DOPRI5 when the next proposed step h satisfies
+h·ρ ≤ `EXPLICIT_MARGIN` on `CALM_STEPS` estimates of ρ in a row (made every `RADIUS_EVERY`
+accepted steps) without the controller ramping the step up, ρ being the spectral radius of the
+whole Jacobian J_local + K∇² estimated by `POWER_ITERATIONS` products from a fixed vector (the
+row-sum norm is useless here: the nonlinear V_L terms put entries ~1e10 H into J that hardly
+move its eigenvalues). From DOPRI5 back to Rodas4 by Hairer's stiffness test: the estimate
+h|λ| ≈ h ‖k₇ − k₆‖ / ‖y₇ − y₆‖ from the two stages at t + h exceeding 3.25 on `STIFF_STEPS`
+accepted steps with fewer than 6 non-stiff steps between them; and after `PROBE_STEPS` explicit
+steps in a row, a probe (see there). The branch, the counters of both tests and the FSAL stage
+are part of the state: a call may return after `chunk` accepted steps and the next call
+continues with exactly the steps of an uninterrupted one (restarts and stop requests between
+samples are exact). The time series records the branch and h·ρ after every sample.
+
+Fields the local equations leave constant (P0⁻) move only by the flux-form Laplacian; after
+each step their totals are reset to the old ones by a uniform shift of the order of round-off,
+as `ImplicitLattice.conserve` does, so their integral is conserved to round-off.
+
+Every rank runs the whole line with the same arithmetic in the same order: results are bitwise
+independent of the number of ranks (the line is gathered at each call and every rank keeps its
+own cells). The cost is O(cells) per rank, which suits the lines this engine is for (up to some
+1e5 cells); longer lines and 2D/3D grids use the decomposed GMRES path.
+
+The machinery knows nothing of the physics; a model supplies, as a `LineKernels`:
+
+    coefficients(t, p, c)       the time-dependent coefficients of t into c (once per evaluation)
+    rhs(c, y, p, out)           f_local of one cell (n,) for the coefficients c and its parameters p
+    jac(c, y, p, J)             ∂f_local/∂y (n, n), every entry written
+    dfdt(c, y, p, out)          ∂f_local/∂t at fixed y
+    err(e, y, y_new, p)         the weighted local error of one cell (≤ 1 acceptable; NaN allowed)
+    diffusion(t, p, K, K_rate)  the diffusion matrix K(t) (n, n) [length² / time] and dK/dt
+    apply_diffusion(K, lap, out)  out += K · lap for one cell (n,): K's nonzero pattern, in order
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numba import njit
+from numba.extending import register_jitable
+
+from kernels.block_tridiagonal import block_solver
+from lattice.compiled_rodas import (_ALPHA, _EXPONENT, _GAMMA, STAGES, control, solution, stage_argument,
+                                    stage_term)
+from lattice.rosenbrock import IntegrationError
+
+RODAS4, DOPRI5 = 0, 1
+"""Branch codes (the time series' `integrator` column)."""
+BRANCH_NAMES = ("rodas4", "dopri5")
+
+OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CHUNK_DONE = 0, 1, 2, 3
+"""Status codes of the compiled loop (CHUNK_DONE: `chunk` accepted steps made short of t_end)."""
+
+EXPLICIT_MARGIN = 30.0
+"""Rodas4 → DOPRI5 when the proposed step times the estimate of ρ(J) is at most this: DOPRI5
+is stable up to h|λ| ≈ 3.3 and an attempt costs about a twelfth of a Rodas4 attempt on a line,
+so below ~40 the explicit branch advances further per unit of work even where stability holds
+its step."""
+RADIUS_EVERY = 4
+"""ρ(J) is estimated on every RADIUS_EVERY-th accepted Rodas4 step (16 Jacobian products) ..."""
+CALM_STEPS = 4
+"""... and the switch made after this many estimates in a row allow it (with the step not
+growing by more than 2×: a controller still ramping up says nothing about the step to come)."""
+PROBE_STEPS = 8192
+"""DOPRI5 → Rodas4 also after this many explicit steps in a row: a probe. Where the explicit
+step is held by accuracy on a precession that Rodas4 steps over (|hλ| of 1–2, below the
+stiffness test's 3.25), Rodas4's step grows and it stays; where Rodas4 does no better, the
+ρ test returns to DOPRI5 after 4·CALM_STEPS steps (a few per cent of the explicit work)."""
+POWER_ITERATIONS = 16
+"""Jacobian products of one estimate of ρ(J)."""
+CHUNK = 2000
+"""Accepted steps between returns to Python (progress reports and stop requests)."""
+STIFF_LIMIT = 3.25
+"""DOPRI5 → Rodas4 when Hairer's estimate h|λ| exceeds this ..."""
+STIFF_STEPS = 15
+"""... on this many accepted steps (Hairer's DOPRI5 test)."""
+NONSTIFF_RESET = 6
+"""Non-stiff accepted steps in a row that clear the stiffness count."""
+
+# Dormand–Prince 5(4): nodes, stage weights (row s: weights of k_0 … k_(s−1)), solution weights
+# (= row 6, first same as last) and the error weights b − b̂.
+_DP_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
+_DP_A = np.zeros((7, 7))
+_DP_A[1, :1] = [1 / 5]
+_DP_A[2, :2] = [3 / 40, 9 / 40]
+_DP_A[3, :3] = [44 / 45, -56 / 15, 32 / 9]
+_DP_A[4, :4] = [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729]
+_DP_A[5, :5] = [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656]
+_DP_A[6, :6] = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]
+_DP_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+_DP_EXPONENT = -1.0 / 5.0
+
+
+@dataclass(frozen=True)
+class LineKernels:
+    """A model's compiled kernels for a line of cells (see the module docstring).
+
+    Attributes:
+        coefficients, rhs, jac, dfdt, err, diffusion, apply_diffusion: the kernels.
+        n_coefficients: length of the coefficient vector `coefficients` fills.
+        n_fields: fields per cell.
+        conserved_fields: fields whose total only diffusion changes (reset after each step).
+        cell_params: (L0 of every cell, rtol) -> per-cell parameter rows (cells, n_params).
+    """
+
+    coefficients: Callable
+    rhs: Callable
+    jac: Callable
+    dfdt: Callable
+    err: Callable
+    diffusion: Callable
+    apply_diffusion: Callable
+    n_coefficients: int
+    n_fields: int
+    conserved_fields: np.ndarray
+    cell_params: Callable
+
+
+@register_jitable
+def _worst(worst, e):
+    """max(worst, e), NaN once either is NaN."""
+    if e != e or worst != worst:
+        return np.nan
+    return e if e > worst else worst
+
+
+@functools.cache
+def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_diffusion, n, n_coefficients):
+    """The compiled adaptive loop of a line for these kernels (n fields per cell).
+
+    Returns advance(t, t_end, y, h, P, P_explicit, diag, left, right, inv_dx2, conserved,
+    controls, auto, state, counts, chunk, max_attempts) -> (status, t, h, h·ρ): y (cells, n) is
+    advanced in place; P, P_explicit: per-cell parameters of the implicit and the explicit
+    branch; diag, left, right: the Laplacian's coefficients per cell and field (cells, n);
+    controls: (safety, fac_min, fac_max, h_min_rel, probe steps); auto: switch branches (else the branch in
+    state[0] throughout); state (int64): [branch, calm count, stiff count, non-stiff count,
+    explicit steps since the last switch], carried between calls;
+    counts (int64): [Rodas4 accepted, rejected, DOPRI5 accepted, rejected, switches], added to;
+    h·ρ: the last accepted step times the estimate of ρ(J) at the returned state (NaN
+    when no step was accepted or the loop failed).
+    """
+    S = STAGES
+    ALPHA_, GAMMA_, EXPONENT = _ALPHA, _GAMMA, _EXPONENT
+    DP_C, DP_A, DP_E, DP_EXPONENT = _DP_C, _DP_A, _DP_E, _DP_EXPONENT
+    factorise, solve, stage_blocks = block_solver(n)
+
+    @register_jitable
+    def laplacian(Y, i, diag, left, right, inv_dx2, lap):
+        """lap = the 3-point Laplacian of cell i (n,): inside the line (−2 Y_i + Y_(i−1)) + Y_(i+1),
+        at its ends with the boundary's coefficients (the same arithmetic where they are those)."""
+        N = Y.shape[0]
+        im = i - 1 if i > 0 else N - 1
+        ip = i + 1 if i < N - 1 else 0
+        for q in range(n):
+            lap[q] = (diag[i, q] * Y[i, q] + left[i, q] * Y[im, q] + right[i, q] * Y[ip, q]) * inv_dx2
+
+    @register_jitable
+    def line_f(t, Y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, out, with_rate, lap):
+        """out = f_local(t, Y) + K(t) ∇²Y per cell, or (with_rate) ∂f/∂t = ∂f_local/∂t +
+        dK/dt ∇²Y; returns nothing. K is applied over its nonzero entries (nz_a, nz_c)."""
+        N = Y.shape[0]
+        coefficients(t, P[0], c)
+        diffusion(t, P[0], Kd, Kt)
+        K = Kt if with_rate else Kd
+        for i in range(N):
+            if with_rate:
+                dfdt(c, Y[i], P[i], out[i])
+            else:
+                rhs(c, Y[i], P[i], out[i])
+            laplacian(Y, i, diag, left, right, inv_dx2, lap)
+            apply_diffusion(K, lap, out[i])
+
+    @register_jitable
+    def line_error(E, Y, Y_new, P):
+        worst = 0.0
+        for i in range(Y.shape[0]):
+            worst = _worst(worst, err(E[i], Y[i], Y_new[i], P[i]))
+        return worst
+
+    @register_jitable
+    def conserve(Y, Y_new, conserved):
+        N = Y.shape[0]
+        for q in conserved:
+            old = 0.0
+            new = 0.0
+            for i in range(N):
+                old += Y[i, q]
+                new += Y_new[i, q]
+            shift = (old - new) / N
+            for i in range(N):
+                Y_new[i, q] += shift
+
+    @register_jitable
+    def jacobian_product(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, out, lap):
+        """out = (J_local + K ∇²) v on the line (v, out: (cells, n))."""
+        N = v.shape[0]
+        for i in range(N):
+            for a in range(n):
+                s = 0.0
+                for b in range(n):
+                    s += Jb[i, a, b] * v[i, b]
+                out[i, a] = s
+            laplacian(v, i, diag, left, right, inv_dx2, lap)
+            apply_diffusion(KJ, lap, out[i])
+
+    @register_jitable
+    def spectral_radius(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap):
+        """An estimate of ρ(J_local + K∇²) by POWER_ITERATIONS products from a fixed start
+        vector (every field of every cell, alternating in sign between cells so that the
+        shortest diffusion mode is present): the growth ‖J^k v‖ / ‖J^(k/2) v‖ over the second
+        half, to the power 2/k. Deterministic; an overestimate where J is far from normal."""
+        N = v.shape[0]
+        for i in range(N):
+            for q in range(n):
+                v[i, q] = (1.0 + 0.25 * q / n) * (1.0 if i % 2 == 0 else -0.5)
+        log_growth = 0.0
+        for it in range(POWER_ITERATIONS):
+            jacobian_product(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap)
+            norm_v = 0.0
+            norm_w = 0.0
+            for i in range(N):
+                for q in range(n):
+                    norm_v += v[i, q] * v[i, q]
+                    norm_w += w[i, q] * w[i, q]
+            if not norm_w > 0.0:
+                return 0.0
+            scale = 1.0 / norm_w ** 0.5
+            for i in range(N):
+                for q in range(n):
+                    v[i, q] = w[i, q] * scale
+            if 2 * it >= POWER_ITERATIONS:
+                log_growth += 0.5 * np.log(norm_w / norm_v)
+        return np.exp(log_growth / (POWER_ITERATIONS - (POWER_ITERATIONS + 1) // 2))
+
+    @register_jitable
+    def radius_at(t, y, P, c, Jb, KJ, Kt, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap):
+        """The estimate of ρ(J) at (t, y) (overwrites the scratch Jb, KJ, Kt, v, w)."""
+        coefficients(t, P[0], c)
+        for i in range(y.shape[0]):
+            jac(c, y[i], P[i], Jb[i])
+        diffusion(t, P[0], KJ, Kt)
+        return spectral_radius(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap)
+
+    @njit(cache=True, error_model="numpy")
+    def advance(t, t_end, y, h, P, P_explicit, diag, left, right, inv_dx2, conserved, controls, auto,
+                state, counts, chunk, max_attempts):
+        probe_steps = int(controls[4])
+        N = y.shape[0]
+        size = N * n
+        safety, fac_min, fac_max, h_min_rel = controls[0], controls[1], controls[2], controls[3]
+        c = np.empty(n_coefficients)
+        Kd = np.empty((n, n))
+        Kt = np.empty((n, n))
+        KJ = np.empty((n, n))
+        diffusion(t, P[0], Kd, Kt)
+        nnz = 0
+        for a in range(n):
+            for b in range(n):
+                if Kd[a, b] != 0.0:
+                    nnz += 1
+        nz_a = np.empty(nnz, dtype=np.int64)
+        nz_c = np.empty(nnz, dtype=np.int64)
+        nnz = 0
+        for a in range(n):
+            for b in range(n):
+                if Kd[a, b] != 0.0:
+                    nz_a[nnz], nz_c[nnz] = a, b
+                    nnz += 1
+        Jb = np.empty((N, n, n))
+        f0 = np.empty((N, n))
+        ft = np.empty((N, n))
+        Ks = np.empty((S, size))              # Rodas4 stages, flat
+        arg = np.empty((N, n))
+        term = np.empty(size)
+        r = np.empty((N, n))
+        x = np.empty((N, n))
+        y_new = np.empty((N, n))
+        k = np.empty((7, N, n))               # DOPRI5 stages
+        e_vec = np.empty((N, n))
+        y_stiff = np.empty((N, n))
+        k_flat = k.reshape((7, size))
+        e_flat = e_vec.reshape(size)
+        lap = np.empty(n)
+        rho = np.inf
+        h_last = np.nan                       # the last accepted step
+        y_flat = y.reshape(size)
+        arg_flat = arg.reshape(size)
+        r_flat = r.reshape(size)
+        y_new_flat = y_new.reshape(size)
+        accepted = 0
+        attempts = 0
+        reject_streak = 0
+        fresh = True                          # the start-of-step data of the branch are those of (t, y)
+        while t < t_end:
+            if attempts >= max_attempts:
+                return TOO_MANY_ATTEMPTS, t, h, np.nan
+            if h < h_min_rel * abs(t):
+                return STEP_TOO_SMALL, t, h, np.nan
+            clipped = t + h >= t_end
+            h_try = t_end - t if clipped else h
+            attempts += 1
+            if state[0] == RODAS4:
+                if fresh:
+                    coefficients(t, P[0], c)
+                    for i in range(N):
+                        jac(c, y[i], P[i], Jb[i])
+                    diffusion(t, P[0], KJ, Kt)
+                    line_f(t, y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, ft, True, lap)
+                    line_f(t, y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, f0, False, lap)
+                    if auto and counts[0] % RADIUS_EVERY == 0:
+                        rho = spectral_radius(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, k[1], k[2], lap)
+                    fresh = False
+                sigma = 1.0 / (GAMMA_[0] * h_try)
+                D, Lo, Up = stage_blocks(Jb, KJ, diag, left, right, inv_dx2, sigma)
+                factors = factorise(D, Lo, Up)
+                ft_flat = ft.reshape(size)
+                for s in range(S):
+                    if s == 0:
+                        gh = GAMMA_[0] * h_try
+                        for i in range(N):
+                            for q in range(n):
+                                r[i, q] = f0[i, q] + gh * ft[i, q]
+                    else:
+                        stage_argument(s, y_flat, Ks, arg_flat)
+                        line_f(t + ALPHA_[s] * h_try, arg, P, c, Kd, Kt, nz_a, nz_c, diag, left, right,
+                               inv_dx2, r, False, lap)
+                        stage_term(s, h_try, ft_flat, Ks, term)
+                        for q in range(size):
+                            r_flat[q] += term[q]
+                    solve(factors, Lo, r, x)
+                    Ks[s] = x.reshape(size)
+                solution(y_flat, Ks, y_new_flat)
+                conserve(y, y_new, conserved)
+                e = line_error(Ks[S - 1].reshape((N, n)), y, y_new, P)
+                ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, EXPONENT)
+                if ok:
+                    counts[0] += 1
+                    if auto and (counts[0] - 1) % RADIUS_EVERY == 0:   # ρ was estimated for this step
+                        if h_next * rho <= EXPLICIT_MARGIN and h_next <= 2.0 * h_try:
+                            state[1] += 1
+                        else:
+                            state[1] = 0
+                else:
+                    counts[1] += 1
+            else:
+                if fresh:                     # k_0 = f(t, y): the last stage of the step before
+                    line_f(t, y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[0], False, lap)
+                    fresh = False
+                for s in range(1, 7):
+                    # argument y + Σ_j (h a_sj) k_j, term by term over the flat line (vectorised)
+                    for q in range(size):
+                        arg_flat[q] = y_flat[q]
+                    for j in range(s):
+                        w = h_try * DP_A[s, j]
+                        if w != 0.0:
+                            kj = k_flat[j]
+                            for q in range(size):
+                                arg_flat[q] += w * kj[q]
+                    if s == 5:
+                        for i in range(N):
+                            for q in range(n):
+                                y_stiff[i, q] = arg[i, q]
+                    if s == 6:
+                        for i in range(N):
+                            for q in range(n):
+                                y_new[i, q] = arg[i, q]
+                        conserve(y, y_new, conserved)
+                        line_f(t + h_try, y_new, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[6],
+                               False, lap)
+                    else:
+                        line_f(t + DP_C[s] * h_try, arg, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2,
+                               k[s], False, lap)
+                for q in range(size):
+                    e_flat[q] = 0.0
+                for j in range(7):
+                    w = h_try * DP_E[j]
+                    if w != 0.0:
+                        kj = k_flat[j]
+                        for q in range(size):
+                            e_flat[q] += w * kj[q]
+                e = line_error(e_vec, y, y_new, P_explicit)
+                ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max,
+                                     DP_EXPONENT)
+                if ok:
+                    counts[2] += 1
+                    state[4] += 1
+                    # Hairer's stiffness estimate from the two stages at t + h: k_6 at y_new, k_5 at
+                    # the argument of stage 5 (node 1)
+                    num = 0.0
+                    den = 0.0
+                    for i in range(N):
+                        for q in range(n):
+                            dk = k[6, i, q] - k[5, i, q]
+                            num += dk * dk
+                            dy = y_new[i, q] - y_stiff[i, q]
+                            den += dy * dy
+                    if den > 0.0:
+                        h_lambda = h_try * (num / den) ** 0.5
+                        if h_lambda > STIFF_LIMIT:
+                            state[3] = 0
+                            state[2] += 1
+                        else:
+                            state[3] += 1
+                            if state[3] == NONSTIFF_RESET:
+                                state[2] = 0
+                else:
+                    counts[3] += 1
+            if ok:
+                accepted += 1
+                h_last = h_try
+                t = t_end if clipped else t + h_try
+                for q in range(size):
+                    y_flat[q] = y_new_flat[q]
+                if state[0] == DOPRI5:
+                    for i in range(N):
+                        for q in range(n):
+                            k[0, i, q] = k[6, i, q]
+                else:
+                    fresh = True
+                reject_streak = 0
+                h = h_next
+                if auto and state[0] == RODAS4 and state[1] >= CALM_STEPS:
+                    state[0], state[1], state[2], state[3], state[4] = DOPRI5, 0, 0, 0, 0
+                    counts[4] += 1
+                    fresh = True
+                elif auto and state[0] == DOPRI5 and (state[2] >= STIFF_STEPS or state[4] >= probe_steps):
+                    state[0], state[1], state[2], state[3], state[4] = RODAS4, 0, 0, 0, 0
+                    counts[4] += 1
+                    fresh = True
+                if accepted >= chunk and t < t_end:
+                    return CHUNK_DONE, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[1], k[2], lap)
+            else:
+                reject_streak += 1
+                h = h_next
+        return OK, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[1], k[2], lap)
+
+    return advance
+
+
+class CompiledLineStepper:
+    """A 1D lattice advanced by the compiled line loop, with the interface of `Rodas4` that a
+    lattice run uses (advance, n_accepted, n_rejected, t_reached, on_accept) and the extra
+    state of the loop for checkpoints (`checkpoint_state`, `restore_state`).
+
+    Args:
+        kernels: the model's LineKernels.
+        system: the stepped system (kept as `system`, as Rodas4 keeps it).
+        lattice: the 1D lattice (comm, global_slice, global_shape, spacing, bc, odd_fields).
+        L0: function () -> this rank's L0 per cell (the seed changes when the grid doubles).
+        rtol: the run's relative tolerance; the explicit branch uses rtol·explicit_rtol_factor.
+        method: "auto" (switch between Rodas4 and DOPRI5), "rodas4" or "dopri5" (one branch
+            throughout; dopri5 for validation and benchmarks).
+        chunk: accepted steps between returns to Python (progress, stop requests; default
+            CHUNK); the steps taken do not depend on it.
+        probe_steps: explicit steps in a row before a probe of Rodas4 (default PROBE_STEPS).
+        safety, fac_min, fac_max, h_min_rel: as Rodas4.
+        max_attempts: attempts per call before IntegrationError (the run's own limit,
+            integrator.max_steps, is checked by the driver at samples).
+    """
+
+    def __init__(self, kernels: LineKernels, system, lattice, L0, rtol, explicit_rtol_factor=0.01,
+                 method="auto", chunk=None, probe_steps=None, safety=0.9, fac_min=0.2, fac_max=6.0, h_min_rel=1e-14,
+                 max_attempts=2**62):
+        from lattice.line_solver import laplacian_coefficients
+
+        if lattice.ndim != 1:
+            raise ValueError("the compiled line engine needs a 1D lattice")
+        if method not in ("auto", "rodas4", "dopri5"):
+            raise ValueError(f"method {method!r}: allowed auto, rodas4, dopri5")
+        self.kernels, self.system, self.lattice, self.L0 = kernels, system, lattice, L0
+        self.rtol, self.explicit_rtol = float(rtol), float(rtol) * float(explicit_rtol_factor)
+        self.auto = method == "auto"
+        self.chunk = int(CHUNK if chunk is None else chunk)
+        self.controls = np.array([safety, fac_min, fac_max, h_min_rel, PROBE_STEPS if probe_steps is None
+                                  else probe_steps], dtype=float)
+        self.h_min_rel = h_min_rel
+        self.max_attempts = max_attempts
+        self.N = lattice.global_shape[0]
+        self.start = lattice.global_slice[0].start
+        n = kernels.n_fields
+        self.laplacian = laplacian_coefficients(lattice.bc[0], lattice.odd_fields, self.N, n)
+        self._advance = make_line_integrator(kernels.coefficients, kernels.rhs, kernels.jac, kernels.dfdt,
+                                             kernels.err, kernels.diffusion, kernels.apply_diffusion, n,
+                                             kernels.n_coefficients)
+        self.state = np.zeros(5, dtype=np.int64)     # branch, calm, stiff, non-stiff, explicit run
+        self.state[0] = DOPRI5 if method == "dopri5" else RODAS4
+        self.counts = np.zeros(5, dtype=np.int64)    # Rodas4 acc/rej, DOPRI5 acc/rej, switches
+        self.h_rho = float("nan")
+        """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the state
+        reached [dimensionless]."""
+        self.on_accept = None
+        """Optional callable(t, h) after every `chunk` accepted steps (progress reports)."""
+        self.t_reached = None
+        self.wall_s = 0.0
+        """Wall time spent in the compiled loop [s] (benchmarks)."""
+
+    @property
+    def n_accepted(self):
+        return int(self.counts[0] + self.counts[2])
+
+    @n_accepted.setter
+    def n_accepted(self, value):       # a restart sets the totals; the split comes with restore_state
+        self.counts[0] = int(value) - self.counts[2]
+
+    @property
+    def n_rejected(self):
+        return int(self.counts[1] + self.counts[3])
+
+    @n_rejected.setter
+    def n_rejected(self, value):
+        self.counts[1] = int(value) - self.counts[3]
+
+    @property
+    def branch(self):
+        """The branch the next step takes: "rodas4" or "dopri5"."""
+        return BRANCH_NAMES[int(self.state[0])]
+
+    def checkpoint_state(self):
+        """What an exact restart needs besides (t, y, h) and the totals."""
+        return {"line_state": self.state.tolist(), "line_counts": self.counts.tolist(), "h_rho": self.h_rho}
+
+    def restore_state(self, meta):
+        self.state[:] = meta["line_state"]
+        self.counts[:] = meta["line_counts"]
+        self.h_rho = float(meta["h_rho"])
+
+    def _gather(self, local):
+        """The global cell-major array (N, ...) from every rank's (cells, ...) part."""
+        parts = self.lattice.comm.allgather((self.start, local))
+        out = np.empty((self.N,) + local.shape[1:])
+        for start, part in parts:
+            out[start:start + part.shape[0]] = part
+        return out
+
+    def advance(self, t, y, t_end, h, source=None, record=None, interrupt=None):
+        """Integrate this rank's field-major y (n, cells) from t to t_end; returns (y, h_next).
+
+        `interrupt()` is asked every `chunk` accepted steps; True returns early, at
+        `t_reached`, and continuing takes exactly the steps an uninterrupted call takes.
+        """
+        if source is not None or record is not None:
+            raise NotImplementedError("the compiled line engine takes neither a source nor a record")
+        Y = self._gather(np.ascontiguousarray(np.asarray(y, dtype=float).T))
+        L0 = self._gather(np.asarray(self.L0(), dtype=float).reshape(-1))
+        P = self.kernels.cell_params(L0, self.rtol)
+        P_explicit = self.kernels.cell_params(L0, self.explicit_rtol)
+        inv_dx2 = 1.0 / self.lattice.spacing[0] ** 2
+        t, h = float(t), float(h)
+        while True:
+            wall0 = time.perf_counter()
+            before = self.n_accepted + self.n_rejected
+            status, t, h, h_rho = self._advance(
+                t, float(t_end), Y, h, P, P_explicit, *self.laplacian, inv_dx2, self.kernels.conserved_fields,
+                self.controls, self.auto, self.state, self.counts, self.chunk, self.max_attempts)
+            self.wall_s += time.perf_counter() - wall0
+            if h_rho == h_rho:
+                self.h_rho = float(h_rho)
+            if status == STEP_TOO_SMALL:
+                raise IntegrationError(f"step size {h:.3e} fell below {self.h_min_rel * abs(t):.3e} at t = {t:.6e}")
+            if status == TOO_MANY_ATTEMPTS:
+                raise IntegrationError(f"{self.n_accepted + self.n_rejected - before} step attempts made before "
+                                       f"reaching t = {t_end:.6e} (at t = {t:.6e})")
+            if status == OK:
+                break
+            if self.on_accept:
+                self.on_accept(t, h)
+            if interrupt is not None and interrupt():
+                break
+        self.t_reached = t
+        local = Y[self.start:self.start + np.shape(y)[1]]
+        return np.ascontiguousarray(local.T), h
+
+
+def compiled_line_stepper(system, error_norm, diffusion, stepped, lattice, rtol, explicit_rtol_factor, method,
+                          **controls):
+    """A CompiledLineStepper for a 1D NumPy lattice of `system` (the per-site model) coupled by
+    `diffusion`, if the model offers line kernels for this error norm
+    (`system.compiled_line_kernels(error_norm, diffusion)` returns LineKernels), else None.
+
+    `stepped` is the coupled system the Python path would step (kept as the stepper's `system`).
+    """
+    offer = getattr(system, "compiled_line_kernels", None)
+    if offer is None or lattice.ndim != 1 or getattr(lattice, "xp", np) is not np:
+        return None
+    kernels = offer(error_norm, diffusion)
+    if kernels is None:
+        return None
+    return CompiledLineStepper(kernels, stepped, lattice, lambda: system.L0, rtol, explicit_rtol_factor, method,
+                               **controls)
