@@ -100,6 +100,10 @@ STIFF_STEPS = 15
 """... on this many accepted steps (Hairer's DOPRI5 test)."""
 NONSTIFF_RESET = 6
 """Non-stiff accepted steps in a row that clear the stiffness count."""
+STIFF_EVERY = 8
+"""Hairer's test runs on every STIFF_EVERY-th accepted DOPRI5 step, and on every step while the
+stiffness count is above zero (as his code does with NSTIFF)."""
+"""Non-stiff accepted steps in a row that clear the stiffness count."""
 
 # Dormand–Prince 5(4): nodes, stage weights (row s: weights of k_0 … k_(s−1)), solution weights
 # (= row 6, first same as last) and the error weights b − b̂.
@@ -367,27 +371,27 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                 else:
                     counts[1] += 1
             else:
+                check = auto and (state[2] > 0 or counts[2] % STIFF_EVERY == 0)   # Hairer's test this step
                 if fresh:                     # k_0 = f(t, y): the last stage of the step before
                     line_f(t, y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[0], False, lap)
                     fresh = False
                 for s in range(1, 7):
-                    # argument y + Σ_j (h a_sj) k_j, term by term over the flat line (vectorised)
+                    # argument y + Σ_j (h a_sj) k_j, term by term over the flat line (vectorised);
+                    # that of the last stage is the solution
+                    target = y_new_flat if s == 6 else arg_flat
                     for q in range(size):
-                        arg_flat[q] = y_flat[q]
+                        target[q] = y_flat[q]
                     for j in range(s):
                         w = h_try * DP_A[s, j]
                         if w != 0.0:
                             kj = k_flat[j]
                             for q in range(size):
-                                arg_flat[q] += w * kj[q]
-                    if s == 5:
+                                target[q] += w * kj[q]
+                    if s == 5 and check:
                         for i in range(N):
                             for q in range(n):
                                 y_stiff[i, q] = arg[i, q]
                     if s == 6:
-                        for i in range(N):
-                            for q in range(n):
-                                y_new[i, q] = arg[i, q]
                         conserve(y, y_new, conserved)
                         line_f(t + h_try, y_new, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[6],
                                False, lap)
@@ -405,9 +409,12 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                 e = line_error(e_vec, y, y_new, P_explicit)
                 ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max,
                                      DP_EXPONENT)
-                if ok:
+                if not ok:
+                    counts[3] += 1
+                else:
                     counts[2] += 1
                     state[4] += 1
+                if ok and check:
                     # Hairer's stiffness estimate from the two stages at t + h: k_6 at y_new, k_5 at
                     # the argument of stage 5 (node 1)
                     num = 0.0
@@ -427,8 +434,6 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                             state[3] += 1
                             if state[3] == NONSTIFF_RESET:
                                 state[2] = 0
-                else:
-                    counts[3] += 1
             if ok:
                 accepted += 1
                 h_last = h_try

@@ -145,7 +145,14 @@ def _qke_summary_line(s) -> str:
     return (f"done: T = {s['T_final_MeV']:.4g} MeV, L = {s['L_final']:+.6e}, "
             f"sterile/active = {s['sterile_over_active_final']:.6e}, growth onset (|L| > 1e3 |L0|) "
             f"at {onset}, d ln|L|/d ln T = {slope_text}; {s['accepted']} steps "
-            f"({s['rejected']} rejected) in {s['wall_s']:.2f} s")
+            f"({s['rejected']} rejected{_branch_split(s)}) in {s['wall_s']:.2f} s")
+
+
+def _branch_split(s) -> str:
+    """', of them N DOPRI5, K switches' for runs of the compiled line engine, else ''."""
+    if "dopri5_accepted" not in s:
+        return ""
+    return f"; {s['dopri5_accepted']} of them DOPRI5, {s['switches']} switches"
 
 
 def _pb_spec():

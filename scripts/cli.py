@@ -7,6 +7,7 @@
     qke bench lattice [...]                 site-updates/s, bandwidth, MOL speed-up (scripts/bench_lattice.py)
     qke bench kernels [--backend cupy]      stencil and block-product kernels on NumPy or CuPy (scripts/bench_kernels.py)
     qke bench batch [--sites N]             N single sites in one compiled batch, site-steps/s per thread count (scripts/bench_batch.py)
+    qke bench line [--cells N]              µs per step attempt of a 1D lattice per integrator (scripts/bench_line.py)
     qke scan DECK --param KEY --values V ... one key at several values, points over MPI ranks
     qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
     qke plot fig2|fig3|domains RUN_DIR ...   the paper's figures from lattice run output (scripts/figures.py)
@@ -71,7 +72,7 @@ def _parser():
     sch = sub.add_parser("schema", help="list every deck key with unit, default and range")
     sch.add_argument("--model", default="qke")
     bench = sub.add_parser("bench", help="benchmarks (print figures; not tests)")
-    bench.add_argument("what", choices=("homogeneous", "lattice", "kernels", "batch"))
+    bench.add_argument("what", choices=("homogeneous", "lattice", "kernels", "batch", "line"))
     bench.add_argument("--deck", default=None, help="deck to time (default input/homogeneous_B.yaml)")
     bench.add_argument("--rtol", type=float, default=None, help="project rtol (default: the deck's)")
     bench.add_argument("--ref-rtol", type=float, default=1e-10, help="rtol of the reference: SciPy Radau (homogeneous), SciPy BDF MOL (lattice --rtols)")
@@ -105,6 +106,13 @@ def _parser():
                        help="`bench batch`: Numba thread counts to time (default 1 2)")
     bench.add_argument("--samples", type=int, default=None,
                        help="`bench batch`: output samples per site (default: the deck's)")
+    bench.add_argument("--cells", type=int, default=128, help="`bench line`: cells of the line")
+    bench.add_argument("--T-start", type=float, default=None,
+                       help="`bench line`: start of the timed window [MeV] (default: the deck's)")
+    bench.add_argument("--snapshot", default=None,
+                       help="`bench line`: start from this snapshot's fields (--T-start must be its T)")
+    bench.add_argument("--repeat", type=int, default=3, help="`bench line`: timed runs per integrator (best kept)")
+    bench.add_argument("--no-python", action="store_true", help="`bench line`: skip the Python Rodas4")
     bench.add_argument("--singles", type=int, default=0, metavar="K",
                        help="`bench batch`: also run K of the sites one by one through the driver")
     sc = sub.add_parser("scan", help="run a deck at several values of one key (MPI ranks share "
@@ -184,6 +192,10 @@ def _command(args, comm, say):
         from scripts.bench_batch import bench_batch
 
         return bench_batch(args, say)
+    if args.command == "bench" and args.what == "line":
+        from scripts.bench_line import main as bench_line
+
+        return bench_line(args, say)
     if args.command == "bench" and args.what == "lattice":
         from scripts.bench_lattice import bench_lattice
 
