@@ -172,7 +172,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
     DP_C, DP_A, DP_E, DP_EXPONENT = _DP_C, _DP_A, _DP_E, _DP_EXPONENT
     factorise, solve, stage_blocks = block_solver(n)
 
-    @register_jitable
+    @register_jitable(inline="always")
     def laplacian(Y, i, diag, left, right, inv_dx2, lap):
         """lap = the 3-point Laplacian of cell i (n,): inside the line (−2 Y_i + Y_(i−1)) + Y_(i+1),
         at its ends with the boundary's coefficients (the same arithmetic where they are those)."""

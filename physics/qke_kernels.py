@@ -1,7 +1,9 @@
 """Compiled per-site kernels of the momentum-averaged QKE (physics.qke), written once.
 
 One site's right-hand side, 8×8 Jacobian, ∂f/∂t and error-norm contribution as Numba
-`register_jitable` bodies: plain scalar arithmetic on 1-D arrays of 8 (and one 8×8), no
+`register_jitable` bodies (the small ones evaluated per cell of a line inlined into their caller
+at Numba's IR level, `inline="always"`: as separate functions, each call passing its array
+views costs as much as the arithmetic; inlining does not change the arithmetic): plain scalar arithmetic on 1-D arrays of 8 (and one 8×8), no
 allocation, no NumPy calls, so that a CPU `njit` loop (lattice.compiled_rodas) and a
 `numba.cuda.jit` kernel can both call them. They compute exactly what the NumPy reference
 path computes (QKELocal.coefficients / coefficient_rates / rhs / jacobian, QKEErrorNorm), in the
@@ -102,7 +104,7 @@ def coefficient_rates(T, p):
 
 
 # -- right-hand side, Jacobian, ∂f/∂t of one site --------------------------------------------------
-@register_jitable
+@register_jitable(inline="always")
 def rhs_with(y, Vx, V0, kL, D, G, L0_value, out):
     """f(y) of one site for the rates (Vx, V0, kL, D, Γ) into out (8,); with the coefficients'
     time derivatives as rates it is ∂f/∂t (the right-hand side is linear in them)."""
@@ -143,13 +145,13 @@ def site_coefficients(t, p, c):
     c[5], c[6], c[7], c[8], c[9] = coefficient_rates(T, p)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def cell_rhs(c, y, p, out):
     """f of one cell (8,) for the coefficients c of `site_coefficients` and the cell's p."""
     rhs_with(y, c[0], c[1], c[2], c[3], c[4], p[L0], out)
 
 
-@register_jitable
+@register_jitable(inline="always")
 def cell_dfdt(c, y, p, out):
     """∂f/∂t of one cell at fixed y (8,) from the coefficients' rates in c."""
     rhs_with(y, c[5], c[6], c[7], c[8], c[9], p[L0], out)
@@ -191,7 +193,7 @@ def diffusion_matrix(t, p, K, K_rate):
             K_rate[i, j] = rate * K[i, j]
 
 
-@register_jitable
+@register_jitable(inline="always")
 def apply_diffusion(K, lap, out):
     """out += K · lap for one cell (8,), over the entries `diffusion_matrix` can make nonzero,
     in increasing column order: P0^± and Pz^± pairwise, the transverse fields each alone."""
@@ -250,7 +252,7 @@ def jac_with(y, Vx, V0, kL, D, G, L0_value, J):
 
 
 # -- error norm (QKEErrorNorm) --------------------------------------------------------------------
-@register_jitable
+@register_jitable(inline="always")
 def _worst(worst, e, scale):
     """max(worst, |e|/scale) for scale > 0, dividing only when the ratio can exceed worst (the
     norm is evaluated on every cell of a line at every attempt). Non-finite values are caught
@@ -261,7 +263,7 @@ def _worst(worst, e, scale):
     return worst
 
 
-@register_jitable
+@register_jitable(inline="always")
 def site_error(e, y, y_new, p):
     """This site's weighted local error (≤ 1: acceptable; NaN when any error or scale is not
     finite), as QKEErrorNorm for one site: the error `e` (8,) measured on the active and sterile
