@@ -18,10 +18,12 @@ There is no pivoting between blocks: the systems solved here, σ − J_local −
 diagonally dominant for the step sizes the Rosenbrock stepper takes (a singular G_i or S shows
 up as non-finite values, which the stepper rejects).
 
-The kernels are compiled once per block size n (`block_solver(n)`), with n a compile-time
-constant so that the n × n loops are unrolled; `factorise`, `solve` and `stage_blocks` below
-dispatch on the blocks' size for callers in Python, and compiled callers (lattice.compiled_line)
-take the functions of `block_solver(n)` directly.
+The kernels are made once per block size n (`block_solver(n)`), with n a compile-time constant
+so that the n × n loops are unrolled, as Numba `register_jitable` functions that compiled
+callers (lattice.compiled_line) inline into their own loops; `factorise`, `solve` and
+`stage_blocks` below are their compiled forms for callers in Python. (A compiled caller must not
+capture a Numba dispatcher: its pickle differs from process to process, and Numba's on-disk
+cache, which hashes a closure's contents, would then never be reused.)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 
 class BlockSolver(NamedTuple):
@@ -44,10 +47,10 @@ class BlockSolver(NamedTuple):
 @functools.cache
 def block_solver(n: int) -> BlockSolver:
     """factorise(D, Lo, Up) -> factors, solve(factors, Lo, b, x) -> x and
-    stage_blocks(J, K, diag, left, right, inv_dx2, sigma) -> (D, Lo, Up), compiled for n × n
-    blocks (D, Lo, Up: (N, n, n); b, x: (N, n), cell-major)."""
+    stage_blocks(J, K, diag, left, right, inv_dx2, sigma) -> (D, Lo, Up) for n × n blocks
+    (D, Lo, Up: (N, n, n); b, x: (N, n), cell-major), as jitable functions."""
 
-    @njit(cache=True, error_model="numpy", inline="always")
+    @register_jitable
     def invert(A, ia, out, io, aug):
         """out[io] = A[ia]⁻¹ by Gauss–Jordan elimination with partial pivoting on [A | I] (aug:
         scratch (n, 2n)); each step's row operations run over whole rows of the augmented matrix."""
@@ -77,7 +80,7 @@ def block_solver(n: int) -> BlockSolver:
             for j in range(n):
                 out[io, i, j] = aug[i, n + j]
 
-    @njit(cache=True, error_model="numpy", inline="always")
+    @register_jitable
     def subtract_matmul(A, ia, B, ib, out, io):
         """out[io] ← out[io] − A[ia] B[ib], summed over k in order for every element; zero
         entries of A (the diffusion blocks are sparse) are skipped: they add nothing."""
@@ -88,7 +91,7 @@ def block_solver(n: int) -> BlockSolver:
                     for j in range(n):
                         out[io, i, j] -= a * B[ib, k, j]
 
-    @njit(cache=True, error_model="numpy", inline="always")
+    @register_jitable
     def matmul(A, ia, B, ib, out, io):
         """out[io] = A[ia] B[ib] (out[io] must be neither), summed over k in order for every
         element; zero entries of B (the diffusion blocks are sparse) are skipped."""
@@ -102,7 +105,7 @@ def block_solver(n: int) -> BlockSolver:
                     for i in range(n):
                         out[io, i, j] += A[ia, i, k] * b
 
-    @njit(cache=True, error_model="numpy", inline="always")
+    @register_jitable
     def subtract_product(M, im, x, ix, out, io):
         """out[io] ← out[io] − M[im] x[ix] (a block times a cell's n values), summed in order."""
         for i in range(n):
@@ -111,7 +114,7 @@ def block_solver(n: int) -> BlockSolver:
                 s -= M[im, i, j] * x[ix, j]
             out[io, i] = s
 
-    @njit(cache=True, error_model="numpy", inline="always")
+    @register_jitable
     def product(M, im, x, ix, out, io):
         """out[io] = M[im] x[ix], summed in order."""
         for i in range(n):
@@ -120,7 +123,7 @@ def block_solver(n: int) -> BlockSolver:
                 s += M[im, i, j] * x[ix, j]
             out[io, i] = s
 
-    @njit(cache=True, error_model="numpy")
+    @register_jitable
     def factorise(D, Lo, Up):
         """Factors of the cyclic block-tridiagonal matrix (N ≥ 1 cells).
 
@@ -186,7 +189,7 @@ def block_solver(n: int) -> BlockSolver:
         invert(S, 0, Sinv, 0, aug)
         return Ginv, W, Z, Sinv, r0, r_last
 
-    @njit(cache=True, error_model="numpy")
+    @register_jitable
     def solve(factors, Lo, b, x):
         """x = A⁻¹ b for the matrix `factorise` was given (Lo: its sub-diagonal blocks; x must
         not be b)."""
@@ -215,7 +218,7 @@ def block_solver(n: int) -> BlockSolver:
             subtract_product(Z, i, x, m, x, i)
         return x
 
-    @njit(cache=True, error_model="numpy")
+    @register_jitable
     def stage_blocks(J, K, diag, left, right, inv_dx2, sigma):
         """Blocks (D, Lo, Up) of σ − J_i − K ∇² on a line: D_i = σ − J_i − K diag(diag_i) / dx²,
         Lo_i = −K diag(left_i) / dx², Up_i = −K diag(right_i) / dx² (J: (N, n, n); K: (n, n);
@@ -237,16 +240,36 @@ def block_solver(n: int) -> BlockSolver:
     return BlockSolver(factorise, solve, stage_blocks)
 
 
+@functools.cache
+def _compiled(n: int) -> BlockSolver:
+    """block_solver(n) compiled for calls from Python."""
+    factorise_, solve_, stage_blocks_ = block_solver(n)
+
+    @njit(cache=True, error_model="numpy")
+    def factorise(D, Lo, Up):
+        return factorise_(D, Lo, Up)
+
+    @njit(cache=True, error_model="numpy")
+    def solve(factors, Lo, b, x):
+        return solve_(factors, Lo, b, x)
+
+    @njit(cache=True, error_model="numpy")
+    def stage_blocks(J, K, diag, left, right, inv_dx2, sigma):
+        return stage_blocks_(J, K, diag, left, right, inv_dx2, sigma)
+
+    return BlockSolver(factorise, solve, stage_blocks)
+
+
 def factorise(D, Lo, Up):
-    """block_solver(n).factorise for blocks (N, n, n)."""
-    return block_solver(D.shape[1]).factorise(D, Lo, Up)
+    """block_solver(n).factorise for blocks (N, n, n), from Python."""
+    return _compiled(D.shape[1]).factorise(D, Lo, Up)
 
 
 def solve(factors, Lo, b, x):
-    """block_solver(n).solve for right-hand sides (N, n)."""
-    return block_solver(b.shape[1]).solve(factors, Lo, b, x)
+    """block_solver(n).solve for right-hand sides (N, n), from Python."""
+    return _compiled(b.shape[1]).solve(factors, Lo, b, x)
 
 
 def stage_blocks(J, K, diag, left, right, inv_dx2, sigma):
-    """block_solver(n).stage_blocks for Jacobian blocks (N, n, n)."""
-    return block_solver(J.shape[1]).stage_blocks(J, K, diag, left, right, inv_dx2, sigma)
+    """block_solver(n).stage_blocks for Jacobian blocks (N, n, n), from Python."""
+    return _compiled(J.shape[1]).stage_blocks(J, K, diag, left, right, inv_dx2, sigma)
