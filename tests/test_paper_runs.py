@@ -4,7 +4,7 @@ item 4); slow, not in CI.
     python -m pytest -m slow tests/test_paper_runs.py -s
 
 input/fig3_B_laptop.yaml (δm² = −1 eV², sin²2θ = 1e-5, 128 cells over 0.1/H(18 MeV), baryonic
-seed all of one sign, rtol 1e-5, 31.94 → 3 MeV; under 2 minutes on one core with the compiled
+seed all of one sign, rtol 1e-5, 31.94 → 3 MeV; under a minute on one core with the compiled
 line engine) must show what the paper describes: after T_res = 15.97 MeV domains of both signs
 of L at every snapshot while the box still holds a diffusion length ℓ_D (down to 8.5 MeV); when
 the oscillation phase is over (during it the sign pattern is at the grid scale, see
