@@ -77,7 +77,7 @@ OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CHUNK_DONE = 0, 1, 2, 3
 
 EXPLICIT_MARGIN = 30.0
 """Rodas4 → DOPRI5 when the proposed step times the estimate of ρ(J) is at most this: DOPRI5
-is stable up to h|λ| ≈ 3.3 and an attempt costs about a twelfth of a Rodas4 attempt on a line,
+is stable up to h|λ| ≈ 3.3 and an attempt costs about a tenth of a Rodas4 attempt on a line,
 so below ~40 the explicit branch advances further per unit of work even where stability holds
 its step."""
 RADIUS_EVERY = 4
