@@ -66,6 +66,7 @@ from numba.extending import register_jitable
 from kernels.block_tridiagonal import block_solver
 from lattice.compiled_rodas import (_ALPHA, _EXPONENT, _GAMMA, STAGES, control, solution, stage_argument,
                                     stage_term)
+from lattice.line_solver import gather_line, laplacian_coefficients
 from lattice.rosenbrock import IntegrationError
 
 RODAS4, DOPRI5 = 0, 1
@@ -490,7 +491,6 @@ class CompiledLineStepper:
     def __init__(self, kernels: LineKernels, system, lattice, L0, rtol, explicit_rtol_factor=0.01,
                  method="auto", chunk=None, probe_steps=None, safety=0.9, fac_min=0.2, fac_max=6.0, h_min_rel=1e-14,
                  max_attempts=2**62):
-        from lattice.line_solver import laplacian_coefficients
 
         if lattice.ndim != 1:
             raise ValueError("the compiled line engine needs a 1D lattice")
@@ -554,12 +554,7 @@ class CompiledLineStepper:
         self.h_rho = float(meta["h_rho"])
 
     def _gather(self, local):
-        """The global cell-major array (N, ...) from every rank's (cells, ...) part."""
-        parts = self.lattice.comm.allgather((self.start, local))
-        out = np.empty((self.N,) + local.shape[1:])
-        for start, part in parts:
-            out[start:start + part.shape[0]] = part
-        return out
+        return gather_line(self.lattice.comm, self.start, self.N, local)
 
     def advance(self, t, y, t_end, h, source=None, record=None, interrupt=None):
         """Integrate this rank's field-major y (n, cells) from t to t_end; returns (y, h_next).

@@ -21,6 +21,16 @@ import numpy as np
 from kernels.block_tridiagonal import factorise, solve, stage_blocks
 
 
+def gather_line(comm, start, N, local):
+    """The global cell-major array (N, ...) of a line from every rank's (cells, ...) part, this
+    rank's starting at cell `start`; the same on every rank."""
+    parts = comm.allgather((start, local))
+    out = np.empty((N,) + local.shape[1:])
+    for first, part in parts:
+        out[first:first + part.shape[0]] = part
+    return out
+
+
 class DirectLineSolver:
     """Factorises the 1D stage matrix and returns its exact solver.
 
@@ -39,12 +49,7 @@ class DirectLineSolver:
                                                               n_fields)
 
     def _gather(self, local):
-        """The global cell-major array from every rank's (cells, ...) part."""
-        parts = self.lattice.comm.allgather((self.start, local))
-        out = np.empty((self.N,) + local.shape[1:])
-        for start, part in parts:
-            out[start:start + part.shape[0]] = part
-        return out
+        return gather_line(self.lattice.comm, self.start, self.N, local)
 
     def factorise(self, blocks, K, sigma):
         """A function r -> x solving (σ − J − K∇²) x = r for field-major r (n, local cells).
