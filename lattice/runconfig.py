@@ -35,7 +35,8 @@ INTEGRATOR = (
     Field("method", str, "", "1D lattices with stage_solver = direct (the compiled line engine, "
           "lattice/compiled_line.py): auto (Rodas4 where the problem is stiff, the explicit "
           "Dormand-Prince 5(4) where the step is set by accuracy, switching automatically) or "
-          "rodas4 (implicit throughout) or dopri5 (explicit throughout: validation)", default="auto",
+          "rodas4 (implicit throughout) or dopri5 (explicit throughout: validation); every other run "
+          "steps with Rodas4 (dopri5 is refused there)", default="auto",
           choices=("auto", "rodas4", "dopri5")),
     Field("explicit_rtol_factor", float, "", "method auto: the explicit branch runs at rtol times "
           "this (its local error is not damped as Rodas4's is)", default=0.01, minimum=1e-6,

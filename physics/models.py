@@ -92,6 +92,12 @@ def check_seed(deck):
         raise DeckError(f"integrator.stage_solver = 'direct': needs a 1D grid (grid.shape = "
                         f"{list(deck.grid.shape)}) and integrator.coupling = 'implicit' (is "
                         f"{deck.integrator.coupling!r}); allowed otherwise: 'gmres'")
+    line_engine = (len(deck.grid.shape) == 1 and deck.grid.shape[0] > 1 and deck.integrator.coupling == "implicit"
+                   and deck.integrator.stage_solver == "direct")
+    if deck.integrator.method == "dopri5" and not line_engine:
+        raise DeckError(f"integrator.method = 'dopri5': the explicit branch runs only on a 1D lattice with "
+                        f"integrator.stage_solver = 'direct' (grid.shape = {list(deck.grid.shape)}, stage_solver = "
+                        f"{deck.integrator.stage_solver!r}); allowed here: 'auto', 'rodas4' (both Rodas4)")
     if deck.grid.process_grid is not None and len(deck.grid.process_grid) != len(deck.grid.shape):
         raise DeckError(f"grid.process_grid = {list(deck.grid.process_grid)}: needs one entry per "
                         f"axis of grid.shape = {list(deck.grid.shape)}")
