@@ -4,7 +4,7 @@ implicit and an explicit branch and automatic switching between them.
 Why: on a line of 128 cells the Python Rodas4 spends most of an attempt in call overhead and
 gathers; and after the resonance the step is held by the one-cell domain walls' limit cycle,
 not by stiffness (every mode of the Jacobian has |hλ| ≲ 1 at that step;
-docs/models/numerics.md §7), so an explicit method takes about as many steps at a fraction of
+docs/results.md §7), so an explicit method takes about as many steps at a fraction of
 the cost of a linearly implicit one (issue 19).
 
 **Implicit branch: Rodas4** on f = f_local + K(t) ∇²y, the same method as
@@ -17,7 +17,7 @@ controller are those of the single-site loop (`lattice.compiled_rodas`).
 §II.5), seven stages with the last one reused as the next step's first (FSAL), error estimate
 of order 4, controller exponent −1/5, on the same error norm with rtol multiplied by
 `explicit_rtol_factor` (an explicit step's local error is not damped by an L-stable
-propagator, so the branch runs tighter; docs/models/numerics.md §7 gives the validation).
+propagator, so the branch runs tighter; docs/results.md §7 gives the validation).
 
 **Switching.** From Rodas4 to DOPRI5 when the next proposed step h satisfies
 h·ρ ≤ `EXPLICIT_MARGIN` on `CALM_STEPS` estimates of ρ in a row (made every `RADIUS_EVERY`
@@ -184,9 +184,9 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
             lap[q] = (diag[i, q] * Y[i, q] + left[i, q] * Y[im, q] + right[i, q] * Y[ip, q]) * inv_dx2
 
     @register_jitable
-    def line_f(t, Y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, out, with_rate, lap):
+    def line_f(t, Y, P, c, Kd, Kt, diag, left, right, inv_dx2, out, with_rate, lap):
         """out = f_local(t, Y) + K(t) ∇²Y per cell, or (with_rate) ∂f/∂t = ∂f_local/∂t +
-        dK/dt ∇²Y; returns nothing. K is applied over its nonzero entries (nz_a, nz_c)."""
+        dK/dt ∇²Y (K applied by the model's apply_diffusion, over its nonzero entries)."""
         N = Y.shape[0]
         coefficients(t, P[0], c)
         diffusion(t, P[0], Kd, Kt)
@@ -220,7 +220,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                 Y_new[i, q] += shift
 
     @register_jitable
-    def jacobian_product(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, out, lap):
+    def jacobian_product(Jb, KJ, diag, left, right, inv_dx2, v, out, lap):
         """out = (J_local + K ∇²) v on the line (v, out: (cells, n))."""
         N = v.shape[0]
         for i in range(N):
@@ -233,7 +233,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
             apply_diffusion(KJ, lap, out[i])
 
     @register_jitable
-    def spectral_radius(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap):
+    def spectral_radius(Jb, KJ, diag, left, right, inv_dx2, v, w, lap):
         """An estimate of ρ(J_local + K∇²) by POWER_ITERATIONS products from a fixed start
         vector (every field of every cell, alternating in sign between cells so that the
         shortest diffusion mode is present): the growth ‖J^k v‖ / ‖J^(k/2) v‖ over the second
@@ -244,7 +244,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                 v[i, q] = (1.0 + 0.25 * q / n) * (1.0 if i % 2 == 0 else -0.5)
         log_growth = 0.0
         for it in range(POWER_ITERATIONS):
-            jacobian_product(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap)
+            jacobian_product(Jb, KJ, diag, left, right, inv_dx2, v, w, lap)
             norm_v = 0.0
             norm_w = 0.0
             for i in range(N):
@@ -262,13 +262,13 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
         return np.exp(log_growth / (POWER_ITERATIONS - (POWER_ITERATIONS + 1) // 2))
 
     @register_jitable
-    def radius_at(t, y, P, c, Jb, KJ, Kt, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap):
+    def radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2, v, w, lap):
         """The estimate of ρ(J) at (t, y) (overwrites the scratch Jb, KJ, Kt, v, w)."""
         coefficients(t, P[0], c)
         for i in range(y.shape[0]):
             jac(c, y[i], P[i], Jb[i])
         diffusion(t, P[0], KJ, Kt)
-        return spectral_radius(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, v, w, lap)
+        return spectral_radius(Jb, KJ, diag, left, right, inv_dx2, v, w, lap)
 
     @njit(cache=True, error_model="numpy")
     def advance(t, t_end, y, h, P, P_explicit, diag, left, right, inv_dx2, conserved, controls, auto,
@@ -281,20 +281,6 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
         Kd = np.empty((n, n))
         Kt = np.empty((n, n))
         KJ = np.empty((n, n))
-        diffusion(t, P[0], Kd, Kt)
-        nnz = 0
-        for a in range(n):
-            for b in range(n):
-                if Kd[a, b] != 0.0:
-                    nnz += 1
-        nz_a = np.empty(nnz, dtype=np.int64)
-        nz_c = np.empty(nnz, dtype=np.int64)
-        nnz = 0
-        for a in range(n):
-            for b in range(n):
-                if Kd[a, b] != 0.0:
-                    nz_a[nnz], nz_c[nnz] = a, b
-                    nnz += 1
         Jb = np.empty((N, n, n))
         f0 = np.empty((N, n))
         ft = np.empty((N, n))
@@ -334,10 +320,10 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                     for i in range(N):
                         jac(c, y[i], P[i], Jb[i])
                     diffusion(t, P[0], KJ, Kt)
-                    line_f(t, y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, ft, True, lap)
-                    line_f(t, y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, f0, False, lap)
+                    line_f(t, y, P, c, Kd, Kt, diag, left, right, inv_dx2, ft, True, lap)
+                    line_f(t, y, P, c, Kd, Kt, diag, left, right, inv_dx2, f0, False, lap)
                     if auto and counts[0] % RADIUS_EVERY == 0:
-                        rho = spectral_radius(Jb, KJ, nz_a, nz_c, diag, left, right, inv_dx2, k[1], k[2], lap)
+                        rho = spectral_radius(Jb, KJ, diag, left, right, inv_dx2, k[1], k[2], lap)
                     fresh = False
                 sigma = 1.0 / (GAMMA_[0] * h_try)
                 D, Lo, Up = stage_blocks(Jb, KJ, diag, left, right, inv_dx2, sigma)
@@ -351,7 +337,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                                 r[i, q] = f0[i, q] + gh * ft[i, q]
                     else:
                         stage_argument(s, y_flat, Ks, arg_flat)
-                        line_f(t + ALPHA_[s] * h_try, arg, P, c, Kd, Kt, nz_a, nz_c, diag, left, right,
+                        line_f(t + ALPHA_[s] * h_try, arg, P, c, Kd, Kt, diag, left, right,
                                inv_dx2, r, False, lap)
                         stage_term(s, h_try, ft_flat, Ks, term)
                         for q in range(size):
@@ -374,7 +360,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
             else:
                 check = auto and (state[2] > 0 or counts[2] % STIFF_EVERY == 0)   # Hairer's test this step
                 if fresh:                     # k_0 = f(t, y): the last stage of the step before
-                    line_f(t, y, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[0], False, lap)
+                    line_f(t, y, P, c, Kd, Kt, diag, left, right, inv_dx2, k[0], False, lap)
                     fresh = False
                 for s in range(1, 7):
                     # argument y + Σ_j (h a_sj) k_j, term by term over the flat line (vectorised);
@@ -394,10 +380,10 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                                 y_stiff[i, q] = arg[i, q]
                     if s == 6:
                         conserve(y, y_new, conserved)
-                        line_f(t + h_try, y_new, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[6],
+                        line_f(t + h_try, y_new, P, c, Kd, Kt, diag, left, right, inv_dx2, k[6],
                                False, lap)
                     else:
-                        line_f(t + DP_C[s] * h_try, arg, P, c, Kd, Kt, nz_a, nz_c, diag, left, right, inv_dx2,
+                        line_f(t + DP_C[s] * h_try, arg, P, c, Kd, Kt, diag, left, right, inv_dx2,
                                k[s], False, lap)
                 for q in range(size):
                     e_flat[q] = 0.0
@@ -458,11 +444,11 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                     counts[4] += 1
                     fresh = True
                 if accepted >= chunk and t < t_end:
-                    return CHUNK_DONE, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[1], k[2], lap)
+                    return CHUNK_DONE, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2, k[1], k[2], lap)
             else:
                 reject_streak += 1
                 h = h_next
-        return OK, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, nz_a, nz_c, diag, left, right, inv_dx2, k[1], k[2], lap)
+        return OK, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2, k[1], k[2], lap)
 
     return advance
 
