@@ -180,7 +180,7 @@ class Simulation:
         if self.line_engine:
             self.units["integrator"] = "code: 0 rodas4, 1 dopri5 (the branch the next step takes)"
             self.units["explicit_steps"] = "count (accepted dopri5 steps since the start)"
-            self.units["h_rho"] = "dimensionless: last step × bound on the Jacobian's spectral radius"
+            self.units["h_rho"] = "dimensionless: last step × estimate of the Jacobian's spectral radius"
         if self.lattice is not None:
             self.units["doubling_level"] = "count (box = 2^level × grid.box_hubble)"
         self.doubling_level = 0

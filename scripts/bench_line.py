@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DECK = ROOT / "input" / "fig3_B_laptop.yaml"
