@@ -58,6 +58,7 @@ from numba import njit, prange
 
 from lattice.compiled_rodas import (OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CompiledSiteStepper, SiteKernels,
                                     make_site_integrator)
+from lattice.explicit_rk import PROBE_STEPS, SITE_EXPLICIT_MARGIN, initial_state
 from lattice.driver import RunResult
 from lattice.rosenbrock import IntegrationError
 
@@ -71,52 +72,59 @@ STATUS_NAMES = {OK: "ok", STEP_TOO_SMALL: "step too small", TOO_MANY_ATTEMPTS: "
 def make_batch_loop(advance):
     """The compiled batch loop around one site's compiled `advance` (make_site_integrator).
 
-    Returns loop(order, t_samples, n_samples, stop, y, h, params, constant, safety, fac_min, fac_max,
-    h_min_rel, max_steps, next_sample, accepted, rejected, status, t_stop, h_stop, states, steps):
-    the sites are started in the order `order` (a permutation; it changes no site's arithmetic);
-    every site s with status OK is advanced from its sample next_sample[s] - 1 through its samples
-    up to min(stop, n_samples[s]) - 1; at each sample i reached, states[s, i] = y[s] and
-    steps[s, i] = accepted[s]. A failed call sets status[s] (STEP_TOO_SMALL, TOO_MANY_ATTEMPTS),
-    t_stop[s] and h_stop[s] as `advance` returned them; more than max_steps[s] attempts in all after
-    an interval sets MAX_STEPS_EXCEEDED; the site then stops, that sample not stored (as the
-    driver raises before sampling it).
+    Returns loop(order, t_samples, n_samples, stop, y, h, params, params_explicit, constant,
+    controls, auto, max_steps, next_sample, state, counts, h_rho, status, t_stop, h_stop,
+    states, steps, branches, explicit, h_rhos): the sites are started in the order `order` (a
+    permutation; it changes no site's arithmetic); every site s with status OK is advanced from
+    its sample next_sample[s] - 1 through its samples up to min(stop, n_samples[s]) - 1, with its
+    own controls[s], auto[s], switching state[s] and counters counts[s] (lattice.explicit_rk);
+    at each sample i reached, states[s, i] = y[s], steps[s, i] = its accepted steps,
+    branches[s, i] = its branch, explicit[s, i] = its DOPRI5 steps and h_rhos[s, i] = h_rho[s]
+    (the last h·ρ the loop returned). A failed call sets status[s] (STEP_TOO_SMALL,
+    TOO_MANY_ATTEMPTS), t_stop[s] and h_stop[s] as `advance` returned them; more than
+    max_steps[s] attempts in all after an interval sets MAX_STEPS_EXCEEDED; the site then
+    stops, that sample not stored (as the driver raises before sampling it).
     """
 
     # not cached on disk: Numba keys a closure's cache entry by its pickled cells, and a
     # dispatcher pickles with a per-process id (each process would add an entry); compiling
     # takes a few seconds once per process
     @njit(parallel=True, error_model="numpy")
-    def loop(order, t_samples, n_samples, stop, y, h, params, constant, safety, fac_min, fac_max, h_min_rel,
-             max_steps, next_sample, accepted, rejected, status, t_stop, h_stop, states, steps):
+    def loop(order, t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls, auto,
+             max_steps, next_sample, state, counts, h_rho, status, t_stop, h_stop, states, steps, branches,
+             explicit, h_rhos):
         old_chunk = numba.set_parallel_chunksize(1)     # threads take one site at a time
         for q in prange(order.shape[0]):
             s = order[q]
             if status[s] != OK:
                 continue
             ys = y[s]
-            p = params[s]
+            c = counts[s]
             end = min(stop, n_samples[s])
             i = next_sample[s]
             while i < end:
                 if i > 0:
-                    code, t_out, h_out, acc, rej = advance(
-                        t_samples[s, i - 1], t_samples[s, i], ys, h[s], p, constant, safety, fac_min,
-                        fac_max, h_min_rel, max_steps[s])
+                    code, t_out, h_out, hr = advance(
+                        t_samples[s, i - 1], t_samples[s, i], ys, h[s], params[s], params_explicit[s], constant,
+                        controls[s], auto[s], state[s], c, max_steps[s])
                     h[s] = h_out
-                    accepted[s] += acc
-                    rejected[s] += rej
+                    if hr == hr:
+                        h_rho[s] = hr
                     if code != OK:
                         status[s] = code
                         t_stop[s] = t_out
                         h_stop[s] = h_out
                         break
-                    if accepted[s] + rejected[s] > max_steps[s]:
+                    if c[0] + c[1] + c[2] + c[3] > max_steps[s]:
                         status[s] = MAX_STEPS_EXCEEDED
                         t_stop[s] = t_out
                         break
                 for k in range(ys.shape[0]):
                     states[s, i, k] = ys[k]
-                steps[s, i] = accepted[s]
+                steps[s, i] = c[0] + c[2]
+                branches[s, i] = state[s, 0]
+                explicit[s, i] = c[2]
+                h_rhos[s, i] = h_rho[s]
                 i += 1
             next_sample[s] = i
         numba.set_parallel_chunksize(old_chunk)
@@ -145,7 +153,8 @@ class BatchProgress:
 
 
 class SiteBatch:
-    """N independent sites advanced by one model's compiled per-site Rodas4 loop.
+    """N independent sites advanced by one model's compiled per-site loop (Rodas4, DOPRI5 and the
+    switching of lattice.explicit_rk, each site with its own switching state).
 
     Args:
         kernels: the model's SiteKernels (its kernels serve every site; its params are not used).
@@ -155,15 +164,20 @@ class SiteBatch:
         h0: (N,) first step proposals.
         max_steps: (N,) or scalar: attempts per interval and in all before the site fails (the
             driver's integrator.max_steps, used both ways as a single run uses it).
+        params_explicit: (N, P), each site's parameters of the explicit branch (default: params).
+        methods: "auto", "rodas4" or "dopri5", one for all or one per site (default rodas4).
+        probe_steps, explicit_margin: (N,) or scalar, as CompiledSiteStepper.
         safety, fac_min, fac_max, h_min_rel: the controller's settings (CompiledSiteStepper's).
     """
 
-    def __init__(self, kernels: SiteKernels, params, t_samples, y0, h0, max_steps, safety=0.9, fac_min=0.2,
-                 fac_max=6.0, h_min_rel=1e-14):
+    def __init__(self, kernels: SiteKernels, params, t_samples, y0, h0, max_steps, params_explicit=None,
+                 methods="rodas4", probe_steps=PROBE_STEPS, explicit_margin=SITE_EXPLICIT_MARGIN, safety=0.9, fac_min=0.2, fac_max=6.0, h_min_rel=1e-14):
         self.kernels = kernels
         n = kernels.n_fields
         self.params = np.ascontiguousarray(params, dtype=np.float64)
         N = self.params.shape[0]
+        self.params_explicit = np.ascontiguousarray(self.params if params_explicit is None else params_explicit,
+                                                    dtype=np.float64)
         self.n_samples = np.array([len(ts) for ts in t_samples], dtype=np.int64)
         if len(self.n_samples) != N:
             raise ValueError(f"{len(self.n_samples)} sample-time arrays for {N} parameter vectors")
@@ -176,20 +190,45 @@ class SiteBatch:
         self.constant = np.ascontiguousarray(kernels.constant_fields, dtype=np.int64)
         self.safety, self.fac_min, self.fac_max, self.h_min_rel = (float(safety), float(fac_min),
                                                                    float(fac_max), float(h_min_rel))
+        methods = [methods] * N if isinstance(methods, str) else list(methods)
+        self.state = np.stack([initial_state(m) for m in methods]) if N else np.zeros((0, 5), dtype=np.int64)
+        """Each site's switching state (lattice.explicit_rk), (N, 5)."""
+        self.auto = np.array([m == "auto" for m in methods], dtype=np.bool_)
+        per_site = [np.broadcast_to(np.asarray(value, dtype=np.float64), (N,))
+                    for value in (self.safety, self.fac_min, self.fac_max, self.h_min_rel, probe_steps, explicit_margin)]
+        self.controls = np.ascontiguousarray(np.column_stack(per_site)).reshape(N, 6)
+        self.counts = np.zeros((N, 5), dtype=np.int64)
+        """Each site's counters: Rodas4 accepted, rejected, DOPRI5 accepted, rejected, switches."""
+        self.h_rho = np.full(N, np.nan)
         self.next_sample = np.zeros(N, dtype=np.int64)
-        self.accepted = np.zeros(N, dtype=np.int64)
-        self.rejected = np.zeros(N, dtype=np.int64)
         self.status = np.full(N, OK, dtype=np.int64)
         self.t_stop = np.full(N, np.nan)
         self.h_stop = np.full(N, np.nan)
-        self.states = np.full((N, self.t_samples.shape[1], n), np.nan)
+        S = self.t_samples.shape[1]
+        self.states = np.full((N, S, n), np.nan)
         """states[s, i]: site s at its sample i (NaN where not reached)."""
-        self.steps = np.zeros((N, self.t_samples.shape[1]), dtype=np.int64)
+        self.steps = np.zeros((N, S), dtype=np.int64)
         """steps[s, i]: accepted steps of site s up to its sample i."""
+        self.branches = np.zeros((N, S), dtype=np.int64)
+        """branches[s, i]: the branch site s's next step takes at its sample i."""
+        self.explicit = np.zeros((N, S), dtype=np.int64)
+        """explicit[s, i]: accepted DOPRI5 steps of site s up to its sample i."""
+        self.h_rhos = np.full((N, S), np.nan)
+        """h_rhos[s, i]: the site's h·ρ at its sample i (as CompiledSiteStepper.h_rho)."""
         self.wall_s = 0.0
         """Wall time spent in the compiled loop [s]."""
         advance = make_site_integrator(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err, n)
         self._loop = make_batch_loop(advance)
+
+    @property
+    def accepted(self):
+        """Accepted steps of every site so far, (N,)."""
+        return self.counts[:, 0] + self.counts[:, 2]
+
+    @property
+    def rejected(self):
+        """Rejected attempts of every site so far, (N,)."""
+        return self.counts[:, 1] + self.counts[:, 3]
 
     def __len__(self):
         return self.params.shape[0]
@@ -227,10 +266,10 @@ class SiteBatch:
                 stop = min(total, stop + chunk)
                 before = self.attempts
                 wall0 = time.perf_counter()
-                self._loop(order, self.t_samples, self.n_samples, stop, self.y, self.h, self.params, self.constant,
-                           self.safety, self.fac_min, self.fac_max, self.h_min_rel, self.max_steps,
-                           self.next_sample, self.accepted, self.rejected, self.status, self.t_stop,
-                           self.h_stop, self.states, self.steps)
+                self._loop(order, self.t_samples, self.n_samples, stop, self.y, self.h, self.params,
+                           self.params_explicit, self.constant, self.controls, self.auto, self.max_steps,
+                           self.next_sample, self.state, self.counts, self.h_rho, self.status, self.t_stop,
+                           self.h_stop, self.states, self.steps, self.branches, self.explicit, self.h_rhos)
                 self.wall_s += time.perf_counter() - wall0
                 # the next chunk starts the sites that cost most in this one first (they are
                 # likely to cost most again), so that no thread is left with a costly site at the end
@@ -314,7 +353,10 @@ def batch_of(sims) -> SiteBatch:
                      np.stack([np.asarray(sim.y, dtype=np.float64).reshape(-1) for sim in sims]),
                      np.array([sim.advancer.h for sim in sims], dtype=np.float64),
                      np.array([sim.deck.integrator.max_steps for sim in sims], dtype=np.int64),
-                     st.safety, st.fac_min, st.fac_max, st.h_min_rel)
+                     np.stack([sim.stepper.params_explicit for sim in sims]),
+                     [sim.stepper.method for sim in sims],
+                     np.array([sim.stepper.probe_steps for sim in sims]),
+                     np.array([sim.stepper.explicit_margin for sim in sims]), st.safety, st.fac_min, st.fac_max, st.h_min_rel)
 
 
 def collect(batch: SiteBatch, sims) -> list:
@@ -324,16 +366,18 @@ def collect(batch: SiteBatch, sims) -> list:
     out = []
     for s, sim in enumerate(sims):
         shape = np.shape(sim.y)
+        st = sim.stepper
         for i in range(int(batch.next_sample[s])):
             sim.y = batch.states[s, i].reshape(shape)
-            sim.stepper.n_accepted = int(batch.steps[s, i])
+            st.state[0], st.counts[2], st.h_rho = batch.branches[s, i], batch.explicit[s, i], batch.h_rhos[s, i]
+            st.n_accepted = int(batch.steps[s, i])
             sim._observe(i, sim.t_samples[i])
         sim.next_sample = int(batch.next_sample[s])
-        sim.stepper.n_accepted, sim.stepper.n_rejected = int(batch.accepted[s]), int(batch.rejected[s])
+        st.state[:], st.counts[:], st.h_rho = batch.state[s], batch.counts[s], float(batch.h_rho[s])
         sim.y = batch.y[s].reshape(shape).copy()
         stats = {"accepted": sim.stepper.n_accepted, "rejected": sim.stepper.n_rejected,
                  "wall_s": batch.wall_s * int(batch.attempts[s]) / total_attempts,
-                 "batch_wall_s": batch.wall_s, "batch_sites": len(batch)}
+                 "batch_wall_s": batch.wall_s, "batch_sites": len(batch), **st.split_stats()}
         error = batch.error(s, lambda i, sim=sim: sim.T_samples[i])
         result = BatchSiteResult(sim.T_samples, sim.t_samples, sim.series, sim.fields, sim.y, stats, {},
                                  sim.steps.astype(np.int64), error)

@@ -13,24 +13,14 @@ the stage matrix σ − J_local − K∇² is cyclic block tridiagonal and is fa
 per attempt by `kernels.block_tridiagonal`; the tableau, the stage sums and the step-size
 controller are those of the single-site loop (`lattice.compiled_rodas`).
 
-**Explicit branch: Dormand–Prince 5(4)** (DOPRI5: Hairer, Nørsett & Wanner, Solving ODEs I,
-§II.5), seven stages with the last one reused as the next step's first (FSAL), error estimate
-of order 4, controller exponent −1/5, on the same error norm with rtol multiplied by
-`explicit_rtol_factor` (an explicit step's local error is not damped by an L-stable
-propagator, so the branch runs tighter; docs/results.md §7 gives the validation).
-
-**Switching.** From Rodas4 to DOPRI5 when the next proposed step h satisfies
-h·ρ ≤ `EXPLICIT_MARGIN` on `CALM_STEPS` estimates of ρ in a row (made every `RADIUS_EVERY`
-accepted steps) without the controller ramping the step up, ρ being the spectral radius of the
-whole Jacobian J_local + K∇² estimated by `POWER_ITERATIONS` products from a fixed vector (the
-row-sum norm is useless here: the nonlinear V_L terms put entries ~1e10 H into J that hardly
-move its eigenvalues). From DOPRI5 back to Rodas4 by Hairer's stiffness test: the estimate
-h|λ| ≈ h ‖k₇ − k₆‖ / ‖y₇ − y₆‖ from the two stages at t + h exceeding 3.25 on `STIFF_STEPS`
-accepted steps with fewer than 6 non-stiff steps between them; and after `PROBE_STEPS` explicit
-steps in a row, a probe (see there). The branch, the counters of both tests and the FSAL stage
-are part of the state: a call may return after `chunk` accepted steps and the next call
-continues with exactly the steps of an uninterrupted one (restarts and stop requests between
-samples are exact). The time series records the branch and h·ρ after every sample.
+**Explicit branch: Dormand–Prince 5(4)**, and **switching** between the branches, as
+`lattice.explicit_rk` writes them for both compiled loops: DOPRI5 at rtol ×
+`explicit_rtol_factor`, Rodas4 → DOPRI5 when h·ρ(J) stays small, back on Hairer's stiffness test
+or a probe, ρ being the spectral radius of the whole Jacobian J_local + K∇² here. The branch, the
+counters of both tests and the FSAL stage are part of the state: a call may return after `chunk`
+accepted steps and the next call continues with exactly the steps of an uninterrupted one
+(restarts and stop requests between samples are exact). The time series records the branch and
+h·ρ after every sample.
 
 Fields the local equations leave constant (P0⁻) move only by the flux-form Laplacian; after
 each step their totals are reset to the old ones by a uniform shift of the order of round-off,
@@ -66,58 +56,18 @@ from numba.extending import register_jitable
 from kernels.block_tridiagonal import block_solver
 from lattice.compiled_rodas import (_ALPHA, _EXPONENT, _GAMMA, STAGES, control, solution, stage_argument,
                                     stage_term)
+from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
+                                 SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
+                                 dopri_error, estimate_radius, initial_state, power_radius, power_start,
+                                 power_update, stiffness_test, switch)
 from lattice.line_solver import gather_line, laplacian_coefficients
 from lattice.rosenbrock import IntegrationError
-
-RODAS4, DOPRI5 = 0, 1
-"""Branch codes (the time series' `integrator` column)."""
-BRANCH_NAMES = ("rodas4", "dopri5")
 
 OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CHUNK_DONE = 0, 1, 2, 3
 """Status codes of the compiled loop (CHUNK_DONE: `chunk` accepted steps made short of t_end)."""
 
-EXPLICIT_MARGIN = 30.0
-"""Rodas4 → DOPRI5 when the proposed step times the estimate of ρ(J) is at most this: DOPRI5
-is stable up to h|λ| ≈ 3.3 and an attempt costs about a tenth of a Rodas4 attempt on a line,
-so below ~40 the explicit branch advances further per unit of work even where stability holds
-its step."""
-RADIUS_EVERY = 4
-"""ρ(J) is estimated on every RADIUS_EVERY-th accepted Rodas4 step (16 Jacobian products) ..."""
-CALM_STEPS = 4
-"""... and the switch made after this many estimates in a row allow it (with the step not
-growing by more than 2×: a controller still ramping up says nothing about the step to come)."""
-PROBE_STEPS = 8192
-"""DOPRI5 → Rodas4 also after this many explicit steps in a row: a probe. Where the explicit
-step is held by accuracy on a precession that Rodas4 steps over (|hλ| of 1–2, below the
-stiffness test's 3.25), Rodas4's step grows and it stays; where Rodas4 does no better, the
-ρ test returns to DOPRI5 after 4·CALM_STEPS steps (a few per cent of the explicit work)."""
-POWER_ITERATIONS = 16
-"""Jacobian products of one estimate of ρ(J)."""
 CHUNK = 2000
 """Accepted steps between returns to Python (progress reports and stop requests)."""
-STIFF_LIMIT = 3.25
-"""DOPRI5 → Rodas4 when Hairer's estimate h|λ| exceeds this ..."""
-STIFF_STEPS = 15
-"""... on this many accepted steps (Hairer's DOPRI5 test)."""
-NONSTIFF_RESET = 6
-"""Non-stiff accepted steps in a row that clear the stiffness count."""
-STIFF_EVERY = 8
-"""Hairer's test runs on every STIFF_EVERY-th accepted DOPRI5 step, and on every step while the
-stiffness count is above zero (as his code does with NSTIFF)."""
-"""Non-stiff accepted steps in a row that clear the stiffness count."""
-
-# Dormand–Prince 5(4): nodes, stage weights (row s: weights of k_0 … k_(s−1)), solution weights
-# (= row 6, first same as last) and the error weights b − b̂.
-_DP_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
-_DP_A = np.zeros((7, 7))
-_DP_A[1, :1] = [1 / 5]
-_DP_A[2, :2] = [3 / 40, 9 / 40]
-_DP_A[3, :3] = [44 / 45, -56 / 15, 32 / 9]
-_DP_A[4, :4] = [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729]
-_DP_A[5, :5] = [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656]
-_DP_A[6, :6] = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]
-_DP_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
-_DP_EXPONENT = -1.0 / 5.0
 
 
 @dataclass(frozen=True)
@@ -161,7 +111,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
     controls, auto, state, counts, chunk, max_attempts) -> (status, t, h, h·ρ): y (cells, n) is
     advanced in place; P, P_explicit: per-cell parameters of the implicit and the explicit
     branch; diag, left, right: the Laplacian's coefficients per cell and field (cells, n);
-    controls: (safety, fac_min, fac_max, h_min_rel, probe steps); auto: switch branches (else the branch in
+    controls: (safety, fac_min, fac_max, h_min_rel, probe steps, explicit margin); auto: switch branches (else the branch in
     state[0] throughout); state (int64): [branch, calm count, stiff count, non-stiff count,
     explicit steps since the last switch], carried between calls;
     counts (int64): [Rodas4 accepted, rejected, DOPRI5 accepted, rejected, switches], added to;
@@ -170,7 +120,6 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
     """
     S = STAGES
     ALPHA_, GAMMA_, EXPONENT = _ALPHA, _GAMMA, _EXPONENT
-    DP_C, DP_A, DP_E, DP_EXPONENT = _DP_C, _DP_A, _DP_E, _DP_EXPONENT
     factorise, solve, stage_blocks = block_solver(n)
 
     @register_jitable(inline="always")
@@ -234,32 +183,18 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
 
     @register_jitable
     def spectral_radius(Jb, KJ, diag, left, right, inv_dx2, v, w, lap):
-        """An estimate of ρ(J_local + K∇²) by POWER_ITERATIONS products from a fixed start
-        vector (every field of every cell, alternating in sign between cells so that the
-        shortest diffusion mode is present): the growth ‖J^k v‖ / ‖J^(k/2) v‖ over the second
-        half, to the power 2/k. Deterministic; an overestimate where J is far from normal."""
+        """An estimate of ρ(J_local + K∇²) by POWER_ITERATIONS products from the fixed start
+        vector of lattice.explicit_rk (v, w: scratch (cells, n))."""
         N = v.shape[0]
-        for i in range(N):
-            for q in range(n):
-                v[i, q] = (1.0 + 0.25 * q / n) * (1.0 if i % 2 == 0 else -0.5)
+        v_flat, w_flat = v.reshape(N * n), w.reshape(N * n)
+        power_start(v_flat, N, n)
         log_growth = 0.0
         for it in range(POWER_ITERATIONS):
             jacobian_product(Jb, KJ, diag, left, right, inv_dx2, v, w, lap)
-            norm_v = 0.0
-            norm_w = 0.0
-            for i in range(N):
-                for q in range(n):
-                    norm_v += v[i, q] * v[i, q]
-                    norm_w += w[i, q] * w[i, q]
-            if not norm_w > 0.0:
+            log_growth, ok = power_update(it, v_flat, w_flat, log_growth)
+            if not ok:
                 return 0.0
-            scale = 1.0 / norm_w ** 0.5
-            for i in range(N):
-                for q in range(n):
-                    v[i, q] = w[i, q] * scale
-            if 2 * it >= POWER_ITERATIONS:
-                log_growth += 0.5 * np.log(norm_w / norm_v)
-        return np.exp(log_growth / (POWER_ITERATIONS - (POWER_ITERATIONS + 1) // 2))
+        return power_radius(log_growth)
 
     @register_jitable
     def radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2, v, w, lap):
@@ -322,7 +257,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                     diffusion(t, P[0], KJ, Kt)
                     line_f(t, y, P, c, Kd, Kt, diag, left, right, inv_dx2, ft, True, lap)
                     line_f(t, y, P, c, Kd, Kt, diag, left, right, inv_dx2, f0, False, lap)
-                    if auto and counts[0] % RADIUS_EVERY == 0:
+                    if estimate_radius(auto, counts):
                         rho = spectral_radius(Jb, KJ, diag, left, right, inv_dx2, k[1], k[2], lap)
                     fresh = False
                 sigma = 1.0 / (GAMMA_[0] * h_try)
@@ -348,32 +283,16 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                 conserve(y, y_new, conserved)
                 e = line_error(Ks[S - 1].reshape((N, n)), y, y_new, P)
                 ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, EXPONENT)
-                if ok:
-                    counts[0] += 1
-                    if auto and (counts[0] - 1) % RADIUS_EVERY == 0:   # ρ was estimated for this step
-                        if h_next * rho <= EXPLICIT_MARGIN and h_next <= 2.0 * h_try:
-                            state[1] += 1
-                        else:
-                            state[1] = 0
-                else:
-                    counts[1] += 1
+                count_rodas(ok, auto, state, counts, h_next, h_try, rho, controls[5])
             else:
-                check = auto and (state[2] > 0 or counts[2] % STIFF_EVERY == 0)   # Hairer's test this step
+                check = check_stiffness(auto, state, counts)   # Hairer's test this step
                 if fresh:                     # k_0 = f(t, y): the last stage of the step before
                     line_f(t, y, P, c, Kd, Kt, diag, left, right, inv_dx2, k[0], False, lap)
                     fresh = False
                 for s in range(1, 7):
-                    # argument y + Σ_j (h a_sj) k_j, term by term over the flat line (vectorised);
-                    # that of the last stage is the solution
-                    target = y_new_flat if s == 6 else arg_flat
-                    for q in range(size):
-                        target[q] = y_flat[q]
-                    for j in range(s):
-                        w = h_try * DP_A[s, j]
-                        if w != 0.0:
-                            kj = k_flat[j]
-                            for q in range(size):
-                                target[q] += w * kj[q]
+                    # argument y + Σ_j (h a_sj) k_j over the flat line; that of the last stage
+                    # is the solution
+                    dopri_argument(s, h_try, y_flat, k_flat, y_new_flat if s == 6 else arg_flat)
                     if s == 5 and check:
                         for i in range(N):
                             for q in range(n):
@@ -385,42 +304,15 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                     else:
                         line_f(t + DP_C[s] * h_try, arg, P, c, Kd, Kt, diag, left, right, inv_dx2,
                                k[s], False, lap)
-                for q in range(size):
-                    e_flat[q] = 0.0
-                for j in range(7):
-                    w = h_try * DP_E[j]
-                    if w != 0.0:
-                        kj = k_flat[j]
-                        for q in range(size):
-                            e_flat[q] += w * kj[q]
+                dopri_error(h_try, k_flat, e_flat)
                 e = line_error(e_vec, y, y_new, P_explicit)
                 ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max,
                                      DP_EXPONENT)
-                if not ok:
-                    counts[3] += 1
-                else:
-                    counts[2] += 1
-                    state[4] += 1
+                count_dopri(ok, state, counts)
                 if ok and check:
-                    # Hairer's stiffness estimate from the two stages at t + h: k_6 at y_new, k_5 at
-                    # the argument of stage 5 (node 1)
-                    num = 0.0
-                    den = 0.0
-                    for i in range(N):
-                        for q in range(n):
-                            dk = k[6, i, q] - k[5, i, q]
-                            num += dk * dk
-                            dy = y_new[i, q] - y_stiff[i, q]
-                            den += dy * dy
-                    if den > 0.0:
-                        h_lambda = h_try * (num / den) ** 0.5
-                        if h_lambda > STIFF_LIMIT:
-                            state[3] = 0
-                            state[2] += 1
-                        else:
-                            state[3] += 1
-                            if state[3] == NONSTIFF_RESET:
-                                state[2] = 0
+                    # Hairer's estimate from the two stages at t + h: k_6 at y_new, k_5 at the
+                    # argument of stage 5 (node 1)
+                    stiffness_test(h_try, k_flat[6], k_flat[5], y_new_flat, y_stiff.reshape(size), state)
             if ok:
                 accepted += 1
                 h_last = h_try
@@ -435,13 +327,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                     fresh = True
                 reject_streak = 0
                 h = h_next
-                if auto and state[0] == RODAS4 and state[1] >= CALM_STEPS:
-                    state[0], state[1], state[2], state[3], state[4] = DOPRI5, 0, 0, 0, 0
-                    counts[4] += 1
-                    fresh = True
-                elif auto and state[0] == DOPRI5 and (state[2] >= STIFF_STEPS or state[4] >= probe_steps):
-                    state[0], state[1], state[2], state[3], state[4] = RODAS4, 0, 0, 0, 0
-                    counts[4] += 1
+                if switch(auto, state, counts, probe_steps):
                     fresh = True
                 if accepted >= chunk and t < t_end:
                     return CHUNK_DONE, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2, k[1], k[2], lap)
@@ -453,7 +339,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
     return advance
 
 
-class CompiledLineStepper:
+class CompiledLineStepper(SwitchingCounters):
     """A 1D lattice advanced by the compiled line loop, with the interface of `Rodas4` that a
     lattice run uses (advance, n_accepted, n_rejected, t_reached, on_accept) and the extra
     state of the loop for checkpoints (`checkpoint_state`, `restore_state`).
@@ -480,14 +366,12 @@ class CompiledLineStepper:
 
         if lattice.ndim != 1:
             raise ValueError("the compiled line engine needs a 1D lattice")
-        if method not in ("auto", "rodas4", "dopri5"):
-            raise ValueError(f"method {method!r}: allowed auto, rodas4, dopri5")
         self.kernels, self.system, self.lattice, self.L0 = kernels, system, lattice, L0
         self.rtol, self.explicit_rtol = float(rtol), float(rtol) * float(explicit_rtol_factor)
         self.auto = method == "auto"
         self.chunk = int(CHUNK if chunk is None else chunk)
-        self.controls = np.array([safety, fac_min, fac_max, h_min_rel, PROBE_STEPS if probe_steps is None
-                                  else probe_steps], dtype=float)
+        self.controls = np.array([safety, fac_min, fac_max, h_min_rel,
+                                  PROBE_STEPS if probe_steps is None else probe_steps, EXPLICIT_MARGIN], dtype=float)
         self.h_min_rel = h_min_rel
         self.max_attempts = max_attempts
         self.N = lattice.global_shape[0]
@@ -497,8 +381,7 @@ class CompiledLineStepper:
         self._advance = make_line_integrator(kernels.coefficients, kernels.rhs, kernels.jac, kernels.dfdt,
                                              kernels.err, kernels.diffusion, kernels.apply_diffusion, n,
                                              kernels.n_coefficients)
-        self.state = np.zeros(5, dtype=np.int64)     # branch, calm, stiff, non-stiff, explicit run
-        self.state[0] = DOPRI5 if method == "dopri5" else RODAS4
+        self.state = initial_state(method)            # branch, calm, stiff, non-stiff, explicit run
         self.counts = np.zeros(5, dtype=np.int64)    # Rodas4 acc/rej, DOPRI5 acc/rej, switches
         self.h_rho = float("nan")
         """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the state
@@ -508,36 +391,6 @@ class CompiledLineStepper:
         self.t_reached = None
         self.wall_s = 0.0
         """Wall time spent in the compiled loop [s] (benchmarks)."""
-
-    @property
-    def n_accepted(self):
-        return int(self.counts[0] + self.counts[2])
-
-    @n_accepted.setter
-    def n_accepted(self, value):       # a restart sets the totals; the split comes with restore_state
-        self.counts[0] = int(value) - self.counts[2]
-
-    @property
-    def n_rejected(self):
-        return int(self.counts[1] + self.counts[3])
-
-    @n_rejected.setter
-    def n_rejected(self, value):
-        self.counts[1] = int(value) - self.counts[3]
-
-    @property
-    def branch(self):
-        """The branch the next step takes: "rodas4" or "dopri5"."""
-        return BRANCH_NAMES[int(self.state[0])]
-
-    def checkpoint_state(self):
-        """What an exact restart needs besides (t, y, h) and the totals."""
-        return {"line_state": self.state.tolist(), "line_counts": self.counts.tolist(), "h_rho": self.h_rho}
-
-    def restore_state(self, meta):
-        self.state[:] = meta["line_state"]
-        self.counts[:] = meta["line_counts"]
-        self.h_rho = float(meta["h_rho"])
 
     def _gather(self, local):
         return gather_line(self.lattice.comm, self.start, self.N, local)

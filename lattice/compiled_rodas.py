@@ -41,6 +41,10 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
+from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, SITE_EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
+                                 SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
+                                 dopri_error, estimate_radius, initial_state, power_radius, power_start,
+                                 power_update, stiffness_test, switch)
 from lattice.rosenbrock import _A_ROWS, _C_ROWS, ALPHA, ERROR_ORDER, GAMMA, M, STAGES, IntegrationError
 
 
@@ -71,6 +75,8 @@ class SiteKernels:
         params: float64 parameter vector passed to every kernel.
         n_fields: fields per site.
         constant_fields: indices of the locally constant fields (their stages are zeroed).
+        params_rtol_times: factor -> the parameter vector with the relative tolerance multiplied
+            by factor (the explicit branch's); None when the model cannot say (only Rodas4 runs).
     """
 
     rhs: Callable
@@ -80,6 +86,7 @@ class SiteKernels:
     params: np.ndarray
     n_fields: int
     constant_fields: np.ndarray
+    params_rtol_times: Callable | None = None
 
 
 @njit(cache=True, error_model="numpy")
@@ -191,19 +198,43 @@ def control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, expon
 
 @functools.cache
 def make_site_integrator(rhs, jac, dfdt, err, n):
-    """The compiled adaptive Rodas4 loop of one site for these kernels (n fields).
+    """The compiled adaptive loop of one site for these kernels (n fields): Rodas4, DOPRI5 and
+    the switching between them (lattice.explicit_rk).
 
-    Returns advance(t, t_end, y, h, p, constant, safety, fac_min, fac_max, h_min_rel,
-    max_attempts) -> (status, t, h, accepted, rejected): y (n,) is advanced in place from t
-    towards t_end; status OK means t == t_end, STEP_TOO_SMALL that the step fell below
-    h_min_rel·|t| (h is that step), TOO_MANY_ATTEMPTS that max_attempts were made. h is the
-    proposal for the next call, as Rodas4.advance returns it.
+    Returns advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts,
+    max_attempts) -> (status, t, h, h·ρ): y (n,) is advanced in place from t towards t_end;
+    p, p_explicit: the parameter vectors of the implicit and the explicit branch (the latter
+    with the explicit branch's tolerance); controls: (safety, fac_min, fac_max, h_min_rel, probe
+    steps); auto: switch branches (else the branch in state[0] throughout); state, counts: the
+    switching state and counters of lattice.explicit_rk, carried between calls and added to.
+    status OK means t == t_end, STEP_TOO_SMALL that the step fell below h_min_rel·|t| (h is that
+    step), TOO_MANY_ATTEMPTS that max_attempts were made in this call. h is the proposal for
+    the next call, as Rodas4.advance returns it; h·ρ the last accepted step times the estimate
+    of ρ(J) at the state reached (NaN when no step was accepted or the loop failed).
     """
     ALPHA_, GAMMA_, EXPONENT = _ALPHA, _GAMMA, _EXPONENT
     S = STAGES
 
+    @register_jitable
+    def spectral_radius(J, v, w):
+        """An estimate of ρ(J) by POWER_ITERATIONS products from the fixed start vector."""
+        power_start(v, 1, n)
+        log_growth = 0.0
+        for it in range(POWER_ITERATIONS):
+            for a in range(n):
+                acc = 0.0
+                for b in range(n):
+                    acc += J[a, b] * v[b]
+                w[a] = acc
+            log_growth, ok = power_update(it, v, w, log_growth)
+            if not ok:
+                return 0.0
+        return power_radius(log_growth)
+
     @njit(cache=True, error_model="numpy")
-    def advance(t, t_end, y, h, p, constant, safety, fac_min, fac_max, h_min_rel, max_attempts):
+    def advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, max_attempts):
+        safety, fac_min, fac_max, h_min_rel = controls[0], controls[1], controls[2], controls[3]
+        probe_steps = int(controls[4])
         J = np.empty((n, n))
         G = np.empty((n, n))
         piv = np.empty(n, dtype=np.int64)
@@ -213,68 +244,110 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
         arg = np.empty(n)
         r = np.empty(n)
         y_new = np.empty(n)
-        accepted = 0
-        rejected = 0
+        k = np.empty((7, n))                  # DOPRI5 stages
+        e_vec = np.empty(n)
+        y_stiff = np.empty(n)
+        rho = np.inf
+        h_last = np.nan
+        attempts = 0
         reject_streak = 0
-        fresh = True                      # J, ∂f/∂t and f are those of (t, y)
+        fresh = True                          # the start-of-step data of the branch are those of (t, y)
         while t < t_end:
-            if accepted + rejected >= max_attempts:
-                return TOO_MANY_ATTEMPTS, t, h, accepted, rejected
+            if attempts >= max_attempts:
+                return TOO_MANY_ATTEMPTS, t, h, np.nan
             if h < h_min_rel * abs(t):
-                return STEP_TOO_SMALL, t, h, accepted, rejected
+                return STEP_TOO_SMALL, t, h, np.nan
             clipped = t + h >= t_end
             h_try = t_end - t if clipped else h
-            if fresh:
-                jac(t, y, p, J)
-                dfdt(t, y, p, ft)
-                rhs(t, y, p, f0)
-                fresh = False
-            # G = 1/(γ₁h) − J, factorised once per attempt
-            sigma = 1.0 / (GAMMA_[0] * h_try)
-            for i in range(n):
-                for j in range(n):
-                    G[i, j] = -J[i, j]
-                G[i, i] += sigma
-            lu_factor(G, piv)
-            for s in range(S):
-                if s == 0:
-                    gh = GAMMA_[0] * h_try
-                    for k in range(n):
-                        r[k] = f0[k] + gh * ft[k]
-                else:
-                    stage_argument(s, y, K, arg)
-                    rhs(t + ALPHA_[s] * h_try, arg, p, r)
-                    stage_term(s, h_try, ft, K, arg)
-                    for k in range(n):
-                        r[k] += arg[k]
-                lu_solve(G, piv, r)
-                for k in range(n):
-                    K[s, k] = r[k]
-                for c in constant:
-                    K[s, c] = 0.0
-            solution(y, K, y_new)
-            e = err(K[S - 1], y, y_new, p)
-            ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, EXPONENT)
-            if ok:
-                accepted += 1
-                t = t_end if clipped else t + h_try
-                for k in range(n):
-                    y[k] = y_new[k]
-                fresh = True
-                reject_streak = 0
+            attempts += 1
+            if state[0] == RODAS4:
+                if fresh:
+                    jac(t, y, p, J)
+                    dfdt(t, y, p, ft)
+                    rhs(t, y, p, f0)
+                    if estimate_radius(auto, counts):
+                        rho = spectral_radius(J, k[1], k[2])
+                    fresh = False
+                # G = 1/(γ₁h) − J, factorised once per attempt
+                sigma = 1.0 / (GAMMA_[0] * h_try)
+                for i in range(n):
+                    for j in range(n):
+                        G[i, j] = -J[i, j]
+                    G[i, i] += sigma
+                lu_factor(G, piv)
+                for s in range(S):
+                    if s == 0:
+                        gh = GAMMA_[0] * h_try
+                        for q in range(n):
+                            r[q] = f0[q] + gh * ft[q]
+                    else:
+                        stage_argument(s, y, K, arg)
+                        rhs(t + ALPHA_[s] * h_try, arg, p, r)
+                        stage_term(s, h_try, ft, K, arg)
+                        for q in range(n):
+                            r[q] += arg[q]
+                    lu_solve(G, piv, r)
+                    for q in range(n):
+                        K[s, q] = r[q]
+                    for c in constant:
+                        K[s, c] = 0.0
+                solution(y, K, y_new)
+                e = err(K[S - 1], y, y_new, p)
+                ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, EXPONENT)
+                count_rodas(ok, auto, state, counts, h_next, h_try, rho, controls[5])
             else:
-                rejected += 1
+                check = check_stiffness(auto, state, counts)   # Hairer's test this step
+                if fresh:                     # k_0 = f(t, y): the last stage of the step before
+                    rhs(t, y, p, k[0])
+                    for c in constant:
+                        k[0, c] = 0.0
+                    fresh = False
+                for s in range(1, 7):
+                    dopri_argument(s, h_try, y, k, y_new if s == 6 else arg)
+                    if s == 5 and check:
+                        for q in range(n):
+                            y_stiff[q] = arg[q]
+                    if s == 6:
+                        rhs(t + h_try, y_new, p, k[6])
+                    else:
+                        rhs(t + DP_C[s] * h_try, arg, p, k[s])
+                    for c in constant:
+                        k[s, c] = 0.0
+                dopri_error(h_try, k, e_vec)
+                e = err(e_vec, y, y_new, p_explicit)
+                ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max,
+                                     DP_EXPONENT)
+                count_dopri(ok, state, counts)
+                if ok and check:
+                    stiffness_test(h_try, k[6], k[5], y_new, y_stiff, state)
+            if ok:
+                h_last = h_try
+                t = t_end if clipped else t + h_try
+                for q in range(n):
+                    y[q] = y_new[q]
+                if state[0] == DOPRI5:
+                    for q in range(n):
+                        k[0, q] = k[6, q]
+                else:
+                    fresh = True
+                reject_streak = 0
+                if switch(auto, state, counts, probe_steps):
+                    fresh = True
+            else:
                 reject_streak += 1
             h = h_next
-        return OK, t, h, accepted, rejected
+        if h_last != h_last:
+            return OK, t, h, np.nan
+        jac(t, y, p, J)
+        return OK, t, h, h_last * spectral_radius(J, k[1], k[2])
 
     return advance
 
 
-class CompiledSiteStepper:
-    """One site advanced by the compiled Rodas4 loop, with the interface of `Rodas4` that a
-    single-site run uses: advance(t, y, t_end, h) -> (y, h_next), n_accepted, n_rejected,
-    t_reached.
+class CompiledSiteStepper(SwitchingCounters):
+    """One site advanced by the compiled loop, with the interface of `Rodas4` that a single-site
+    run uses: advance(t, y, t_end, h) -> (y, h_next), n_accepted, n_rejected, t_reached; and the
+    switching state for checkpoints (`checkpoint_state`, `restore_state`, lattice.explicit_rk).
 
     Stop requests (`interrupt`) are not asked between steps: a call always reaches t_end, so
     a single-site run answers them at its next output sample (samples are close together).
@@ -282,21 +355,43 @@ class CompiledSiteStepper:
     Args:
         kernels: the model's SiteKernels.
         system: the model system (kept as `system`, as Rodas4 keeps it).
+        method: "auto" (switch between Rodas4 and DOPRI5), "rodas4" or "dopri5" (one branch
+            throughout); auto and dopri5 need kernels.params_rtol_times, and auto falls back to rodas4
+            without it.
+        explicit_rtol_factor: the explicit branch runs at the parameters' rtol times this.
+        probe_steps: explicit steps in a row before a probe of Rodas4 (default PROBE_STEPS).
+        explicit_margin: Rodas4 → DOPRI5 below this h·ρ (lattice.explicit_rk).
         safety, fac_min, fac_max, h_min_rel: as Rodas4.
         max_attempts: attempts per call before IntegrationError (the run's own limit,
             integrator.max_steps, is checked by the driver at samples).
     """
 
-    def __init__(self, kernels: SiteKernels, system=None, safety=0.9, fac_min=0.2, fac_max=6.0,
+    def __init__(self, kernels: SiteKernels, system=None, method="rodas4", explicit_rtol_factor=0.01,
+                 probe_steps=None, explicit_margin=SITE_EXPLICIT_MARGIN, safety=0.9, fac_min=0.2, fac_max=6.0,
                  h_min_rel=1e-14, max_attempts=2**62):
         self.kernels, self.system = kernels, system
+        if method == "dopri5" and kernels.params_rtol_times is None:
+            raise ValueError("method 'dopri5': this model's kernels cannot set the explicit branch's tolerance")
+        if kernels.params_rtol_times is None:
+            method = "rodas4"
+        self.method = method
+        self.state = initial_state(method)
+        self.counts = np.zeros(5, dtype=np.int64)
+        self.auto = method == "auto"
+        self.params_explicit = (kernels.params if kernels.params_rtol_times is None
+                                else np.asarray(kernels.params_rtol_times(float(explicit_rtol_factor)), dtype=np.float64))
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
         self.h_min_rel = h_min_rel
+        self.probe_steps = int(PROBE_STEPS if probe_steps is None else probe_steps)
+        self.explicit_margin = float(explicit_margin)
+        self.controls = np.array([safety, fac_min, fac_max, h_min_rel, self.probe_steps, self.explicit_margin],
+                                 dtype=float)
         self.max_attempts = max_attempts
         self._advance = make_site_integrator(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err,
                                              kernels.n_fields)
-        self.n_accepted = 0
-        self.n_rejected = 0
+        self.h_rho = float("nan")
+        """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the state
+        reached [dimensionless]."""
         self.on_accept = None       # not called: the loop runs compiled between samples
         self.t_reached = None
         self.wall_s = 0.0
@@ -312,20 +407,21 @@ class CompiledSiteStepper:
             raise NotImplementedError("the compiled single-site stepper takes neither a source nor a record")
         k = self.kernels
         state = np.array(y, dtype=np.float64).reshape(k.n_fields)   # a copy: y is not changed
+        before = self.n_accepted + self.n_rejected
         wall0 = time.perf_counter()
-        status, t_out, h, acc, rej = self._advance(
-            float(t), float(t_end), state, float(h), k.params, k.constant_fields, self.safety,
-            self.fac_min, self.fac_max, self.h_min_rel, self.max_attempts)
+        status, t_out, h, h_rho = self._advance(
+            float(t), float(t_end), state, float(h), k.params, self.params_explicit, k.constant_fields,
+            self.controls, self.auto, self.state, self.counts, self.max_attempts)
         self.wall_s += time.perf_counter() - wall0
-        self.n_accepted += acc
-        self.n_rejected += rej
+        if h_rho == h_rho:
+            self.h_rho = float(h_rho)
         self.t_reached = t_out
         if status == STEP_TOO_SMALL:
             raise IntegrationError(f"step size {h:.3e} fell below {self.h_min_rel * abs(t_out):.3e} "
                                    f"at t = {t_out:.6e}")
         if status == TOO_MANY_ATTEMPTS:
-            raise IntegrationError(f"{self.max_attempts} step attempts made before reaching t = {t_end:.6e} "
-                                   f"(at t = {t_out:.6e})")
+            raise IntegrationError(f"{self.n_accepted + self.n_rejected - before} step attempts made before "
+                                   f"reaching t = {t_end:.6e} (at t = {t_out:.6e})")
         return state.reshape(np.shape(y)), h
 
 

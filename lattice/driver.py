@@ -150,7 +150,9 @@ class Simulation:
                                       integ.stage_solver)
         # one site: the whole adaptive loop compiled when the model offers per-site kernels
         # (lattice.compiled_rodas); else, and on lattices, the Python Rodas4
-        compiled = (compiled_site_stepper(system, error_norm, max_attempts=integ.max_steps)
+        compiled = (compiled_site_stepper(system, error_norm, method=integ.method,
+                                          explicit_rtol_factor=integ.explicit_rtol_factor,
+                                          probe_steps=integ.probe_steps, max_attempts=integ.max_steps)
                     if self._single_site() else None)
         if self.lattice is not None and integ.coupling == "implicit" and integ.stage_solver == "direct":
             # a line: the whole adaptive loop compiled, with the explicit branch (lattice.compiled_line)
@@ -176,8 +178,10 @@ class Simulation:
         self.units = dict(system.observable_units)
         if getattr(system, "counts_domain_walls", False):
             self.units["sign_changes"] = "count"
-        self.line_engine = hasattr(self.stepper, "checkpoint_state")
-        if self.line_engine:
+        self.switching = hasattr(self.stepper, "checkpoint_state")
+        """Whether the stepper has the explicit branch (lattice.explicit_rk): its branch, counters
+        and h·ρ go into the time series, the statistics and the checkpoints."""
+        if self.switching:
             self.units["integrator"] = "code: 0 rodas4, 1 dopri5 (the branch the next step takes)"
             self.units["explicit_steps"] = "count (accepted dopri5 steps since the start)"
             self.units["h_rho"] = "dimensionless: last step × estimate of the Jacobian's spectral radius"
@@ -222,7 +226,7 @@ class Simulation:
             meta["t_resume"] = self.t_resume
         if isinstance(a, LocalOnly):
             meta["h"] = a.h
-            if self.line_engine:
+            if self.switching:
                 meta.update(st.checkpoint_state())
         else:
             meta.update(dt=a.dt, h_local=a.splitting.h_local, split_steps=a.steps,
@@ -258,11 +262,11 @@ class Simulation:
             self.fields[:, :self.next_sample] = np.array(meta["fields"]).reshape(self.system.n_fields, -1)
         if isinstance(self.advancer, LocalOnly):
             self.advancer.h = meta["h"]
-            if self.line_engine:
-                if "line_state" not in meta:
-                    raise RestartError(f"{path} was written by the Python stepper, not the compiled line "
-                                       f"engine of integrator.stage_solver = 'direct' (restart it with the "
-                                       f"version that wrote it)")
+            if self.switching:
+                if not self.stepper.has_state(meta):
+                    raise RestartError(f"{path} was written by a stepper without the explicit branch (the "
+                                       f"Python Rodas4, or a version before it); restart it with the "
+                                       f"version that wrote it")
                 self.stepper.restore_state(meta)
         else:
             self.advancer.dt, self.advancer.steps = meta["dt"], meta["split_steps"]
@@ -371,7 +375,7 @@ class Simulation:
             obs["sign_changes"] = 0 if self.lattice is None else count_sign_changes(self.lattice, system, y)
         if "doubling_level" in self.units:
             obs["doubling_level"] = self.doubling_level
-        if self.line_engine:
+        if self.switching:
             obs["integrator"] = int(self.stepper.state[0])
             obs["explicit_steps"] = int(self.stepper.counts[2])
             obs["h_rho"] = self.stepper.h_rho
@@ -420,7 +424,7 @@ class Simulation:
         wall0 = time.perf_counter()
         if self.lattice is not None and isinstance(self.advancer, LocalOnly):  # samples can be minutes apart
             krylov = self.stepper.system.stats
-            branch = (lambda: f", {self.stepper.branch}") if self.line_engine else (lambda: "")
+            branch = (lambda: f", {self.stepper.branch}") if self.switching else (lambda: "")
             self.stepper.on_accept = lambda t, h: bar.update(
                 self.system.temperature(t), f"step {self.stepper.n_accepted}, dt·H = "
                 f"{h * self.system.cosmology.hubble(self.system.temperature(t)):.2e}" + branch() + (
@@ -500,10 +504,8 @@ class Simulation:
     def _stats(self, wall0):
         stats = {"accepted": self.stepper.n_accepted, "rejected": self.stepper.n_rejected,
                  "wall_s": time.perf_counter() - wall0}
-        if self.line_engine:
-            c = self.stepper.counts
-            stats.update(rodas4_accepted=int(c[0]), rodas4_rejected=int(c[1]), dopri5_accepted=int(c[2]),
-                         dopri5_rejected=int(c[3]), switches=int(c[4]))
+        if self.switching:
+            stats.update(self.stepper.split_stats())
         krylov = getattr(self.stepper.system, "stats", None)
         if krylov is not None:
             stats.update(krylov_solves=krylov.solves, krylov_iterations=krylov.iterations,

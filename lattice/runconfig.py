@@ -32,8 +32,8 @@ INTEGRATOR = (
           "(any dimension; lattice/krylov.py) or direct (1D grids only: an exact cyclic "
           "block-tridiagonal solve of the whole line on every rank; lattice/line_solver.py)",
           default="gmres", choices=("gmres", "direct")),
-    Field("method", str, "", "1D lattices with stage_solver = direct (the compiled line engine, "
-          "lattice/compiled_line.py): auto (Rodas4 where the problem is stiff, the explicit "
+    Field("method", str, "", "single sites with compiled kernels and 1D lattices with stage_solver "
+          "= direct (lattice/explicit_rk.py): auto (Rodas4 where the problem is stiff, the explicit "
           "Dormand-Prince 5(4) where the step is set by accuracy, switching automatically) or "
           "rodas4 (implicit throughout) or dopri5 (explicit throughout: validation); every other run "
           "steps with Rodas4 (dopri5 is refused there)", default="auto",

@@ -94,10 +94,11 @@ def check_seed(deck):
                         f"{deck.integrator.coupling!r}); allowed otherwise: 'gmres'")
     line_engine = (len(deck.grid.shape) == 1 and deck.grid.shape[0] > 1 and deck.integrator.coupling == "implicit"
                    and deck.integrator.stage_solver == "direct")
-    if deck.integrator.method == "dopri5" and not line_engine:
-        raise DeckError(f"integrator.method = 'dopri5': the explicit branch runs only on a 1D lattice with "
-                        f"integrator.stage_solver = 'direct' (grid.shape = {list(deck.grid.shape)}, stage_solver = "
-                        f"{deck.integrator.stage_solver!r}); allowed here: 'auto', 'rodas4' (both Rodas4)")
+    if deck.integrator.method == "dopri5" and not (line_engine or is_single_site(deck)):
+        raise DeckError(f"integrator.method = 'dopri5': the explicit branch runs on a single site and on a 1D "
+                        f"lattice with integrator.stage_solver = 'direct' (grid.shape = {list(deck.grid.shape)}, "
+                        f"stage_solver = {deck.integrator.stage_solver!r}); allowed here: 'auto', 'rodas4' "
+                        f"(both Rodas4)")
     if deck.grid.process_grid is not None and len(deck.grid.process_grid) != len(deck.grid.shape):
         raise DeckError(f"grid.process_grid = {list(deck.grid.process_grid)}: needs one entry per "
                         f"axis of grid.shape = {list(deck.grid.shape)}")
@@ -155,7 +156,7 @@ def _qke_summary_line(s) -> str:
 
 
 def _branch_split(s) -> str:
-    """', of them N DOPRI5, K switches' for runs of the compiled line engine, else ''."""
+    """', of them N DOPRI5, K switches' for runs with the explicit branch, else ''."""
     if "dopri5_accepted" not in s:
         return ""
     return f"; {s['dopri5_accepted']} of them DOPRI5, {s['switches']} switches"

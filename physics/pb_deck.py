@@ -47,6 +47,9 @@ MOMENTUM = (
 def check(deck):
     """Cross-field rules of a pb deck."""
     p, m = deck.physics, deck.momentum
+    if deck.integrator.method == "dopri5":
+        raise DeckError("integrator.method = 'dopri5': the pb model has no explicit branch; allowed: 'auto', "
+                        "'rodas4' (both Rodas4)")
     if m.y_min >= m.y_max:
         raise DeckError(f"momentum.y_min = {m.y_min!r}: must be below momentum.y_max = {m.y_max!r}")
     tau = {"delta_m2_tau_eV2": p.delta_m2_tau_eV2, "sin2_2theta_tau": p.sin2_2theta_tau,

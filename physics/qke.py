@@ -302,9 +302,9 @@ class QKELocal:
         from lattice.compiled_rodas import SiteKernels
         from physics import qke_kernels as k
 
-        return SiteKernels(k.site_rhs, k.site_jac, k.site_dfdt, k.site_error,
-                           k.params(self, error_norm.rtol, error_norm.atol_plus, error_norm.atol_minus),
-                           N_FIELDS, k.CONSTANT_FIELDS)
+        rtol, ap, am = error_norm.rtol, error_norm.atol_plus, error_norm.atol_minus
+        return SiteKernels(k.site_rhs, k.site_jac, k.site_dfdt, k.site_error, k.params(self, rtol, ap, am),
+                           N_FIELDS, k.CONSTANT_FIELDS, lambda factor: k.params(self, rtol * factor, ap, am))
 
 
     def compiled_line_kernels(self, error_norm, diffusion):

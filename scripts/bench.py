@@ -2,7 +2,8 @@
 
 Both integrate the same equations (the project's right-hand side and Jacobian; SciPy gets
 them as plain functions) from T_start to T_end of the deck. The project runs as `qke run` does
-(a single-site QKE deck: the compiled Rodas4 loop of lattice.compiled_rodas), after a warm-up
+(a single-site QKE deck: the compiled loop of lattice.compiled_rodas, with the deck's
+integrator.method; when that is not rodas4, Rodas4 alone runs too, for the ratio), after a warm-up
 run over a short window so that compilation (or loading the compiled code from the cache) is
 not timed; printed: wall time, accepted and rejected steps and the cost per attempt,
 wall / (accepted + rejected) (output sampling included).
@@ -85,16 +86,29 @@ def bench_homogeneous(args, say):
         f"SciPy Radau rtol {args.ref_rtol:g} (reference) and {integ.rtol:g} (equal tolerance)")
     warm, _ = load_deck(path, overrides + [f"time.T_end_MeV={T0 * (1 - 1e-4)!r}", "output.samples=2"])
     run(warm, schema, write=False)          # compiles, or loads the compiled code: not timed
-    sim = Simulation(deck, schema, write=False)
-    result = sim.run()
-    ours, st = result.stats["wall_s"], result.stats
-    attempts = st["accepted"] + st["rejected"]
+    methods = [integ.method] + (["rodas4"] if integ.method != "rodas4" else [])
+    loops = {}
+    for method in methods:                  # the deck's method, and Rodas4 alone to compare with
+        sim = Simulation(load_deck(path, overrides + [f"integrator.method={method}"])[0], schema, write=False)
+        one = sim.run()
+        st = one.stats
+        attempts = st["accepted"] + st["rejected"]
+        loop = getattr(sim.stepper, "wall_s", None)    # time inside the compiled loop, if it ran
+        loops[method] = loop
+        split = (f"; {st['dopri5_accepted']} DOPRI5 steps, {st['switches']} switches"
+                 if st.get("switches") is not None else "")
+        say(f"project, method {method}{', compiled' if loop is not None else ''}: {st['wall_s']:9.2f} s  "
+            f"{st['accepted']:9d} steps ({st['rejected']} rejected{split}), "
+            f"{1e6 * st['wall_s'] / attempts:.2f} µs per attempt"
+            + (f" ({loop:.3f} s, {1e6 * loop / attempts:.2f} µs per attempt in the step loop, the rest "
+               f"output sampling)" if loop else "")
+            + f"  L = {one.series['L'][-1]:+.6e}  sterile/active = {one.series['sterile_over_active'][-1]:.6e}")
+        if method == integ.method:
+            result = one
+    if len(methods) > 1 and all(loops.values()):
+        say(f"  step loop, method {integ.method} against rodas4 alone: {loops['rodas4'] / loops[integ.method]:.2f}x faster")
+    ours = result.stats["wall_s"]
     L, S = result.series["L"], result.series["sterile_over_active"]
-    loop = getattr(sim.stepper, "wall_s", None)    # time inside the compiled loop, if it ran
-    say(f"project (Rodas4){', compiled' if loop is not None else ''}: {ours:9.2f} s  {st['accepted']:9d} "
-        f"steps ({st['rejected']} rejected), {1e6 * ours / attempts:.2f} µs per attempt"
-        + (f" ({1e6 * loop / attempts:.2f} µs in the step loop, the rest output sampling)" if loop else "")
-        + f"  L = {L[-1]:+.6e}  sterile/active = {S[-1]:.6e}")
     system = build_local_system(deck)
     y0, t_eval = system.initial_state((1,)), result.t
     runs = {}
@@ -115,7 +129,7 @@ def bench_homogeneous(args, say):
     (L_ref, S_ref), _, _ = runs["reference"]
     (L_eq, S_eq), _, _ = runs["equal tol."]
     n = min(L_ref.size, L_eq.size)
-    if n:
+    if n > 1:                           # the first sample is the common initial state
         i = n - 1
         rel = lambda a, b: abs(abs(a) - abs(b)) / abs(b)  # noqa: E731
         say(f"against the reference at T = {result.T[i]:.4f} MeV: |L| relative difference project "

@@ -9,7 +9,7 @@ def test_bench_command_prints_the_comparison(capsys):
                "--ref-rtol", "1e-8"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "project (Rodas4)" in out and "SciPy Radau" in out and "speed-up:" in out
+    assert "project, method auto" in out and "method rodas4" in out and "SciPy Radau" in out and "speed-up:" in out
     assert "final signs agree" in out
 
 

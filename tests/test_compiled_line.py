@@ -112,7 +112,7 @@ def test_a_run_stopped_between_samples_after_switches_restarts_bitwise(tmp_path,
         import json
 
         meta = json.loads(f.attrs["meta"])
-    assert meta["next_sample"] == 1 and "t_resume" in meta and meta["line_counts"][4] >= 1
+    assert meta["next_sample"] == 1 and "t_resume" in meta and meta["switch_counts"][4] >= 1
     resumed = run(deck, schema, out_dir=tmp_path / "part", restart=str(ck))
     np.testing.assert_array_equal(resumed.state, whole.state)
     for key in ("accepted", "rejected", "rodas4_accepted", "dopri5_accepted", "switches"):

@@ -148,31 +148,40 @@ def test_compiled_stepper_follows_the_python_rodas4():
     assert np.all(yc[:, P0M] == 0.0)          # locally constant: exactly kept
 
 
-def test_compiled_stepper_is_an_exact_continuation_and_keeps_symmetries():
-    """Restarting from (t, y, h) at a sample, with fresh counters, takes exactly the steps of the
-    uninterrupted run; flipping L0 and the minus fields flips them bitwise."""
+@pytest.mark.parametrize("method", ["rodas4", "auto"])
+def test_compiled_stepper_is_an_exact_continuation_and_keeps_symmetries(method):
+    """Restarting from (t, y, h) and the switching state at a sample takes exactly the steps of
+    the uninterrupted run (with method auto across several switches: probes every 64 explicit
+    steps); flipping L0 and the minus fields flips them bitwise."""
     deck, s, norm = _system("homogeneous_A.yaml", "time.T_end_MeV=30")
     ts = _sample_times(s, deck.time.T_start_MeV, 30.0, 21)
     h0 = deck.integrator.dt_initial * ts[0]
-    whole = compiled_site_stepper(s, norm)
+    controls = dict(method=method, probe_steps=64)
+    whole = compiled_site_stepper(s, norm, **controls)
     y, h = s.initial_state((1,)), h0
     for a, b in zip(ts[:-1], ts[1:]):
         y, h = whole.advance(a, y, b, h)
         if b == ts[8]:
-            y_mid, h_mid, counts = y.copy(), h, (whole.n_accepted, whole.n_rejected)
-    part = compiled_site_stepper(s, norm)
-    part.n_accepted, part.n_rejected = counts
+            y_mid, h_mid, saved = y.copy(), h, whole.checkpoint_state()
+            switches_mid = saved["switch_counts"][4]
+    part = compiled_site_stepper(s, norm, **controls)
+    part.restore_state(saved)
     y2, h2 = y_mid, h_mid
     for a, b in zip(ts[8:-1], ts[9:]):
         y2, h2 = part.advance(a, y2, b, h2)
     np.testing.assert_array_equal(y2, y)
     assert (h2, part.n_accepted, part.n_rejected) == (h, whole.n_accepted, whole.n_rejected)
+    np.testing.assert_array_equal(part.counts, whole.counts)
     assert part.t_reached == ts[-1]
+    if method == "auto":        # switches before and after the restart, and the branch state carried
+        assert switches_mid >= 2 and whole.counts[4] >= switches_mid + 2
+    else:
+        assert whole.counts[4] == 0
 
     _, s_neg, norm_neg = _system("homogeneous_A.yaml", "time.T_end_MeV=30", "physics.L0=-1e-10")
-    flipped = compiled_site_stepper(s_neg, norm_neg)
+    flipped = compiled_site_stepper(s_neg, norm_neg, **controls)
     yn, _ = _integrate(flipped, s_neg, ts, h0)
-    yw, _ = _integrate(compiled_site_stepper(s, norm), s, ts, h0)
+    yw, _ = _integrate(compiled_site_stepper(s, norm, **controls), s, ts, h0)
     minus = list(MINUS_FIELDS)
     plus = [i for i in range(8) if i not in minus]
     np.testing.assert_array_equal(yn[:, minus], -yw[:, minus])
