@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels.small_lu import lu_factor, lu_solve
+
 def flat_view(a, lead=1):
     """View of a C-contiguous array with its trailing axes flattened (an output the loops write
     into; a reshape would silently copy a non-contiguous one)."""
@@ -93,6 +95,42 @@ def stage_operator(v, M, lap, K, sigma, inv_w, out):
             for s in range(size):
                 row[s] = (vi[s] * sigma - row[s]) - tend[s] * wi[s]
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def stage_preconditioner(blocks, K, own_cell, sigma, w, M_inv, J_scaled):
+    """The per-site blocks of the implicit lattice's stage solve, in one pass over the sites
+    (`lattice.implicit.CoupledJacobian.factorise`):
+
+        M = σ − J + own_cell K        (σ on the diagonal; −J + own_cell·K in that order)
+        M_inv[i, j, s] = (M⁻¹)_ij · (w_j / w_i),   J_scaled[i, j, s] = J_ij · (w_j / w_i)
+
+    for site-major blocks J (sites, n, n), the site-independent diffusion matrix K (n, n), the
+    own-cell Laplacian weight own_cell = Σ_axes 2/dx² and the error allowances w (n, sites);
+    outputs field-major (n, n, sites). M⁻¹ by LU with partial pivoting (kernels.small_lu),
+    column by column: a site's result does not depend on its position or on the rank count.
+    """
+    sites = blocks.shape[0]
+    n = K.shape[0]
+    G = np.empty((n, n))
+    piv = np.empty(n, dtype=np.int64)
+    column = np.empty(n)
+    for s in range(sites):
+        for i in range(n):
+            for j in range(n):
+                G[i, j] = -blocks[s, i, j] + own_cell * K[i, j]
+            G[i, i] += sigma
+        lu_factor(G, piv)
+        for c in range(n):
+            for i in range(n):
+                column[i] = 0.0
+            column[c] = 1.0
+            lu_solve(G, piv, column)
+            for i in range(n):
+                M_inv[i, c, s] = column[i] * (w[c, s] / w[i, s])
+        for i in range(n):
+            for j in range(n):
+                J_scaled[i, j, s] = blocks[s, i, j] * (w[j, s] / w[i, s])
 
 
 @njit(cache=True)

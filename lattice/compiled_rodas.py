@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
+from kernels.small_lu import lu_factor, lu_solve
 from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, SITE_EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
                                  SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
                                  dopri_error, estimate_radius, initial_state, power_radius, power_start,
@@ -87,49 +88,6 @@ class SiteKernels:
     n_fields: int
     constant_fields: np.ndarray
     params_rtol_times: Callable | None = None
-
-
-@njit(cache=True, error_model="numpy")
-def lu_factor(G, piv):
-    """In-place LU factorisation of the square G with partial pivoting (row swaps in piv)."""
-    n = G.shape[0]
-    for k in range(n):
-        best, p = abs(G[k, k]), k
-        for i in range(k + 1, n):
-            v = abs(G[i, k])
-            if v > best:
-                best, p = v, i
-        piv[k] = p
-        if p != k:
-            for j in range(n):
-                G[k, j], G[p, j] = G[p, j], G[k, j]
-        inv = 1.0 / G[k, k]
-        for i in range(k + 1, n):
-            G[i, k] *= inv
-            l_ik = G[i, k]
-            if l_ik != 0.0:
-                for j in range(k + 1, n):
-                    G[i, j] -= l_ik * G[k, j]
-
-
-@njit(cache=True, error_model="numpy")
-def lu_solve(LU, piv, b):
-    """Solve LU x = P b in place in b (factors from lu_factor)."""
-    n = LU.shape[0]
-    for k in range(n):
-        p = piv[k]
-        if p != k:
-            b[k], b[p] = b[p], b[k]
-    for i in range(1, n):
-        s = b[i]
-        for j in range(i):
-            s -= LU[i, j] * b[j]
-        b[i] = s
-    for i in range(n - 1, -1, -1):
-        s = b[i]
-        for j in range(i + 1, n):
-            s -= LU[i, j] * b[j]
-        b[i] = s / LU[i, i]
 
 
 @register_jitable

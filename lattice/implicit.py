@@ -136,16 +136,24 @@ class CoupledJacobian:
         if s.direct is not None:
             return s.direct.factorise(self.blocks, self.K, sigma)
         w, shape = self.w, self.w.shape
-        to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
-        M = -self.blocks
-        M += s.xp.asarray(s.own_cell * self.K)
-        diag = np.arange(s.n_fields)
-        M[..., diag, diag] += sigma
-        M_inv = to_field_major(batched_inverse(M))
-        M_inv *= to_scaled
-        J = to_field_major(self.blocks)
-        J *= to_scaled
-        del M, to_scaled
+        if s.xp is np:            # the compiled pass over the sites (LU per block)
+            n, sites = s.n_fields, int(np.prod(shape[1:]))
+            M_inv, J = np.empty((n, n) + shape[1:]), np.empty((n, n) + shape[1:])
+            cpu_kernels.stage_preconditioner(np.ascontiguousarray(self.blocks).reshape(sites, n, n),
+                                             np.ascontiguousarray(self.K, dtype=float), float(s.own_cell),
+                                             float(sigma), np.ascontiguousarray(w).reshape(n, sites),
+                                             M_inv.reshape(n, n, sites), J.reshape(n, n, sites))
+        else:                     # the same by whole-array calls (CuPy: batched inverse on the device)
+            to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
+            M = -self.blocks
+            M += s.xp.asarray(s.own_cell * self.K)
+            diag = np.arange(s.n_fields)
+            M[..., diag, diag] += sigma
+            M_inv = to_field_major(batched_inverse(M))
+            M_inv *= to_scaled
+            J = to_field_major(self.blocks)
+            J *= to_scaled
+            del M, to_scaled
 
         inv_w = 1.0 / w
         work = s.work
