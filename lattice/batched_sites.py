@@ -58,7 +58,7 @@ from numba import njit, prange
 
 from lattice.compiled_rodas import (OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CompiledSiteStepper, SiteKernels,
                                     make_site_integrator)
-from lattice.explicit_rk import PROBE_STEPS, SITE_EXPLICIT_MARGIN, initial_state
+from lattice.explicit_rk import PROBE_STEPS, SITE_COST_RATIO, SITE_EXPLICIT_MARGIN, initial_state
 from lattice.driver import RunResult
 from lattice.rosenbrock import IntegrationError
 
@@ -73,11 +73,12 @@ def make_batch_loop(advance):
     """The compiled batch loop around one site's compiled `advance` (make_site_integrator).
 
     Returns loop(order, t_samples, n_samples, stop, y, h, params, params_explicit, constant,
-    controls, auto, max_steps, next_sample, state, counts, h_rho, status, t_stop, h_stop,
+    controls, auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop,
     states, steps, branches, explicit, h_rhos): the sites are started in the order `order` (a
     permutation; it changes no site's arithmetic); every site s with status OK is advanced from
     its sample next_sample[s] - 1 through its samples up to min(stop, n_samples[s]) - 1, with its
-    own controls[s], auto[s], switching state[s] and counters counts[s] (lattice.explicit_rk);
+    own controls[s], auto[s], switching state[s], counters counts[s] and guard memory[s]
+    (lattice.explicit_rk);
     at each sample i reached, states[s, i] = y[s], steps[s, i] = its accepted steps,
     branches[s, i] = its branch, explicit[s, i] = its DOPRI5 steps and h_rhos[s, i] = h_rho[s]
     (the last h·ρ the loop returned). A failed call sets status[s] (STEP_TOO_SMALL,
@@ -91,7 +92,7 @@ def make_batch_loop(advance):
     # takes a few seconds once per process
     @njit(parallel=True, error_model="numpy")
     def loop(order, t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls, auto,
-             max_steps, next_sample, state, counts, h_rho, status, t_stop, h_stop, states, steps, branches,
+             max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states, steps, branches,
              explicit, h_rhos):
         old_chunk = numba.set_parallel_chunksize(1)     # threads take one site at a time
         for q in prange(order.shape[0]):
@@ -106,7 +107,7 @@ def make_batch_loop(advance):
                 if i > 0:
                     code, t_out, h_out, hr = advance(
                         t_samples[s, i - 1], t_samples[s, i], ys, h[s], params[s], params_explicit[s], constant,
-                        controls[s], auto[s], state[s], c, max_steps[s])
+                        controls[s], auto[s], state[s], c, memory[s], max_steps[s])
                     h[s] = h_out
                     if hr == hr:
                         h_rho[s] = hr
@@ -195,10 +196,13 @@ class SiteBatch:
         """Each site's switching state (lattice.explicit_rk), (N, 5)."""
         self.auto = np.array([m == "auto" for m in methods], dtype=np.bool_)
         per_site = [np.broadcast_to(np.asarray(value, dtype=np.float64), (N,))
-                    for value in (self.safety, self.fac_min, self.fac_max, self.h_min_rel, probe_steps, explicit_margin)]
-        self.controls = np.ascontiguousarray(np.column_stack(per_site)).reshape(N, 6)
+                    for value in (self.safety, self.fac_min, self.fac_max, self.h_min_rel, probe_steps, explicit_margin,
+                                  SITE_COST_RATIO)]
+        self.controls = np.ascontiguousarray(np.column_stack(per_site)).reshape(N, 7)
         self.counts = np.zeros((N, 5), dtype=np.int64)
         """Each site's counters: Rodas4 accepted, rejected, DOPRI5 accepted, rejected, switches."""
+        self.memory = np.zeros((N, 2))
+        """Each site's switching guard memory (lattice.explicit_rk.switch)."""
         self.h_rho = np.full(N, np.nan)
         self.next_sample = np.zeros(N, dtype=np.int64)
         self.status = np.full(N, OK, dtype=np.int64)
@@ -268,7 +272,8 @@ class SiteBatch:
                 wall0 = time.perf_counter()
                 self._loop(order, self.t_samples, self.n_samples, stop, self.y, self.h, self.params,
                            self.params_explicit, self.constant, self.controls, self.auto, self.max_steps,
-                           self.next_sample, self.state, self.counts, self.h_rho, self.status, self.t_stop,
+                           self.next_sample, self.state, self.counts, self.memory, self.h_rho, self.status,
+                           self.t_stop,
                            self.h_stop, self.states, self.steps, self.branches, self.explicit, self.h_rhos)
                 self.wall_s += time.perf_counter() - wall0
                 # the next chunk starts the sites that cost most in this one first (they are
@@ -373,7 +378,8 @@ def collect(batch: SiteBatch, sims) -> list:
             st.n_accepted = int(batch.steps[s, i])
             sim._observe(i, sim.t_samples[i])
         sim.next_sample = int(batch.next_sample[s])
-        st.state[:], st.counts[:], st.h_rho = batch.state[s], batch.counts[s], float(batch.h_rho[s])
+        st.state[:], st.counts[:], st.memory[:] = batch.state[s], batch.counts[s], batch.memory[s]
+        st.h_rho = float(batch.h_rho[s])
         sim.y = batch.y[s].reshape(shape).copy()
         stats = {"accepted": sim.stepper.n_accepted, "rejected": sim.stepper.n_rejected,
                  "wall_s": batch.wall_s * int(batch.attempts[s]) / total_attempts,

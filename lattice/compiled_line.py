@@ -56,7 +56,7 @@ from numba.extending import register_jitable
 from kernels.block_tridiagonal import block_solver
 from lattice.compiled_rodas import (_ALPHA, _EXPONENT, _GAMMA, STAGES, control, solution, stage_argument,
                                     stage_term)
-from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
+from lattice.explicit_rk import (COST_RATIO, DOPRI5, DP_C, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
                                  SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
                                  dopri_error, estimate_radius, initial_state, power_radius, power_start,
                                  power_update, stiffness_test, switch)
@@ -108,13 +108,14 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
     """The compiled adaptive loop of a line for these kernels (n fields per cell).
 
     Returns advance(t, t_end, y, h, P, P_explicit, diag, left, right, inv_dx2, conserved,
-    controls, auto, state, counts, chunk, max_attempts) -> (status, t, h, h·ρ): y (cells, n) is
+    controls, auto, state, counts, memory, chunk, max_attempts) -> (status, t, h, h·ρ): y (cells, n) is
     advanced in place; P, P_explicit: per-cell parameters of the implicit and the explicit
     branch; diag, left, right: the Laplacian's coefficients per cell and field (cells, n);
-    controls: (safety, fac_min, fac_max, h_min_rel, probe steps, explicit margin); auto: switch branches (else the branch in
+    controls: (safety, fac_min, fac_max, h_min_rel, probe steps, explicit margin, cost ratio); auto: switch branches (else the branch in
     state[0] throughout); state (int64): [branch, calm count, stiff count, non-stiff count,
     explicit steps since the last switch], carried between calls;
     counts (int64): [Rodas4 accepted, rejected, DOPRI5 accepted, rejected, switches], added to;
+    memory (float64 (2,)): the guard's memory (lattice.explicit_rk.switch), carried between calls;
     h·ρ: the last accepted step times the estimate of ρ(J) at the returned state (NaN
     when no step was accepted or the loop failed).
     """
@@ -207,7 +208,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
 
     @njit(cache=True, error_model="numpy")
     def advance(t, t_end, y, h, P, P_explicit, diag, left, right, inv_dx2, conserved, controls, auto,
-                state, counts, chunk, max_attempts):
+                state, counts, memory, chunk, max_attempts):
         probe_steps = int(controls[4])
         N = y.shape[0]
         size = N * n
@@ -283,7 +284,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                 conserve(y, y_new, conserved)
                 e = line_error(Ks[S - 1].reshape((N, n)), y, y_new, P)
                 ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, EXPONENT)
-                count_rodas(ok, auto, state, counts, h_next, h_try, rho, controls[5])
+                count_rodas(ok, auto, state, counts, memory, h_next, h_try, rho, controls[5], controls[6])
             else:
                 check = check_stiffness(auto, state, counts)   # Hairer's test this step
                 if fresh:                     # k_0 = f(t, y): the last stage of the step before
@@ -327,7 +328,7 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                     fresh = True
                 reject_streak = 0
                 h = h_next
-                if switch(auto, state, counts, probe_steps):
+                if switch(auto, state, counts, memory, t, probe_steps):
                     fresh = True
                 if accepted >= chunk and t < t_end:
                     return CHUNK_DONE, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2, k[1], k[2], lap)
@@ -371,7 +372,8 @@ class CompiledLineStepper(SwitchingCounters):
         self.auto = method == "auto"
         self.chunk = int(CHUNK if chunk is None else chunk)
         self.controls = np.array([safety, fac_min, fac_max, h_min_rel,
-                                  PROBE_STEPS if probe_steps is None else probe_steps, EXPLICIT_MARGIN], dtype=float)
+                                  PROBE_STEPS if probe_steps is None else probe_steps, EXPLICIT_MARGIN,
+                                  COST_RATIO], dtype=float)
         self.h_min_rel = h_min_rel
         self.max_attempts = max_attempts
         self.N = lattice.global_shape[0]
@@ -383,6 +385,7 @@ class CompiledLineStepper(SwitchingCounters):
                                              kernels.n_coefficients)
         self.state = initial_state(method)            # branch, calm, stiff, non-stiff, explicit run
         self.counts = np.zeros(5, dtype=np.int64)    # Rodas4 acc/rej, DOPRI5 acc/rej, switches
+        self.memory = np.zeros(2)                    # the switching guard's (lattice.explicit_rk)
         self.h_rho = float("nan")
         """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the state
         reached [dimensionless]."""
@@ -414,7 +417,7 @@ class CompiledLineStepper(SwitchingCounters):
             before = self.n_accepted + self.n_rejected
             status, t, h, h_rho = self._advance(
                 t, float(t_end), Y, h, P, P_explicit, *self.laplacian, inv_dx2, self.kernels.conserved_fields,
-                self.controls, self.auto, self.state, self.counts, self.chunk, self.max_attempts)
+                self.controls, self.auto, self.state, self.counts, self.memory, self.chunk, self.max_attempts)
             self.wall_s += time.perf_counter() - wall0
             if h_rho == h_rho:
                 self.h_rho = float(h_rho)

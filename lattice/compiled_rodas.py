@@ -42,7 +42,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from kernels.small_lu import lu_factor, lu_solve
-from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, SITE_EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
+from lattice.explicit_rk import (SITE_COST_RATIO, DOPRI5, DP_C, DP_EXPONENT, SITE_EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
                                  SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
                                  dopri_error, estimate_radius, initial_state, power_radius, power_start,
                                  power_update, stiffness_test, switch)
@@ -159,12 +159,13 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
     """The compiled adaptive loop of one site for these kernels (n fields): Rodas4, DOPRI5 and
     the switching between them (lattice.explicit_rk).
 
-    Returns advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts,
+    Returns advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory,
     max_attempts) -> (status, t, h, h·ρ): y (n,) is advanced in place from t towards t_end;
     p, p_explicit: the parameter vectors of the implicit and the explicit branch (the latter
     with the explicit branch's tolerance); controls: (safety, fac_min, fac_max, h_min_rel, probe
-    steps); auto: switch branches (else the branch in state[0] throughout); state, counts: the
-    switching state and counters of lattice.explicit_rk, carried between calls and added to.
+    steps, explicit margin, cost ratio); auto: switch branches (else the branch in state[0]
+    throughout); state, counts, memory: the switching state, counters and guard memory of
+    lattice.explicit_rk, carried between calls and added to.
     status OK means t == t_end, STEP_TOO_SMALL that the step fell below h_min_rel·|t| (h is that
     step), TOO_MANY_ATTEMPTS that max_attempts were made in this call. h is the proposal for
     the next call, as Rodas4.advance returns it; h·ρ the last accepted step times the estimate
@@ -190,7 +191,7 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
         return power_radius(log_growth)
 
     @njit(cache=True, error_model="numpy")
-    def advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, max_attempts):
+    def advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory, max_attempts):
         safety, fac_min, fac_max, h_min_rel = controls[0], controls[1], controls[2], controls[3]
         probe_steps = int(controls[4])
         J = np.empty((n, n))
@@ -252,7 +253,7 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                 solution(y, K, y_new)
                 e = err(K[S - 1], y, y_new, p)
                 ok, h_next = control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, EXPONENT)
-                count_rodas(ok, auto, state, counts, h_next, h_try, rho, controls[5])
+                count_rodas(ok, auto, state, counts, memory, h_next, h_try, rho, controls[5], controls[6])
             else:
                 check = check_stiffness(auto, state, counts)   # Hairer's test this step
                 if fresh:                     # k_0 = f(t, y): the last stage of the step before
@@ -289,7 +290,7 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                 else:
                     fresh = True
                 reject_streak = 0
-                if switch(auto, state, counts, probe_steps):
+                if switch(auto, state, counts, memory, t, probe_steps):
                     fresh = True
             else:
                 reject_streak += 1
@@ -342,8 +343,9 @@ class CompiledSiteStepper(SwitchingCounters):
         self.h_min_rel = h_min_rel
         self.probe_steps = int(PROBE_STEPS if probe_steps is None else probe_steps)
         self.explicit_margin = float(explicit_margin)
-        self.controls = np.array([safety, fac_min, fac_max, h_min_rel, self.probe_steps, self.explicit_margin],
-                                 dtype=float)
+        self.controls = np.array([safety, fac_min, fac_max, h_min_rel, self.probe_steps, self.explicit_margin,
+                                  SITE_COST_RATIO], dtype=float)
+        self.memory = np.zeros(2)
         self.max_attempts = max_attempts
         self._advance = make_site_integrator(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err,
                                              kernels.n_fields)
@@ -369,7 +371,7 @@ class CompiledSiteStepper(SwitchingCounters):
         wall0 = time.perf_counter()
         status, t_out, h, h_rho = self._advance(
             float(t), float(t_end), state, float(h), k.params, self.params_explicit, k.constant_fields,
-            self.controls, self.auto, self.state, self.counts, self.max_attempts)
+            self.controls, self.auto, self.state, self.counts, self.memory, self.max_attempts)
         self.wall_s += time.perf_counter() - wall0
         if h_rho == h_rho:
             self.h_rho = float(h_rho)

@@ -16,6 +16,9 @@ whether every thread count gave the same states bit for bit. With --singles K, K
 (spread over the batch) also run one by one through the driver (`run(deck, write=False)`, the
 Python sample loop around the same compiled step loop) and as a batch of K on one thread.
 
+--project-set SECTION.KEY=VALUE overrides every site's deck (e.g. integrator.method=rodas4, to
+compare with the default auto: Rodas4 and DOPRI5 switching).
+
 Measured, not asserted: the machine's load changes the figures (shared cores especially).
 """
 
@@ -39,7 +42,7 @@ def _decks(args):
     dm2 = np.geomspace(1e-2, 1e3, n1)
     s2 = np.geomspace(1e-12, 1e-2, n2)
     path = args.deck or "input/homogeneous_B.yaml"
-    common = ["output.progress=none"]
+    common = ["output.progress=none", *getattr(args, "project_overrides", [])]
     if args.rtol:
         common.append(f"integrator.rtol={args.rtol!r}")
     if args.samples:

@@ -151,34 +151,35 @@ def test_compiled_stepper_follows_the_python_rodas4():
 @pytest.mark.parametrize("method", ["rodas4", "auto"])
 def test_compiled_stepper_is_an_exact_continuation_and_keeps_symmetries(method):
     """Restarting from (t, y, h) and the switching state at a sample takes exactly the steps of
-    the uninterrupted run (with method auto across several switches: probes every 64 explicit
-    steps); flipping L0 and the minus fields flips them bitwise."""
-    deck, s, norm = _system("homogeneous_A.yaml", "time.T_end_MeV=30")
-    ts = _sample_times(s, deck.time.T_start_MeV, 30.0, 21)
-    h0 = deck.integrator.dt_initial * ts[0]
+    the uninterrupted run (deck B through its oscillation phase, 16 → 14 MeV; with method auto
+    across thousands of switches: probes every 64 explicit steps); flipping L0 and the minus
+    fields flips them bitwise."""
+    deck, s, norm = _system("homogeneous_B.yaml")
+    ts = _sample_times(s, 16.0, 14.0, 21)
+    h0 = 1e-3 * ts[0]
     controls = dict(method=method, probe_steps=64)
     whole = compiled_site_stepper(s, norm, **controls)
     y, h = s.initial_state((1,)), h0
     for a, b in zip(ts[:-1], ts[1:]):
         y, h = whole.advance(a, y, b, h)
-        if b == ts[8]:
+        if b == ts[4]:
             y_mid, h_mid, saved = y.copy(), h, whole.checkpoint_state()
             switches_mid = saved["switch_counts"][4]
     part = compiled_site_stepper(s, norm, **controls)
     part.restore_state(saved)
     y2, h2 = y_mid, h_mid
-    for a, b in zip(ts[8:-1], ts[9:]):
+    for a, b in zip(ts[4:-1], ts[5:]):
         y2, h2 = part.advance(a, y2, b, h2)
     np.testing.assert_array_equal(y2, y)
     assert (h2, part.n_accepted, part.n_rejected) == (h, whole.n_accepted, whole.n_rejected)
     np.testing.assert_array_equal(part.counts, whole.counts)
     assert part.t_reached == ts[-1]
     if method == "auto":        # switches before and after the restart, and the branch state carried
-        assert switches_mid >= 2 and whole.counts[4] >= switches_mid + 2
+        assert switches_mid >= 100 and whole.counts[4] >= 2 * switches_mid - 100
     else:
         assert whole.counts[4] == 0
 
-    _, s_neg, norm_neg = _system("homogeneous_A.yaml", "time.T_end_MeV=30", "physics.L0=-1e-10")
+    _, s_neg, norm_neg = _system("homogeneous_B.yaml", f"physics.L0={-deck.physics.L0!r}")
     flipped = compiled_site_stepper(s_neg, norm_neg, **controls)
     yn, _ = _integrate(flipped, s_neg, ts, h0)
     yw, _ = _integrate(compiled_site_stepper(s, norm, **controls), s, ts, h0)
