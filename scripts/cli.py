@@ -9,8 +9,10 @@
     qke bench batch [--sites N]             N single sites in one compiled batch, site-steps/s per thread count (scripts/bench_batch.py)
     qke bench line [--cells N]              µs per step attempt of a 1D lattice per integrator (scripts/bench_line.py)
     qke scan DECK --param KEY --values V ... one key at several values, points over MPI ranks
+    qke scan DECK --map [...]                the paper's Fig. 1: a classified |dm2| x sin^2 2theta grid, one batch (scripts/fig1_map.py)
     qke pb-tables [--quick]                  the Pauli–Boltzmann validation tables (items 1–5)
     qke plot fig2|fig3|domains RUN_DIR ...   the paper's figures from lattice run output (scripts/figures.py)
+    qke plot fig1 MAP.h5 [--out PNG]         the classified mixing plane from `qke scan --map` output
 
 Exit status: 0 on success, 2 for a bad deck, command line, output folder or checkpoint, 3 when
 the run stopped early (SIGTERM, Ctrl-C or checkpoint.walltime_s) after writing a checkpoint, 1 for
@@ -118,13 +120,16 @@ def _parser():
     sc = sub.add_parser("scan", help="run a deck at several values of one key (MPI ranks share "
                         "the points; launch with mpiexec -n N python -m mpi4py -m scripts.cli scan ...)")
     deck_args(sc)
-    sc.add_argument("--param", required=True, metavar="SECTION.KEY", help="the key to vary")
-    sc.add_argument("--values", required=True, nargs="+", help="values of the key")
+    sc.add_argument("--param", metavar="SECTION.KEY", help="the key to vary (required without --map)")
+    sc.add_argument("--values", nargs="+", help="values of the key (required without --map)")
     sc.add_argument("--observable", default="N_eff", help="summary column to report (default N_eff)")
     sc.add_argument("--threshold", type=float, default=None,
                     help="print the bracket where the observable crosses this value")
     sc.add_argument("--refine", type=int, default=0,
                     help="rounds of parallel multi-section refinement of the bracket")
+    from scripts.fig1_map import add_map_arguments
+
+    add_map_arguments(sc)
     tab = sub.add_parser("pb-tables", help="run the Pauli–Boltzmann validation cases and print "
                          "measured values against the paper's")
     tab.add_argument("--quick", action="store_true", help="small grids, skip the 3-flavour scan")
@@ -225,9 +230,16 @@ def _command(args, comm, say):
         deck, schema = load_deck(args.deck, overrides)
     except DeckError as exc:
         raise DeckError(f"{exc}{note}") from None
+    if args.command == "scan" and args.map:
+        from scripts.fig1_map import scan_map
+
+        return scan_map(args, comm, say)
     if args.command == "scan":
         from scripts.scan import scan
 
+        if not (args.param and args.values):
+            say("qke scan: --param and --values are required (or --map for the batched Fig. 1 map)", file=sys.stderr)
+            return 2
         return scan(args, comm, say)
     if args.command == "validate":
         say(f"# {args.deck}: valid\n" + schema.to_yaml(deck), end="")

@@ -1,9 +1,11 @@
-"""The paper's figures from lattice run output (`qke plot fig2|fig3|domains`).
+"""The paper's figures from run output (`qke plot fig1|fig2|fig3|domains`).
 
-Enqvist, Kainulainen & Sorri (2000): Fig. 2 is L_ντ(x) at five temperatures, Fig. 3 the
-sterile/active number ratio against T (lattice runs and single-site, homogeneous runs on one
-axes); `domains` measures the leptonic domains the paper describes in words (count, sizes in
-active diffusion lengths ℓ_D, ⟨L⟩/⟨|L|⟩).
+Enqvist, Kainulainen & Sorri (2000): Fig. 1 is the mixing-parameter plane classified by what the
+homogeneous equations do (from the table `qke scan DECK --map` writes, scripts/fig1_map.py);
+Fig. 2 is L_ντ(x) at five temperatures, Fig. 3 the sterile/active number ratio against T
+(lattice runs and single-site, homogeneous runs on one axes); `domains` measures the leptonic
+domains the paper describes in words (count, sizes in active diffusion lengths ℓ_D,
+⟨L⟩/⟨|L|⟩).
 
 Run folders: a folder's run record (run.json, `lattice.runfolder`) and the `run_id` attributes
 of its timeseries.h5 and snapshots must name one run (else PlotError: a plot never mixes files of
@@ -589,7 +591,7 @@ def note_incomplete(runs, figure: str, say) -> None:
 
 # -- commands -----------------------------------------------------------------------------------
 def add_parser(sub):
-    """Register `qke plot fig2|fig3|domains` on the CLI's subparsers."""
+    """Register `qke plot fig1|fig2|fig3|domains` on the CLI's subparsers."""
     plot = sub.add_parser("plot", help="draw the paper's figures from run output (lattices; fig3 also "
                           "single sites)")
     which = plot.add_subparsers(dest="figure", required=True)
@@ -608,6 +610,10 @@ def add_parser(sub):
     f3.add_argument("--labels", nargs="+", help="legend entries, one per run (default: deck title and grid.bc, "
                     "or the folder names of runs whose titles coincide)")
     f3.add_argument("--out", help="output .png or .pdf (default: first RUN_DIR/fig3.png)")
+    f1 = which.add_parser("fig1", help="the mixing-parameter plane classified by what the equations do "
+                          "(paper Fig. 1) from the table `qke scan DECK --map` wrote")
+    f1.add_argument("map", metavar="MAP.h5", help="output file of `qke scan --map`")
+    f1.add_argument("--out", help="output .png or .pdf (default: MAP.png beside MAP.h5)")
     dom = which.add_parser("domains", help="domain count, sizes in l_D and <L>/<|L|> against T; prints a table")
     dom.add_argument("run_dir", help="output folder of a lattice run (with snapshots)")
     dom.add_argument("--out", help="output .png or .pdf (default RUN_DIR/domains.png)")
@@ -779,7 +785,108 @@ def plot_domains(args, say):
     return 0
 
 
-COMMANDS = {"fig2": plot_fig2, "fig3": plot_fig3, "domains": plot_domains}
+# -- Fig. 1: the classified mixing plane (`qke scan --map` output) ----------------------------------
+FIG1_COLOURS = ("#bdbdbd", "#fdae61", "#2c7bb6", "#d7191c", "#7b3294", "#000000")
+"""One colour per region code of physics.regions (no growth, thermalised, stable, chaotic,
+lasting, unresolved)."""
+
+
+@dataclass(frozen=True)
+class Fig1Map:
+    """A `qke scan --map` table: |δm²| [eV²] (n_dm2,) and sin²2θ (n_s2,) axes, region codes
+    (n_dm2, n_s2), region names, the command that wrote it and its attributes."""
+
+    dm2: np.ndarray
+    s2: np.ndarray
+    region: np.ndarray
+    names: tuple
+    attrs: dict
+
+
+def load_map(path) -> Fig1Map:
+    """Read MAP.h5 written by `qke scan --map`; PlotError if missing or not such a table."""
+    path = Path(path)
+    if not path.is_file():
+        raise PlotError(f"{path}: no such file (the output of `qke scan DECK --map --out FILE`)")
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("dm2_abs_eV2", "sin2_2theta", "region") if k not in f]
+            if missing or "n_dm2" not in f.attrs:
+                raise PlotError(f"{path}: not a `qke scan --map` table (no {', '.join(missing) or 'n_dm2 attribute'})")
+            n1, n2 = int(f.attrs["n_dm2"]), int(f.attrs["n_s2"])
+            dm2, s2, region = f["dm2_abs_eV2"][()], f["sin2_2theta"][()], f["region"][()]
+            names = tuple(attr_text(n) for n in f["region"].attrs["names"])
+            attrs = {k: f.attrs[k] for k in f.attrs}
+    except OSError as exc:
+        raise PlotError(f"{path}: not readable as HDF5: {exc}") from None
+    if len(region) != n1 * n2:
+        raise PlotError(f"{path}: {len(region)} rows for a {n1} x {n2} grid")
+    return Fig1Map(dm2.reshape(n1, n2)[:, 0], s2.reshape(n1, n2)[0], region.reshape(n1, n2), names, attrs)
+
+
+def log_edges(centres) -> np.ndarray:
+    """Cell edges of log-spaced centres: geometric midpoints, the ends half a step out (one
+    centre: a factor √10 either side)."""
+    x = np.log10(np.asarray(centres, dtype=float))
+    if len(x) == 1:
+        return 10.0 ** np.array([x[0] - 0.5, x[0] + 0.5])
+    mid = 0.5 * (x[1:] + x[:-1])
+    return 10.0 ** np.concatenate([[x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]])
+
+
+def draw_fig1(m: Fig1Map):
+    """The classified plane: sin²2θ horizontal, |δm²| [eV²] vertical, both log, one colour per
+    region present; the paper's no-growth estimate sin²2θ |δm²|^{1/6} = 1e-10 and the
+    Di Bari–Foot band (momentum-dependent QKE) overlaid."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    from physics import regions
+
+    fig = new_figure(6.6, 6.2)
+    ax = fig.subplots()
+    n = len(m.names)
+    ax.pcolormesh(log_edges(m.s2), log_edges(m.dm2), m.region, cmap=ListedColormap(FIG1_COLOURS[:n]),
+                  norm=BoundaryNorm(np.arange(n + 1) - 0.5, n), shading="flat")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    dm2 = np.geomspace(y0, y1, 200)
+    ax.plot(regions.no_growth_line_s2(dm2), dm2, "k-", lw=2.5,
+            label=r"paper's no-growth estimate $\sin^2 2\theta\,|\delta m^2|^{1/6} = 10^{-10}$")
+    band = np.geomspace(*regions.DI_BARI_FOOT_DM2_EV2, 200)
+    low, high = regions.di_bari_foot_band(band)
+    inside = high > low
+    ax.fill_betweenx(band[inside], low[inside], high[inside], facecolor="none", edgecolor="k", hatch="//",
+                     lw=1.0, ls="--", label=r"Di Bari–Foot rapid sign oscillations: $10^{-6} \lesssim "
+                     r"\sin^2 2\theta \lesssim 3\times10^{-4}\,\mathrm{eV^2}/|\delta m^2|$")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel(r"$\sin^2 2\theta$")
+    ax.set_ylabel(r"$|\delta m^2|$ [eV$^2$]  ($\delta m^2 < 0$)")
+    present = [k for k in range(n) if (m.region == k).any()]
+    handles = [Patch(facecolor=FIG1_COLOURS[k], label=m.names[k]) for k in present]
+    line_handles, _ = ax.get_legend_handles_labels()
+    fig.legend(handles=handles + line_handles, fontsize="x-small", loc="outside lower center", ncols=2)
+    T_end = m.attrs.get("T_end_MeV")
+    ax.set_title(f"{m.region.shape[0]} x {m.region.shape[1]} points, single sites from 2 $T_{{res}}$ to "
+                 f"{float(T_end):g} MeV (momentum-averaged QKE)" if T_end is not None else "", fontsize="small")
+    return fig
+
+
+def plot_fig1(args, say):
+    """`qke plot fig1 MAP.h5`: draw the classified plane; returns 0."""
+    out = output_path(args.out, Path(args.map).parent, Path(args.map).stem + ".png")
+    m = load_map(args.map)
+    counts = ", ".join(f"{name}: {int((m.region == k).sum())}" for k, name in enumerate(m.names)
+                       if (m.region == k).any())
+    say(f"{args.map}: {counts}")
+    say(f"wrote {save(draw_fig1(m), out)}")
+    return 0
+
+
+COMMANDS = {"fig1": plot_fig1, "fig2": plot_fig2, "fig3": plot_fig3, "domains": plot_domains}
 
 
 def plot(args, say) -> int:
