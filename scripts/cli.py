@@ -91,8 +91,8 @@ def _parser():
                        help="also time the SciPy BDF method-of-lines reference at these cell counts")
     bench.add_argument("--mol-rtol", type=float, default=1e-8, help="rtol of the MOL reference")
     bench.add_argument("--project-set", dest="project_overrides", action="append", default=[],
-                       metavar="SECTION.KEY=VALUE", help="with --mol: deck override for the project "
-                       "runs, e.g. integrator.stage_solver=direct (repeatable)")
+                       metavar="SECTION.KEY=VALUE", help="with --mol, and for batch: deck override for the "
+                       "project runs, e.g. integrator.stage_solver=direct (repeatable)")
     bench.add_argument("--rtols", type=float, nargs="+", default=None, metavar="R",
                        help="with --mol: work-precision mode, the project at these rtols against a "
                        "MOL reference at --ref-rtol")
