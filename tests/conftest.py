@@ -1,5 +1,9 @@
-"""Shared fixtures: paths and a helper to run decks in memory."""
+"""Shared fixtures: paths, a helper to run decks in memory, and the one way tests launch MPI."""
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,3 +23,19 @@ def run_deck():
         return run(deck, schema, write=False)
 
     return _run
+
+
+def mpiexec_path():
+    """The mpiexec beside this Python (the mpich wheel's) or on PATH; skips the test if none."""
+    for candidate in (Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    pytest.skip("mpiexec not found (pip install mpi4py mpich)")
+
+
+def run_mpiexec(n, *argv, timeout=120, cwd=ROOT, program=None):
+    """`mpiexec -n n PROGRAM *argv` with the repository on PYTHONPATH (PROGRAM: this Python
+    unless given); returns the finished subprocess.CompletedProcess (text, output captured)."""
+    cmd = [mpiexec_path(), "-n", str(n), program or sys.executable, *argv]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)

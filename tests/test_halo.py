@@ -1,14 +1,11 @@
 """Tests for lattice.halo and lattice.cartcomm: serial path in-process, MPI under mpiexec."""
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import mpi_halo_check as check
+from conftest import run_mpiexec
 from lattice.cartcomm import allreduce_max, allreduce_sum, make_cart, reproducible_sum
 from lattice.halo import HaloExchanger
 from lattice.parallel import SerialComm
@@ -64,17 +61,8 @@ def test_serial_reductions_and_make_cart():
                           np.sum(np.ascontiguousarray(x[:, :, ::-1]), axis=(1, 2)))
 
 
-def _mpiexec():
-    for c in (Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")):
-        if c and Path(c).exists():
-            return str(c)
-    pytest.skip("mpiexec not found (pip install mpi4py mpich)")
-
-
 def _launch(n, *args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", str(SCRIPT), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    return run_mpiexec(n, "-m", "mpi4py", str(SCRIPT), *args)
 
 
 @pytest.mark.mpi

@@ -1,17 +1,13 @@
 """The lattice under mpiexec (issue 3, items 1 and 7): results independent of the rank count,
 and decompositions that cannot work fail on every rank with one message."""
 
-import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, ROOT
+from conftest import INPUT, run_mpiexec
 from lattice.snapshots import read_snapshot
-from test_mpi import _mpiexec
 
 pytestmark = pytest.mark.mpi
 
@@ -23,10 +19,8 @@ SHORT = ["--set", "integrator.rtol=1e-3", "--set", "time.T_start_MeV=24", "--set
 
 
 def _run(n, deck, out, *extra):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "scripts.cli", "run",
-           str(INPUT / deck), "--out", str(out), *SHORT, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    return run_mpiexec(n, "-m", "mpi4py", "-m", "scripts.cli", "run", str(INPUT / deck), "--out", str(out), *SHORT,
+                       *extra, timeout=300)
 
 
 def _final(out):

@@ -1,31 +1,18 @@
 """Runs under mpiexec: every rank gets the same clear error, nobody hangs, nothing is written."""
 
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import INPUT, ROOT
+from conftest import INPUT, run_mpiexec
 
 pytestmark = pytest.mark.mpi
 
 
-def _mpiexec():
-    candidates = [Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")]
-    for c in candidates:
-        if c and Path(c).exists():
-            return str(c)
-    pytest.skip("mpiexec not found (pip install mpi4py mpich)")
-
-
 def _launch(n, *args, timeout=120):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "scripts.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return run_mpiexec(n, "-m", "mpi4py", "-m", "scripts.cli", *args, timeout=timeout)
 
 
 def test_bad_deck_fails_on_every_rank_with_one_message(tmp_path):
@@ -51,9 +38,7 @@ def test_allreduce_max_agrees_across_ranks():
     code = ("from lattice.parallel import world; c = world(); "
             "v = c.allreduce_max(float(c.rank) + 0.5); "
             "assert v == c.size - 0.5, v; assert c.size == 2; print('ok')")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", code], capture_output=True,
-                          text=True, timeout=120, env=env, cwd=ROOT)
+    proc = run_mpiexec(2, "-c", code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("ok") == 2  # both ranks passed their assertion
 
@@ -75,9 +60,7 @@ def test_unwritable_output_folder_ends_every_rank_with_one_message(tmp_path):
     message, no traceback (before, rank 0 raised and rank 1 waited in a collective forever)."""
     (tmp_path / "a_file").write_text("")
     out = tmp_path / "a_file" / "run"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([_mpiexec(), "-n", "2", _qke_script(), "run", *LATTICE, "--out", str(out)],
-                          capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+    proc = run_mpiexec(2, "run", *LATTICE, "--out", str(out), timeout=30, cwd=tmp_path, program=_qke_script())
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count(f"output folder {out} cannot be written") == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -98,9 +81,7 @@ def test_an_error_on_one_rank_alone_ends_the_job_with_one_message(tmp_path):
             "    return observe(self, i, t)\n"
             "d.Simulation._observe = failing\n"
             f"sys.exit(main(['run', *{LATTICE!r}, '--out', {str(tmp_path / 'run')!r}]))\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", code], capture_output=True,
-                          text=True, timeout=300, env=env, cwd=tmp_path)
+    proc = run_mpiexec(2, "-c", code, timeout=300, cwd=tmp_path)
     ended = time.time()
     assert proc.returncode != 0, proc.stderr
     failed_at = float(proc.stdout.split("failing at", 1)[1].split()[0])

@@ -1,14 +1,11 @@
 """`qke run` / `qke scan` / `qke schema` on Pauli–Boltzmann decks: output layout, MPI scan."""
 
-import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, ROOT
+from conftest import INPUT, run_mpiexec
 from scripts.cli import main
 
 SMALL = ["--set", "momentum.n_points=100", "--set", "time.T_end_MeV=40", "--set", "output.samples=21"]
@@ -54,13 +51,9 @@ def test_scan_serial_prints_one_row_per_value(tmp_path, capsys):
 
 @pytest.mark.mpi
 def test_scan_on_two_ranks_matches_serial(tmp_path, capsys):
-    from test_mpi import _mpiexec
-
     assert main(_scan_args(tmp_path)) == 0
     serial = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[2:5]]
-    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "scripts.cli", *_scan_args(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = run_mpiexec(2, "-m", "mpi4py", "-m", "scripts.cli", *_scan_args(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "on 2 rank(s)" in proc.stdout
     parallel = [line.split()[:3] for line in proc.stdout.splitlines()[2:5]]
