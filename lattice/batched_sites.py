@@ -172,7 +172,8 @@ class SiteBatch:
     """
 
     def __init__(self, kernels: SiteKernels, params, t_samples, y0, h0, max_steps, params_explicit=None,
-                 methods="rodas4", probe_steps=PROBE_STEPS, explicit_margin=SITE_EXPLICIT_MARGIN, safety=0.9, fac_min=0.2, fac_max=6.0, h_min_rel=1e-14):
+                 methods="rodas4", probe_steps=PROBE_STEPS, explicit_margin=SITE_EXPLICIT_MARGIN, safety=0.9,
+                 fac_min=0.2, fac_max=6.0, h_min_rel=1e-14):
         self.kernels = kernels
         n = kernels.n_fields
         self.params = np.ascontiguousarray(params, dtype=np.float64)
@@ -361,7 +362,8 @@ def batch_of(sims) -> SiteBatch:
                      np.stack([sim.stepper.params_explicit for sim in sims]),
                      [sim.stepper.method for sim in sims],
                      np.array([sim.stepper.probe_steps for sim in sims]),
-                     np.array([sim.stepper.explicit_margin for sim in sims]), st.safety, st.fac_min, st.fac_max, st.h_min_rel)
+                     np.array([sim.stepper.explicit_margin for sim in sims]),
+                     st.safety, st.fac_min, st.fac_max, st.h_min_rel)
 
 
 def collect(batch: SiteBatch, sims) -> list:

@@ -56,8 +56,8 @@ from numba.extending import register_jitable
 from kernels.block_tridiagonal import block_solver
 from lattice.compiled_rodas import (_ALPHA, _EXPONENT, _GAMMA, STAGES, control, solution, stage_argument,
                                     stage_term)
-from lattice.explicit_rk import (COST_RATIO, DOPRI5, DP_C, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
-                                 SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
+from lattice.explicit_rk import (COST_RATIO, DOPRI5, DP_C, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS,
+                                 PROBE_STEPS, RODAS4, SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
                                  dopri_error, estimate_radius, initial_state, power_radius, power_start,
                                  power_update, stiffness_test, switch)
 from lattice.line_solver import gather_line, laplacian_coefficients
@@ -111,8 +111,8 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
     controls, auto, state, counts, memory, chunk, max_attempts) -> (status, t, h, h·ρ): y (cells, n) is
     advanced in place; P, P_explicit: per-cell parameters of the implicit and the explicit
     branch; diag, left, right: the Laplacian's coefficients per cell and field (cells, n);
-    controls: (safety, fac_min, fac_max, h_min_rel, probe steps, explicit margin, cost ratio); auto: switch branches (else the branch in
-    state[0] throughout); state (int64): [branch, calm count, stiff count, non-stiff count,
+    controls: (safety, fac_min, fac_max, h_min_rel, probe steps, explicit margin, cost ratio);
+    auto: switch branches (else the branch in state[0] throughout); state (int64): [branch, calm count, stiff count, non-stiff count,
     explicit steps since the last switch], carried between calls;
     counts (int64): [Rodas4 accepted, rejected, DOPRI5 accepted, rejected, switches], added to;
     memory (float64 (2,)): the guard's memory (lattice.explicit_rk.switch), carried between calls;
@@ -331,7 +331,8 @@ def make_line_integrator(coefficients, rhs, jac, dfdt, err, diffusion, apply_dif
                 if switch(auto, state, counts, memory, t, probe_steps):
                     fresh = True
                 if accepted >= chunk and t < t_end:
-                    return CHUNK_DONE, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2, k[1], k[2], lap)
+                    return CHUNK_DONE, t, h, h_last * radius_at(t, y, P, c, Jb, KJ, Kt, diag, left, right, inv_dx2,
+                                                                 k[1], k[2], lap)
             else:
                 reject_streak += 1
                 h = h_next

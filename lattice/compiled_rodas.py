@@ -42,8 +42,8 @@ from numba import njit
 from numba.extending import register_jitable
 
 from kernels.small_lu import lu_factor, lu_solve
-from lattice.explicit_rk import (SITE_COST_RATIO, DOPRI5, DP_C, DP_EXPONENT, SITE_EXPLICIT_MARGIN, POWER_ITERATIONS, PROBE_STEPS, RODAS4,
-                                 SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
+from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, POWER_ITERATIONS, PROBE_STEPS, RODAS4, SITE_COST_RATIO,
+                                 SITE_EXPLICIT_MARGIN, SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
                                  dopri_error, estimate_radius, initial_state, power_radius, power_start,
                                  power_update, stiffness_test, switch)
 from lattice.rosenbrock import _A_ROWS, _C_ROWS, ALPHA, ERROR_ORDER, GAMMA, M, STAGES, IntegrationError
@@ -337,8 +337,9 @@ class CompiledSiteStepper(SwitchingCounters):
         self.state = initial_state(method)
         self.counts = np.zeros(5, dtype=np.int64)
         self.auto = method == "auto"
-        self.params_explicit = (kernels.params if kernels.params_rtol_times is None
-                                else np.asarray(kernels.params_rtol_times(float(explicit_rtol_factor)), dtype=np.float64))
+        tightened = kernels.params_rtol_times
+        self.params_explicit = (kernels.params if tightened is None
+                                else np.asarray(tightened(float(explicit_rtol_factor)), dtype=np.float64))
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
         self.h_min_rel = h_min_rel
         self.probe_steps = int(PROBE_STEPS if probe_steps is None else probe_steps)

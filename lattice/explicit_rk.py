@@ -11,9 +11,9 @@ exponent −1/5, on the model's error norm with rtol multiplied by `explicit_rto
 explicit step's local error is not damped by an L-stable propagator, so the branch runs tighter;
 docs/results.md §7 gives the validation).
 
-**Switching.** From Rodas4 to DOPRI5 when the next proposed step h satisfies h·ρ ≤
-a margin (`EXPLICIT_MARGIN` on a line, `SITE_EXPLICIT_MARGIN` on a site) on `CALM_STEPS` estimates of ρ in a row (made every `RADIUS_EVERY` accepted
-steps) without the controller ramping the step up, ρ being the spectral radius of the Jacobian
+**Switching.** From Rodas4 to DOPRI5 when the next proposed step h satisfies h·ρ ≤ a margin
+(`EXPLICIT_MARGIN` on a line, `SITE_EXPLICIT_MARGIN` on a site) on `CALM_STEPS` estimates of ρ in
+a row (made every `RADIUS_EVERY` accepted steps) without the controller ramping the step up, ρ being the spectral radius of the Jacobian
 estimated by `POWER_ITERATIONS` products from a fixed vector (the row-sum norm is useless for the
 QKE: the nonlinear V_L terms put entries ~1e10 H into J that hardly move its eigenvalues). From
 DOPRI5 back to Rodas4 by Hairer's stiffness test: h|λ| ≈ h ‖k₇ − k₆‖ / ‖y₇ − y₆‖ from the two

@@ -106,7 +106,8 @@ def bench_homogeneous(args, say):
         if method == integ.method:
             result = one
     if len(methods) > 1 and all(loops.values()):
-        say(f"  step loop, method {integ.method} against rodas4 alone: {loops['rodas4'] / loops[integ.method]:.2f}x faster")
+        ratio = loops["rodas4"] / loops[integ.method]
+        say(f"  step loop, method {integ.method} against rodas4 alone: {ratio:.2f}x faster")
     ours = result.stats["wall_s"]
     L, S = result.series["L"], result.series["sterile_over_active"]
     system = build_local_system(deck)
