@@ -30,7 +30,7 @@ Two layers:
   fields, state, stats, summary). Every site is set up by the driver's own `Simulation` (its
   system, sample times, parameter vector, initial state, first step dt_initial·t_samples[0]),
   and its observables are computed from the stored states by the driver's own sampling code
-  (`Simulation._observe`), so they are the single run's, bitwise. Physics, time, integrator and
+  (`lattice.sampling.Samples.observe`), so they are the single run's, bitwise. Physics, time, integrator and
   output.samples may differ per deck; checkpoint settings and output.dir/progress are not used
   (nothing is written). Python runs only at the batch's boundaries.
 
@@ -59,7 +59,7 @@ from numba import njit, prange
 from lattice.compiled_rodas import (OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CompiledSiteStepper, SiteKernels,
                                     make_site_integrator)
 from lattice.explicit_rk import PROBE_STEPS, SITE_COST_RATIO, SITE_EXPLICIT_MARGIN, initial_state
-from lattice.driver import RunResult
+from lattice.outcome import RunResult
 from lattice.rosenbrock import IntegrationError
 
 MAX_STEPS_EXCEEDED = 3
@@ -326,7 +326,8 @@ class BatchSiteResult(RunResult):
 def simulations(decks, schema):
     """One driver Simulation per deck (write=False), checked to be single sites of one model
     stepped by the same compiled kernels and controller; raises ValueError otherwise."""
-    from lattice.driver import LocalOnly, Simulation
+    from lattice.advancers import LocalOnly
+    from lattice.driver import Simulation
 
     schemas = schema if isinstance(schema, (list, tuple)) else [schema] * len(decks)
     sims = [Simulation(deck, sch, write=False) for deck, sch in zip(decks, schemas)]
@@ -355,7 +356,7 @@ def batch_of(sims) -> SiteBatch:
     """The SiteBatch of these Simulations: each site as its single run starts."""
     st = sims[0].stepper
     return SiteBatch(st.kernels, np.stack([sim.stepper.kernels.params for sim in sims]),
-                     [sim.t_samples for sim in sims],
+                     [sim.samples.t for sim in sims],
                      np.stack([np.asarray(sim.y, dtype=np.float64).reshape(-1) for sim in sims]),
                      np.array([sim.advancer.h for sim in sims], dtype=np.float64),
                      np.array([sim.deck.integrator.max_steps for sim in sims], dtype=np.int64),
@@ -378,17 +379,18 @@ def collect(batch: SiteBatch, sims) -> list:
             sim.y = batch.states[s, i].reshape(shape)
             st.state[0], st.counts[2], st.h_rho = batch.branches[s, i], batch.explicit[s, i], batch.h_rhos[s, i]
             st.n_accepted = int(batch.steps[s, i])
-            sim._observe(i, sim.t_samples[i])
-        sim.next_sample = int(batch.next_sample[s])
+            sim.samples.observe(i, sim.system, sim.y, sim.comm, None, st.n_accepted, sim.advancer.observe())
+        sim.samples.next = int(batch.next_sample[s])
         st.state[:], st.counts[:], st.memory[:] = batch.state[s], batch.counts[s], batch.memory[s]
         st.h_rho = float(batch.h_rho[s])
         sim.y = batch.y[s].reshape(shape).copy()
         stats = {"accepted": sim.stepper.n_accepted, "rejected": sim.stepper.n_rejected,
                  "wall_s": batch.wall_s * int(batch.attempts[s]) / total_attempts,
                  "batch_wall_s": batch.wall_s, "batch_sites": len(batch), **st.split_stats()}
-        error = batch.error(s, lambda i, sim=sim: sim.T_samples[i])
-        result = BatchSiteResult(sim.T_samples, sim.t_samples, sim.series, sim.fields, sim.y, stats, {},
-                                 sim.steps.astype(np.int64), error)
+        error = batch.error(s, lambda i, sim=sim: sim.samples.T[i])
+        smp = sim.samples
+        result = BatchSiteResult(smp.T, smp.t, smp.series, smp.fields, sim.y, stats, {}, smp.steps.astype(np.int64),
+                                 error)
         if error is None:
             result.summary = sim.spec.summarise(result, sim.deck)
         out.append(result)

@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numba import njit
@@ -61,6 +59,7 @@ from lattice.explicit_rk import (COST_RATIO, DOPRI5, DP_C, DP_EXPONENT, EXPLICIT
                                  dopri_error, estimate_radius, initial_state, power_radius, power_start,
                                  power_update, stiffness_test, switch)
 from lattice.line_solver import gather_line, laplacian_coefficients
+from lattice.model import LineKernels
 from lattice.rosenbrock import IntegrationError
 
 OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CHUNK_DONE = 0, 1, 2, 3
@@ -68,31 +67,6 @@ OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CHUNK_DONE = 0, 1, 2, 3
 
 CHUNK = 2000
 """Accepted steps between returns to Python (progress reports and stop requests)."""
-
-
-@dataclass(frozen=True)
-class LineKernels:
-    """A model's compiled kernels for a line of cells (see the module docstring).
-
-    Attributes:
-        coefficients, rhs, jac, dfdt, err, diffusion, apply_diffusion: the kernels.
-        n_coefficients: length of the coefficient vector `coefficients` fills.
-        n_fields: fields per cell.
-        conserved_fields: fields whose total only diffusion changes (reset after each step).
-        cell_params: (L0 of every cell, rtol) -> per-cell parameter rows (cells, n_params).
-    """
-
-    coefficients: Callable
-    rhs: Callable
-    jac: Callable
-    dfdt: Callable
-    err: Callable
-    diffusion: Callable
-    apply_diffusion: Callable
-    n_coefficients: int
-    n_fields: int
-    conserved_fields: np.ndarray
-    cell_params: Callable
 
 
 @register_jitable
@@ -350,7 +324,8 @@ class CompiledLineStepper(SwitchingCounters):
         kernels: the model's LineKernels.
         system: the stepped system (kept as `system`, as Rodas4 keeps it).
         lattice: the 1D lattice (comm, global_slice, global_shape, spacing, bc, odd_fields).
-        L0: function () -> this rank's L0 per cell (the seed changes when the grid doubles).
+        cell_field: function () -> the system's cell_field on this rank (it changes when the
+            grid doubles).
         rtol: the run's relative tolerance; the explicit branch uses rtol·explicit_rtol_factor.
         method: "auto" (switch between Rodas4 and DOPRI5), "rodas4" or "dopri5" (one branch
             throughout; dopri5 for validation and benchmarks).
@@ -362,13 +337,13 @@ class CompiledLineStepper(SwitchingCounters):
             integrator.max_steps, is checked by the driver at samples).
     """
 
-    def __init__(self, kernels: LineKernels, system, lattice, L0, rtol, explicit_rtol_factor=0.01,
+    def __init__(self, kernels: LineKernels, system, lattice, cell_field, rtol, explicit_rtol_factor=0.01,
                  method="auto", chunk=None, probe_steps=None, safety=0.9, fac_min=0.2, fac_max=6.0, h_min_rel=1e-14,
                  max_attempts=2**62):
 
         if lattice.ndim != 1:
             raise ValueError("the compiled line engine needs a 1D lattice")
-        self.kernels, self.system, self.lattice, self.L0 = kernels, system, lattice, L0
+        self.kernels, self.system, self.lattice, self.cell_field = kernels, system, lattice, cell_field
         self.rtol, self.explicit_rtol = float(rtol), float(rtol) * float(explicit_rtol_factor)
         self.auto = method == "auto"
         self.chunk = int(CHUNK if chunk is None else chunk)
@@ -408,9 +383,9 @@ class CompiledLineStepper(SwitchingCounters):
         if source is not None or record is not None:
             raise NotImplementedError("the compiled line engine takes neither a source nor a record")
         Y = self._gather(np.ascontiguousarray(np.asarray(y, dtype=float).T))
-        L0 = self._gather(np.asarray(self.L0(), dtype=float).reshape(-1))
-        P = self.kernels.cell_params(L0, self.rtol)
-        P_explicit = self.kernels.cell_params(L0, self.explicit_rtol)
+        cells = self._gather(np.asarray(self.cell_field(), dtype=float).reshape(-1))
+        P = self.kernels.cell_params(cells, self.rtol)
+        P_explicit = self.kernels.cell_params(cells, self.explicit_rtol)
         inv_dx2 = 1.0 / self.lattice.spacing[0] ** 2
         t, h = float(t), float(h)
         while True:
@@ -446,11 +421,10 @@ def compiled_line_stepper(system, error_norm, diffusion, stepped, lattice, rtol,
 
     `stepped` is the coupled system the Python path would step (kept as the stepper's `system`).
     """
-    offer = getattr(system, "compiled_line_kernels", None)
-    if offer is None or lattice.ndim != 1 or getattr(lattice, "xp", np) is not np:
+    if lattice.ndim != 1 or lattice.xp is not np:
         return None
-    kernels = offer(error_norm, diffusion)
+    kernels = system.compiled_line_kernels(error_norm, diffusion)
     if kernels is None:
         return None
-    return CompiledLineStepper(kernels, stepped, lattice, lambda: system.L0, rtol, explicit_rtol_factor, method,
+    return CompiledLineStepper(kernels, stepped, lattice, lambda: system.cell_field, rtol, explicit_rtol_factor, method,
                                **controls)

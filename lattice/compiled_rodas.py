@@ -34,14 +34,13 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
 from kernels.small_lu import lu_factor, lu_solve
+from lattice.model import SiteKernels
 from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, POWER_ITERATIONS, PROBE_STEPS, RODAS4, SITE_COST_RATIO,
                                  SITE_EXPLICIT_MARGIN, SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
                                  dopri_error, estimate_radius, initial_state, power_radius, power_start,
@@ -65,29 +64,6 @@ _EXPONENT = -1.0 / ERROR_ORDER
 
 OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS = 0, 1, 2
 """Status codes of the compiled loop."""
-
-
-@dataclass(frozen=True)
-class SiteKernels:
-    """A model's compiled per-site kernels and their parameters (see the module docstring).
-
-    Attributes:
-        rhs, jac, dfdt, err: the kernels.
-        params: float64 parameter vector passed to every kernel.
-        n_fields: fields per site.
-        constant_fields: indices of the locally constant fields (their stages are zeroed).
-        params_rtol_times: factor -> the parameter vector with the relative tolerance multiplied
-            by factor (the explicit branch's); None when the model cannot say (only Rodas4 runs).
-    """
-
-    rhs: Callable
-    jac: Callable
-    dfdt: Callable
-    err: Callable
-    params: np.ndarray
-    n_fields: int
-    constant_fields: np.ndarray
-    params_rtol_times: Callable | None = None
 
 
 @register_jitable
@@ -393,6 +369,5 @@ def compiled_site_stepper(system, error_norm, **controls):
     The one place that asks a model for its compiled kernels; `controls` are the step-size
     controller's settings (see CompiledSiteStepper).
     """
-    offer = getattr(system, "compiled_site_kernels", None)
-    kernels = offer(error_norm) if offer is not None else None
+    kernels = system.compiled_site_kernels(error_norm)
     return None if kernels is None else CompiledSiteStepper(kernels, system, **controls)

@@ -216,6 +216,10 @@ class SwitchingCounters:
     `switch`) and `self.h_rho` (float).
     """
 
+    switching = True
+    """The stepper has the explicit branch: its branch, counters and h·ρ go into the time
+    series, the statistics and the checkpoints."""
+
     @property
     def n_accepted(self):
         return int(self.counts[0] + self.counts[2])

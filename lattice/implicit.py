@@ -38,11 +38,12 @@ from kernels.cpu_kernels import flat_view
 from kernels.linalg import apply_field_major, batched_inverse, to_field_major
 from lattice.krylov import KrylovStats, gmres
 from lattice.line_solver import DirectLineSolver
+from lattice.model import Equations
 from lattice.reductions import ReproducibleSums
 from lattice.workspace import Workspace
 
 
-class ImplicitLattice:
+class ImplicitLattice(Equations):
     """f, jac and ∂f/∂t of the local equations plus diffusion on a decomposed lattice.
 
     Args:
@@ -65,8 +66,8 @@ class ImplicitLattice:
         self.tolerance, self.restart, self.max_iterations = tolerance, restart, max_iterations
         self.n_fields = local.n_fields
         self.locally_constant = ()   # diffusion moves every field
-        self.conserved = tuple(getattr(local, "locally_constant", ()))
-        self.xp = xp = getattr(lattice, "xp", np)   # numpy, or cupy: every array of the step lives there
+        self.conserved = tuple(local.locally_constant)
+        self.xp = xp = lattice.xp   # numpy, or cupy: every array of the step lives there
         self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells, xp)
         self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells, xp)
         self.stats = KrylovStats()

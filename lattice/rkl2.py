@@ -35,9 +35,9 @@ def rkl2_step(u, operator, dt, stages):
     """
     s = int(stages)
     w1 = 4.0 / (s * s + s - 2.0)
-    L0 = operator(u)
+    Lu = operator(u)
     y_prev2 = u
-    y_prev = u + (w1 / 3.0) * dt * L0                    # μ̃_1 = b_1 w1, b_1 = 1/3
+    y_prev = u + (w1 / 3.0) * dt * Lu                    # μ̃_1 = b_1 w1, b_1 = 1/3
     for j in range(2, s + 1):
         bj, bj1, bj2 = _b(j), _b(j - 1), _b(j - 2)
         mu = (2.0 * j - 1.0) / j * bj / bj1
@@ -45,6 +45,6 @@ def rkl2_step(u, operator, dt, stages):
         mu_t = mu * w1
         gamma_t = -(1.0 - bj1) * mu_t                      # −a_{j−1} μ̃_j, a = 1 − b
         y = (mu * y_prev + nu * y_prev2 + (1.0 - mu - nu) * u
-             + (mu_t * dt) * operator(y_prev) + (gamma_t * dt) * L0)
+             + (mu_t * dt) * operator(y_prev) + (gamma_t * dt) * Lu)
         y_prev2, y_prev = y_prev, y
     return y_prev

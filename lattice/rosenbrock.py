@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from lattice.linsolve import factorise
+from lattice.model import FieldwiseNorm  # noqa: F401  (the generic norm, re-exported)
 
 _A = np.array([0.1544, 0.9466785280815826, 0.2557011698983284, 3.314825187068521,
                2.896124015972201, 0.9986419139977817, 1.221224509226641, 6.019134481288629,
@@ -161,32 +162,14 @@ class IntegrationError(RuntimeError):
     """The step size fell below its floor or the step count exceeded its limit."""
 
 
-class FieldwiseNorm:
-    """max |err| / (atol + rtol·max(|y|, |y_new|)) over fields and sites.
-
-    Args:
-        rtol: relative tolerance [dimensionless].
-        atol: absolute tolerance, broadcastable to the state [state units].
-    """
-
-    def __init__(self, rtol, atol):
-        self.rtol = float(rtol)
-        self.atol = np.asarray(atol, dtype=float)
-
-    def __call__(self, err, y, y_new):
-        scale = self.atol + self.rtol * np.maximum(np.abs(y), np.abs(y_new))
-        return float(np.max(np.abs(err) / scale))
-
-    def field_weights(self, y):
-        """Error allowance per field and site at y (same shape), for scaling linear solves."""
-        return self.atol.reshape(self.atol.shape + (1,) * (y.ndim - self.atol.ndim)) + self.rtol * np.abs(y)
 
 
 class Rodas4:
     """Adaptive Rodas4 stepper over a field-major batch of independent sites.
 
     Args:
-        system: provides f(t, y), jac(t, y) and dfdt(t, y) (units: state per unit time).
+        system: a lattice.model.Equations: f(t, y), jac(t, y), dfdt(t, y) (units: state per unit
+            time), locally_constant, conserve, stage_sums.
         error_norm: callable (err, y, y_new) -> weighted local error, e.g. FieldwiseNorm.
         reduce_max: combines the local error norm across ranks (identity by default).
         safety, fac_min, fac_max: step-size controller factors [dimensionless].
@@ -197,11 +180,10 @@ class Rodas4:
                  fac_max=6.0, h_min_rel=1e-14):
         self.system = system
         self.error_norm = error_norm
-        self.constant_fields = list(getattr(system, "locally_constant", ()))
-        self.conserve = getattr(system, "conserve", None)   # (y, y_new) -> y_new with exact invariants
-        # "elementwise" (default): rounding independent of the decomposition; "blas": faster
-        self._stage_sums = {"elementwise": ElementwiseStageSums, "blas": BlasStageSums}[
-            getattr(system, "stage_sums", "elementwise")]
+        self.constant_fields = list(system.locally_constant)
+        self.conserve = system.conserve   # None, or (y, y_new) -> y_new with exact invariants
+        # "elementwise": rounding independent of the decomposition; "blas": faster
+        self._stage_sums = {"elementwise": ElementwiseStageSums, "blas": BlasStageSums}[system.stage_sums]
         self.reduce_max = reduce_max or (lambda x: x)
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
         self.h_min_rel = h_min_rel
@@ -212,6 +194,17 @@ class Rodas4:
         """Optional callable(t, h) after every accepted step (progress reports)."""
         self.t_reached = None
         """Time [as t] of the state the last `advance` returned (t_end unless interrupted)."""
+
+    switching = False
+    """Rodas4 throughout: no explicit branch (lattice.explicit_rk.SwitchingCounters has one)."""
+
+    def checkpoint_state(self):
+        """What an exact restart needs besides (t, y, h) and the totals: nothing."""
+        return {}
+
+    def split_stats(self):
+        """Statistics per branch: none (one method)."""
+        return {}
 
     def attempt(self, t, y, h, source=None):
         """One Rodas4 step of size h from (t, y); returns (y_new, error_norm).

@@ -32,7 +32,8 @@ from .xdmf import write_xdmf
 
 PARTS = (".parts", ".parts-b")
 LENGTH_UNITS = "l_ref = 1/H(T_ref), comoving"
-FIELD_UNITS = "dimensionless (Bloch components, P = P_nu ± P_nubar)"
+FIELD_UNITS = "dimensionless"
+"""Unit text of a field the writer is given no unit for."""
 
 
 def _bcast(comm, obj):

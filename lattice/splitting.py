@@ -113,7 +113,7 @@ class MidpointSourceCoupling:
         self.error_norm = error_norm
         self.reduce_max = reduce_max or (lambda x: x)
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
-        self.constant_fields = list(getattr(local.system, "locally_constant", ()))
+        self.constant_fields = list(local.constant_fields)
         self.h_local = None
         self.rejected = 0
 

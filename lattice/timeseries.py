@@ -46,10 +46,11 @@ class TimeseriesWriter:
         columns: name -> units for the 1-D series (T and t are added first).
         field_names: names of the per-site fields to store (empty for lattices).
         attrs: file attributes (deck text, model name, ...).
+        field_units: unit text of the per-site fields.
     """
 
     def __init__(self, path, columns: dict, field_names=(), attrs=None, flush_every=200,
-                 flush_interval_s=60.0):
+                 flush_interval_s=60.0, field_units="dimensionless"):
         self.path = path
         try:
             self.file = h5py.File(path, "w")
@@ -66,7 +67,7 @@ class TimeseriesWriter:
             for name, units in self.columns.items():
                 self._create(name, units)
             for name in self.field_names:
-                self._create(f"fields/{name}", "dimensionless (Bloch components, P = P_nu ± P_nubar)")
+                self._create(f"fields/{name}", field_units)
             self.file.attrs["version"] = VERSION
             for key, value in (attrs or {}).items():
                 self.file.attrs[key] = value

@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from lattice.model import System
 from physics import constants as c
 from physics import pb_kernels
 from physics.cosmology import Cosmology
@@ -51,7 +52,7 @@ COUPLING = {1: np.array([[2.0]]), 2: np.array([[2.0, 1.0], [1.0, 2.0]])}
 """M_αβ in L^(α) = η + Σ_β M_αβ L_νβ (eq:vlal)."""
 
 
-class PBSystem:
+class PBSystem(System):
     """The Pauli–Boltzmann model on a momentum grid, in the stepper's system protocol.
 
     Args:
@@ -173,13 +174,15 @@ class PBSystem:
         obs.update(L_nus=L_nus, L_total=float(L_nu.sum()) + L_nus, N_eff=float(sums[0]))
         return obs
 
-    def spectra(self, y):
+    def final_arrays(self, y):
         """Final-state arrays for the output: y, z_s, z̄_s [dimensionless]."""
         z_minus = y[1:].sum(axis=0)
         return {"y": self.grid.y, "z_s": y[0] + z_minus, "zbar_s": y[0] - z_minus}
 
-    def error_norm(self, rtol, atol_plus, atol_minus):
-        return PBErrorNorm(self, rtol, atol_plus, atol_minus)
+    def error_norm(self, rtol, tolerances):
+        """The step-error measure (PBErrorNorm); tolerances: the integrator section's atol_plus
+        (z⁺) and atol_minus (z⁻)."""
+        return PBErrorNorm(self, rtol, tolerances.atol_plus, tolerances.atol_minus)
 
 
 class PBJacobian:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lattice.deck import DeckError, Field
+from lattice.model import ModelSpec
 from physics.momentum import MomentumGrid
 from physics.pb import PBSystem
 from physics.pb_rates import Channel
@@ -47,9 +48,6 @@ MOMENTUM = (
 def check(deck):
     """Cross-field rules of a pb deck."""
     p, m = deck.physics, deck.momentum
-    if deck.integrator.method == "dopri5":
-        raise DeckError("integrator.method = 'dopri5': the pb model has no explicit branch; allowed: 'auto', "
-                        "'rodas4' (both Rodas4)")
     if m.y_min >= m.y_max:
         raise DeckError(f"momentum.y_min = {m.y_min!r}: must be below momentum.y_max = {m.y_max!r}")
     tau = {"delta_m2_tau_eV2": p.delta_m2_tau_eV2, "sin2_2theta_tau": p.sin2_2theta_tau,
@@ -114,3 +112,19 @@ def summary_line(s) -> str:
             f"L = {s['L_final']:+.6e}{extra}, L_nus = {s['L_nus_final']:+.4e}, growth onset at {onset}, "
             f"lepton-number drift {s['L_total_drift']:.2e}; {s['accepted']} steps "
             f"({s['rejected']} rejected) in {s['wall_s']:.2f} s")
+
+
+TOLERANCES = (
+    Field("atol_plus", float, "", "absolute tolerance for z⁺ (the sterile number, particle + antiparticle)",
+          default=1e-14, minimum=0.0, exclusive_minimum=True, maximum=1.0),
+    Field("atol_minus", float, "", "absolute tolerance for the z⁻ (particle − antiparticle) fields; "
+          "keep it far below rtol·|L|", default=1e-24, minimum=0.0, exclusive_minimum=True, maximum=1.0),
+)
+"""The pb model's integrator keys (ModelSpec.integrator), read by PBSystem.error_norm."""
+
+MODEL = ModelSpec(
+    name="pb", description="Pauli–Boltzmann rate equations on a momentum grid (paper 002)",
+    physics=PHYSICS, sections={"momentum": MOMENTUM}, checks=(check,), integrator=TOLERANCES,
+    T_max_MeV=1000.0, explicit_branch=False, build_system=build_system, summarise=summarise,
+    summary_line=summary_line)
+"""The pb model's ModelSpec (registered as `pb` in scripts.models)."""

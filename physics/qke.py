@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kernels.backend import is_device_array
+from lattice.model import Diffusion, LineKernels, SiteKernels, System
 
 from physics import constants as c
 from physics.cosmology import Cosmology
@@ -124,7 +125,7 @@ class LocalCoefficients(NamedTuple):
     Gamma: float
 
 
-class QKELocal:
+class QKELocal(System):
     """Local part of the momentum-averaged QKE on any number of sites.
 
     Args:
@@ -134,8 +135,9 @@ class QKELocal:
 
     n_fields = N_FIELDS
     field_names = FIELDS
-    counts_domain_walls = True
-    """The driver counts sign changes of L between neighbouring cells (domain walls)."""
+    field_units = "dimensionless (Bloch components, P = P_nu ± P_nubar)"
+    wall_field = "L"
+    """A lattice run counts sign changes of L between neighbouring cells (domain walls)."""
     locally_constant = (P0M,)
     """dP0⁻/dt = 0 locally (annihilations treat ν and ν̄ alike); only diffusion moves P0⁻."""
 
@@ -188,6 +190,15 @@ class QKELocal:
     def asymmetry(self, y):
         """Effective asymmetry L = L0 + 2 L_ντ [per photon]."""
         return self.L0 + 0.375 * (y[P0M] + y[PZM])
+
+    def derived_fields(self, y):
+        """L [per photon], stored in snapshots beside the eight fields."""
+        return {"L": self.asymmetry(y)}
+
+    @property
+    def cell_field(self):
+        """The seed L0 per cell [per photon] (grid doubling coarsens it in place)."""
+        return self.L0
 
     @staticmethod
     def sterile_density(y):
@@ -286,20 +297,20 @@ class QKELocal:
         return {"L": sums[0] / n, "L_abs": sums[1] / n, "L_nutau": sums[2] / n,
                 "sterile_over_active": sums[3] / sums[4]}
 
-    def error_norm(self, rtol, atol_plus, atol_minus):
-        """The step-error measure this model is integrated with (see QKEErrorNorm)."""
-        return QKEErrorNorm(self.L0, rtol, atol_plus, atol_minus)
+    def error_norm(self, rtol, tolerances):
+        """The step-error measure this model is integrated with (see QKEErrorNorm); tolerances:
+        the integrator section's atol_plus and atol_minus."""
+        return QKEErrorNorm(self.L0, rtol, tolerances.atol_plus, tolerances.atol_minus)
 
     # -- compiled per-site kernels (physics.qke_kernels) ---------------------------------------
     def compiled_site_kernels(self, error_norm):
         """This model's compiled per-site kernels for the given error norm, as a
-        lattice.compiled_rodas.SiteKernels, for a single site with a scalar L0 measured by a
+        lattice.model.SiteKernels, for a single site with a scalar L0 measured by a
         QKEErrorNorm with that L0; None otherwise (a lattice, another norm): the caller then
         integrates with the NumPy path (lattice.rosenbrock.Rodas4)."""
         if (np.ndim(self.L0) != 0 or not isinstance(error_norm, QKEErrorNorm)
                 or np.ndim(error_norm.L0) != 0 or float(error_norm.L0) != float(self.L0)):
             return None
-        from lattice.compiled_rodas import SiteKernels
         from physics import qke_kernels as k
 
         rtol, ap, am = error_norm.rtol, error_norm.atol_plus, error_norm.atol_minus
@@ -308,12 +319,11 @@ class QKELocal:
 
 
     def compiled_line_kernels(self, error_norm, diffusion):
-        """This model's compiled kernels for a 1D lattice (lattice.compiled_line.LineKernels)
+        """This model's compiled kernels for a 1D lattice (lattice.model.LineKernels)
         measured by a QKEErrorNorm with these tolerances and coupled by `diffusion` (a
         QKEDiffusion); None for another norm or diffusion, when the NumPy path runs instead."""
         if not isinstance(error_norm, QKEErrorNorm) or not isinstance(diffusion, QKEDiffusion):
             return None
-        from lattice.compiled_line import LineKernels
         from physics import qke_kernels as k
 
         ap, am = error_norm.atol_plus, error_norm.atol_minus
@@ -384,7 +394,7 @@ class QKEErrorNorm:
         return w
 
 
-class QKEDiffusion:
+class QKEDiffusion(Diffusion):
     """Diffusion terms of the QKE (docs/models/diffusion-qke.md §3–4), comoving lattice.
 
     dP0^± += 𝒟₊∇²P0^± + 𝒟₋∇²Pz^±,  dPz^± += 𝒟₋∇²P0^± + 𝒟₊∇²Pz^±,  dP_{x,y}^± += 𝒟_τs∇²P_{x,y}^±
@@ -421,6 +431,10 @@ class QKEDiffusion:
             hubble: expansion rate H(T) [MeV].
         """
         return math.sqrt(1.0 / (self.elastic_rate(T) * hubble)) * T / self.T_ref
+
+    def doubling_length(self, T, hubble):
+        """The length grid doubling resolves: the active diffusion length ℓ_D [MeV^-1]."""
+        return self.comoving_diffusion_length(T, hubble)
 
     def comoving_mean_free_path(self, T):
         """Active elastic mean free path 1/Γ^el_ττ at T, as a comoving length [MeV^-1] (c = 1)."""

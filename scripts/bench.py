@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from physics.models import load_deck
+from scripts.models import load_deck
 
 
 def _radau(system, y0, t_eval, rtol, atol_plus, atol_minus, max_wall):
@@ -71,7 +71,7 @@ def _observables(system, states):
 def bench_homogeneous(args, say):
     """Run the comparison and print the figures; returns the exit status."""
     from lattice.driver import Simulation, run
-    from physics.models import build_local_system
+    from physics.qke_model import build_local_system
 
     path = args.deck or "input/homogeneous_B.yaml"
     overrides = ["output.progress=none"]

@@ -33,7 +33,7 @@ import numpy as np
 
 def _decks(args):
     """The N site decks and their schema, and a description of the spread."""
-    from physics.models import load_deck
+    from scripts.models import load_deck
     from physics.qke import MixingParameters
 
     n = args.sites

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physics.models import load_deck
+from scripts.models import load_deck
 
 ROOT = Path(__file__).resolve().parents[1]
 DECK = ROOT / "input" / "lattice_1d_laptop.yaml"
@@ -143,10 +143,17 @@ def relaxed_state(T, L0, T_start=24.0):
 
 
 def _mol_module():
-    sys.path.insert(0, str(ROOT / "tests"))
-    import reference_mol
+    """tests/reference_mol.py (and the reference_qke it imports), loaded from their files: they
+    import nothing of the project, and the process's import path is left alone."""
+    import importlib.util
 
-    return reference_mol
+    for name in ("reference_qke", "reference_mol"):
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    return sys.modules["reference_mol"]
 
 
 def _project_L(N, T_end, extra=()):

@@ -30,7 +30,7 @@ DECK = ROOT / "input" / "fig3_B_laptop.yaml"
 
 def _simulation(deck_path, cells, T_start, T_end, method, snapshot):
     from lattice.driver import Simulation
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     deck, schema = load_deck(deck_path, [f"grid.shape=[{cells}]", f"time.T_start_MeV={T_start}",
                                          f"time.T_end_MeV={T_end}", "output.samples=2", "output.snapshots=0",
@@ -57,7 +57,7 @@ def line_costs(deck_path=DECK, cells=128, T_start=None, T_end=None, repeat=3, sn
                python=True):
     """Time each integrator over the window; returns {name: (wall s, accepted, rejected, split)}."""
     from lattice.rosenbrock import Rodas4
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     deck0, _ = load_deck(deck_path)
     T_start = deck0.time.T_start_MeV if T_start is None else T_start
@@ -67,7 +67,7 @@ def line_costs(deck_path=DECK, cells=128, T_start=None, T_end=None, repeat=3, sn
     results = {}
     for method in ("rodas4", "dopri5", "auto"):
         sim, deck = _simulation(deck_path, cells, T_start, T_end, method, snapshot)
-        t0, t1, y0 = sim.t_samples[0], sim.t_samples[-1], sim.y.copy()
+        t0, t1, y0 = sim.samples.t[0], sim.samples.t[-1], sim.y.copy()
         h0 = deck.integrator.dt_initial * t0
         sim.stepper.advance(t0, y0, t1, h0)          # compile and warm up
 
@@ -82,9 +82,8 @@ def line_costs(deck_path=DECK, cells=128, T_start=None, T_end=None, repeat=3, sn
         results[f"compiled {method}"] = (wall, int(counts[0] + counts[2]), int(counts[1] + counts[3]), counts)
     if python:
         sim, deck = _simulation(deck_path, cells, T_start, T_end, "rodas4", snapshot)
-        error_norm = sim.system.error_norm(deck.integrator.rtol, deck.integrator.atol_plus,
-                                           deck.integrator.atol_minus)
-        t0, t1, y0 = sim.t_samples[0], sim.t_samples[-1], sim.y.copy()
+        error_norm = sim.system.error_norm(deck.integrator.rtol, deck.integrator)
+        t0, t1, y0 = sim.samples.t[0], sim.samples.t[-1], sim.y.copy()
 
         def interpreted():
             stepper = Rodas4(sim.stepper.system, error_norm)

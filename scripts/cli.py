@@ -29,6 +29,7 @@ import time
 import traceback
 from pathlib import Path
 
+from lattice import logs
 from lattice.deck import DeckError
 from lattice.runfolder import FolderError
 
@@ -145,6 +146,7 @@ def main(argv=None):
     from lattice.parallel import world
 
     comm = world()
+    logs.setup(comm.rank, comm.size)
     say = print if comm.rank == 0 else (lambda *a, **k: None)
     try:
         return _command(args, comm, say)
@@ -184,7 +186,7 @@ def _fail(comm, message, code):
 
 
 def _command(args, comm, say):
-    from physics.models import load_deck, schema_for
+    from scripts.models import load_deck, schema_for
 
     if args.command == "schema":
         say(schema_for(args.model).describe())
@@ -249,15 +251,15 @@ def _command(args, comm, say):
 
 def _run(args, deck, schema, comm, say):
     """`qke run`: checks that need no output first, then the run; 3 with a restart hint if it stopped."""
-    from physics.models import MODELS, build_lattice
+    from lattice.assembly import build_lattice
 
-    on_lattice = MODELS[deck.model].on_lattice(deck)
+    on_lattice = schema.spec.on_lattice(deck)
     if comm.size > 1 and not on_lattice:
         raise DeckError(f"model {deck.model!r} without a decomposed lattice runs on one rank; "
                         f"launched on {comm.size} (run without mpiexec or with -n 1)")
     if on_lattice:
         try:
-            build_lattice(deck, comm)  # decomposition and seed checked before any output
+            build_lattice(deck, schema.spec, comm)  # decomposition and seed checked before any output
         except (ValueError, OSError) as exc:
             raise DeckError(f"grid/seed: {exc}") from None
     from lattice.checkpoint import RestartError, checkpoint_output_dir
@@ -286,7 +288,7 @@ def _run(args, deck, schema, comm, say):
         raise DeckError(f"{'--restart' if args.restart else '--from-snapshot'}: {exc}") from None
     finally:
         control.release()
-    say(format_summary(result, deck))
+    say(schema.spec.summary_line(result.summary))
     return 0
 
 
@@ -312,13 +314,6 @@ def _snapshot_temperature(path):
         return snapshot_temperature(path)
     except RestartError as exc:
         raise DeckError(f"--from-snapshot: {exc}") from None
-
-
-def format_summary(result, deck) -> str:
-    """One closing line with the run's key figures (the model's own format)."""
-    from physics.models import MODELS
-
-    return MODELS[deck.model].summary_line(result.summary)
 
 
 if __name__ == "__main__":

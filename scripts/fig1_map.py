@@ -112,7 +112,8 @@ class Sites:
 
     def __init__(self, spec: MapSpec):
         from lattice.deck import read_mapping
-        from physics.models import load_deck, mixing_parameters
+        from physics.qke_model import mixing_parameters
+        from scripts.models import load_deck
 
         self.base, self.schema = load_deck(spec.deck, list(spec.overrides))
         self.raw = self.schema.apply_overrides(read_mapping(spec.deck), list(spec.overrides))
@@ -237,7 +238,7 @@ def spec_from_args(args) -> MapSpec:
 def check_sites(sites: Sites):
     """MapOptionError unless the deck is a single-site qke deck with L0 ≠ 0 and every point's
     probe end lies above T_end (the smallest T_res is at the smallest |δm²| and largest sin²2θ)."""
-    from physics.models import is_single_site
+    from lattice.runconfig import is_single_site
 
     base, spec = sites.base, sites.spec
     if base.model != "qke" or not is_single_site(base):

@@ -78,7 +78,7 @@ class Run:
     @property
     def single_site(self) -> bool:
         """Whether the run is the homogeneous model (grid.shape [1]: one cell, no space)."""
-        from physics.models import is_single_site
+        from lattice.runconfig import is_single_site
 
         return is_single_site(self.deck)
 
@@ -100,13 +100,11 @@ class Run:
 def deck_from_text(text: str, source: str):
     """The validated deck stored as YAML text in an output file; PlotError if it does not parse."""
     from lattice.deck import DeckError
-    from physics.models import MODELS, schema_for
+    from scripts.models import schema_for
 
     try:
         raw = yaml.safe_load(text)
         model = raw.get("model") if isinstance(raw, dict) else None
-        if model not in MODELS:
-            raise DeckError(f"model {model!r} unknown")
         return schema_for(model).build(raw, source=source)
     except (yaml.YAMLError, DeckError) as exc:
         raise PlotError(f"{source}: the stored deck is not readable: {exc}") from None
@@ -117,7 +115,7 @@ def load_run(run_dir, single_site_ok: bool = False) -> Run:
     a lattice run (a single site is accepted when ``single_site_ok``), or if the folder holds
     files of more than one run (check_run_ids)."""
     from lattice.runfolder import read_record
-    from physics.models import is_single_site
+    from lattice.runconfig import is_single_site
 
     path = Path(run_dir)
     ts = path / "timeseries.h5"
@@ -234,7 +232,7 @@ def x_in_l18(coord, T_ref: float):
 def diffusion_length(deck, T):
     """Active diffusion length ℓ_D = √(𝒟_ττ/H(T)) at T [MeV], as a comoving length in 1/H(T_ref)."""
     from physics.cosmology import Cosmology
-    from physics.models import mixing_parameters
+    from physics.qke_model import mixing_parameters
     from physics.qke import QKEDiffusion
 
     params = mixing_parameters(deck)
@@ -246,7 +244,7 @@ def diffusion_length(deck, T):
 def mean_free_path(deck, T):
     """Active elastic mean free path 1/Γ^el_ττ at T [MeV], as a comoving length in 1/H(T_ref)."""
     from physics.cosmology import Cosmology
-    from physics.models import mixing_parameters
+    from physics.qke_model import mixing_parameters
     from physics.qke import QKEDiffusion
 
     params = mixing_parameters(deck)

@@ -20,14 +20,13 @@ def run_job(deck_path, overrides, keep=()):
     named in `keep` (picklable, for gathering over ranks)."""
     from lattice.driver import run
     from lattice.parallel import SerialComm
-    from physics.models import MODELS, load_deck
+    from scripts.models import load_deck
 
     deck, schema = load_deck(deck_path, list(overrides) + ["output.progress=none"])
     result = run(deck, schema, write=False, comm=SerialComm())
     out = {k: v for k, v in result.summary.items() if isinstance(v, (int, float)) or v is None}
     out["series"] = {"T": result.T, **{k: result.series[k] for k in keep}}
-    system = MODELS[deck.model].build_system(deck)
-    out["spectra"] = system.spectra(result.state) if hasattr(system, "spectra") else None
+    out["spectra"] = schema.spec.build_system(deck).final_arrays(result.state) or None
     return out
 
 

@@ -16,7 +16,7 @@ INPUT = ROOT / "input"
 def run_deck():
     """Run a deck in memory with overrides; returns the RunResult."""
     from lattice.driver import run
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     def _run(name, *overrides):
         deck, schema = load_deck(INPUT / name, list(overrides) + ["output.progress=none"])
@@ -33,9 +33,10 @@ def mpiexec_path():
     pytest.skip("mpiexec not found (pip install mpi4py mpich)")
 
 
-def run_mpiexec(n, *argv, timeout=120, cwd=ROOT, program=None):
-    """`mpiexec -n n PROGRAM *argv` with the repository on PYTHONPATH (PROGRAM: this Python
-    unless given); returns the finished subprocess.CompletedProcess (text, output captured)."""
+def run_mpiexec(n, *argv, timeout=120, cwd=ROOT, program=None, pythonpath=()):
+    """`mpiexec -n n PROGRAM *argv` with the repository (after the folders `pythonpath`) on
+    PYTHONPATH (PROGRAM: this Python unless given); returns the finished
+    subprocess.CompletedProcess (text, output captured)."""
     cmd = [mpiexec_path(), "-n", str(n), program or sys.executable, *argv]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*map(str, pythonpath), str(ROOT)]))
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)

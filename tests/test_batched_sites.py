@@ -17,7 +17,8 @@ from lattice.batched_sites import SiteBatch, run_decks
 from lattice.compiled_rodas import CompiledSiteStepper
 from lattice.driver import Simulation, run
 from lattice.rosenbrock import IntegrationError
-from physics.models import load_deck, mixing_parameters
+from physics.qke_model import mixing_parameters
+from scripts.models import load_deck
 
 # (δm² [eV²], sin²2θ, L0, T_end / T_res): both signs of δm² and of L0, sin²2θ over 8 decades;
 # each site from its own 2 T_res to just past (or short of) its resonance
@@ -65,7 +66,7 @@ def batch():
         sim = Simulation(deck, schema, write=False)
         assert isinstance(sim.stepper, CompiledSiteStepper)
         sim.run()
-        singles.append((run(deck, schema, write=False), sim.steps))
+        singles.append((run(deck, schema, write=False), sim.samples.steps))
     return decks, schema, singles
 
 
@@ -122,15 +123,15 @@ def test_a_failing_site_fails_as_its_single_run_and_the_others_go_on():
         sim = Simulation(deck, schema, write=False)
         if deck.integrator.max_steps > 100_000:
             single = sim.run()
-            _assert_same(single, sim.steps, site)
+            _assert_same(single, sim.samples.steps, site)
             continue
         with pytest.raises((IntegrationError, RuntimeError)) as raised:
             sim.run()
         assert type(site.error) is type(raised.value) and str(site.error) == str(raised.value)
         assert site.summary == {}
-        for key in sim.series:
-            np.testing.assert_array_equal(site.series[key], sim.series[key], err_msg=key)
-        np.testing.assert_array_equal(site.fields, sim.fields)
+        for key in sim.samples.series:
+            np.testing.assert_array_equal(site.series[key], sim.samples.series[key], err_msg=key)
+        np.testing.assert_array_equal(site.fields, sim.samples.fields)
         assert (site.stats["accepted"], site.stats["rejected"]) == (sim.stepper.n_accepted, sim.stepper.n_rejected)
     kinds = {type(r.error) for r in results}
     assert kinds == {type(None), IntegrationError, RuntimeError}
@@ -140,7 +141,7 @@ def test_step_floor_stops_one_site_as_the_single_stepper_raises():
     deck, schema = _deck(*SITES[0], "output.samples=4")
     sim = Simulation(deck, schema, write=False)
     k = sim.stepper.kernels
-    ts = sim.t_samples
+    ts = sim.samples.t
     y0 = np.asarray(sim.y).reshape(-1)
     batch = SiteBatch(k, np.stack([k.params, k.params]), [ts, ts], np.stack([y0, y0]),
                       [1e-10 * ts[0], sim.advancer.h], 10**9, h_min_rel=1e-9).run()

@@ -16,7 +16,7 @@ from lattice import compiled_line
 from lattice.compiled_line import DOPRI5, RODAS4, CompiledLineStepper
 from lattice.driver import Simulation, Stopped, run
 from lattice.rosenbrock import Rodas4
-from physics.models import load_deck
+from scripts.models import load_deck
 from physics.qke import P0M
 from test_restart import TermAfter
 
@@ -39,9 +39,8 @@ def test_rodas4_branch_matches_the_python_rodas4_with_the_direct_line_solve(bc):
     1e-10 leaves room for the growth of round-off that a sign flip of L would amplify."""
     sim, deck = _simulation(f"grid.bc={bc}", "integrator.method=rodas4")
     assert isinstance(sim.stepper, CompiledLineStepper)
-    python = Rodas4(sim.stepper.system, sim.system.error_norm(deck.integrator.rtol, deck.integrator.atol_plus,
-                                                              deck.integrator.atol_minus))
-    t0, t1 = sim.t_samples[0], sim.t_samples[-1]
+    python = Rodas4(sim.stepper.system, sim.system.error_norm(deck.integrator.rtol, deck.integrator))
+    t0, t1 = sim.samples.t[0], sim.samples.t[-1]
     h0 = deck.integrator.dt_initial * t0
     y_c, h_c = sim.stepper.advance(t0, sim.y, t1, h0)
     y_p, h_p = python.advance(t0, sim.y.copy(), t1, h0)
@@ -57,7 +56,7 @@ def _advance(chunk, probe_steps=40, method="auto"):
     stepper = sim.stepper
     stepper.chunk = chunk
     stepper.controls[4] = probe_steps
-    t0, t1 = sim.t_samples[0], sim.t_samples[-1]
+    t0, t1 = sim.samples.t[0], sim.samples.t[-1]
     y, h = stepper.advance(t0, sim.y, t1, 1e-6 * t0)
     return y, h, stepper
 

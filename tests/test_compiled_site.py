@@ -21,7 +21,8 @@ from conftest import INPUT
 from lattice.compiled_rodas import (CompiledSiteStepper, compiled_site_stepper, lu_factor, lu_solve)
 from lattice.rosenbrock import IntegrationError, Rodas4
 from physics import qke_kernels as qk
-from physics.models import build_local_system, load_deck
+from physics.qke_model import build_local_system
+from scripts.models import load_deck
 from physics.qke import MINUS_FIELDS, P0M, P0P, PXM, PXP, PYM, PYP, PZM, PZP, LocalCoefficients
 
 ROUNDOFF = 1e-14
@@ -31,7 +32,7 @@ def _system(deck_name="homogeneous_B.yaml", *overrides):
     deck, _ = load_deck(INPUT / deck_name, list(overrides))
     system = build_local_system(deck)
     i = deck.integrator
-    return deck, system, system.error_norm(i.rtol, i.atol_plus, i.atol_minus)
+    return deck, system, system.error_norm(i.rtol, i)
 
 
 def _states(system, n, seed=7):
@@ -213,4 +214,4 @@ def test_only_single_site_qke_runs_use_the_compiled_stepper():
     lattice_system = build_local_system(deck, L0=np.full(8, 1e-10))
     i = deck.integrator
     assert lattice_system.compiled_site_kernels(
-        lattice_system.error_norm(i.rtol, i.atol_plus, i.atol_minus)) is None
+        lattice_system.error_norm(i.rtol, i)) is None

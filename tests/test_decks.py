@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from lattice.deck import DeckError
-from physics.models import load_deck
+from scripts.models import load_deck
 from scripts.cli import main
 
 GOOD = textwrap.dedent("""\

@@ -28,7 +28,7 @@ import pytest
 from conftest import INPUT
 from lattice.driver import run
 from lattice.snapshots import read_snapshot
-from physics.models import load_deck
+from scripts.models import load_deck
 
 DECK = INPUT / "fig3_B_laptop.yaml"
 T_SNAPSHOT = 13.0

@@ -55,7 +55,7 @@ def batch():
 def _single_runs(sites, point, row):
     """The point's runs as single `qke run DECK --set ...` runs, central first."""
     from lattice.driver import run
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     factors = sites.factors() if row["runs"] == 3 else (1.0,)
     out = []

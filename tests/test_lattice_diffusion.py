@@ -12,12 +12,13 @@ import pytest
 
 from lattice.grid import Lattice
 from lattice.implicit import ImplicitLattice
+from lattice.model import Equations
 from lattice.parallel import SerialComm
 from lattice.rosenbrock import FieldwiseNorm, Rodas4
 from lattice.splitting import MidpointSourceCoupling, StrangSplitting
 from physics.cosmology import Cosmology
 from physics.qke import P0M, P0P, PZP, QKEDiffusion, MixingParameters, QKELocal
-from physics.models import load_deck
+from scripts.models import load_deck
 from lattice.driver import run
 from conftest import INPUT
 
@@ -30,6 +31,7 @@ class NullLocal:
     """Precession and collisions switched off: only a constant source (if any) moves y."""
 
     system = None
+    constant_fields = []
 
     def advance(self, t, y, t_end, h, source=None, record=None):
         if record is not None:
@@ -40,7 +42,7 @@ class NullLocal:
         return self.advance(t, y, t + sum(steps), None, source)[0], 0.0
 
 
-class NullSystem:
+class NullSystem(Equations):
     """The local QKE with precession and collisions switched off: f = 0, J = 0, ∂f/∂t = 0."""
 
     n_fields = 8

@@ -48,7 +48,7 @@ def run_project(T_end, N=64, extra=()):
     """Project run to T_end (with further deck overrides `extra`); returns (L(x) from the final
     state, sterile/active, wall s)."""
     from lattice.driver import run
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     deck, schema = load_deck(DECK, overrides(N, T_end) + list(extra))
     wall = time.perf_counter()
@@ -192,7 +192,7 @@ def resolution_run(N, out_dir):
     """One project run 24 -> 12 MeV writing a snapshot at every sample; returns rows."""
     import h5py
     from lattice.driver import run
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     ov = overrides(N, STUDY_T_END, STUDY_SAMPLES)
     ov[-1] = f"output.snapshots={STUDY_SAMPLES}"

@@ -71,15 +71,15 @@ def test_an_error_on_one_rank_alone_ends_the_job_with_one_message(tmp_path):
     the job ends within 30 s of the failure, non-zero, with one message naming the rank (MPI_Abort), without
     `python -m mpi4py`."""
     code = ("import sys\n"
-            "import lattice.driver as d\n"
+            "import lattice.sampling as s\n"
             "from scripts.cli import main\n"
-            "observe = d.Simulation._observe\n"
-            "def failing(self, i, t):\n"
-            "    if self.comm.rank == 1 and i == 2:\n"
+            "observe = s.Samples.observe\n"
+            "def failing(self, i, system, y, comm, *rest):\n"
+            "    if comm.rank == 1 and i == 2:\n"
             "        import time; print('failing at', time.time(), flush=True)\n"
             "        raise RuntimeError('injected failure on rank 1')\n"
-            "    return observe(self, i, t)\n"
-            "d.Simulation._observe = failing\n"
+            "    return observe(self, i, system, y, comm, *rest)\n"
+            "s.Samples.observe = failing\n"
             f"sys.exit(main(['run', *{LATTICE!r}, '--out', {str(tmp_path / 'run')!r}]))\n")
     proc = run_mpiexec(2, "-c", code, timeout=300, cwd=tmp_path)
     ended = time.time()

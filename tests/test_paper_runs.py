@@ -38,7 +38,7 @@ def run_dir(tmp_path_factory):
     if given:
         return Path(given)
     from lattice.driver import run
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     out = tmp_path_factory.mktemp("fig3_B")
     deck, schema = load_deck(INPUT / "fig3_B_laptop.yaml", ["output.progress=log", "output.log_interval_s=120"])

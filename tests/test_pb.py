@@ -18,7 +18,7 @@ from scipy.integrate import quad
 from conftest import INPUT
 from lattice.deck import DeckError
 from lattice.linsolve import LowRankCoupled, factorise
-from physics.models import load_deck
+from scripts.models import load_deck
 
 G_F, K_MU, B_MU, A_L = 1.1663787e-11, 0.92, 6.10e-21, 8.014e-12      # the paper's constants
 ALPHA_H, M_P = 5.44, 1.22e22

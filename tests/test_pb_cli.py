@@ -62,7 +62,7 @@ def test_scan_on_two_ranks_matches_serial(tmp_path, capsys):
 
 def test_pb_restart_is_bit_for_bit(tmp_path):
     from lattice.driver import Simulation, Stopped
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     deck, schema = load_deck(INPUT / "pb_asymgen_s2_1e-6.yaml", ["momentum.n_points=50", "time.T_end_MeV=40",
                                                                  "output.samples=21", "output.progress=none"])

@@ -76,7 +76,7 @@ def test_x_in_l18_from_physical_lengths(T_ref):
 
 def test_diffusion_length_in_hubble_units():
     from physics.cosmology import Cosmology
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     deck, _ = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.T_ref_MeV=20"])
     H = Cosmology(deck.physics.g_star).hubble
@@ -106,7 +106,7 @@ def runs(tmp_path_factory):
     sine along axis 0 (periodic; 4 domains of 2 cells on every line); and a single site of point B
     (homogeneous_B.yaml, 5 samples, no snapshots)."""
     from lattice.driver import run
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     base = tmp_path_factory.mktemp("plots")
     out = {}
@@ -203,7 +203,7 @@ def test_wall_count_counts_sign_changes_per_period():
 
 
 def test_domains_table_all_positive(runs, tmp_path, capsys):
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     out = tmp_path / "dom.png"
     assert main(["plot", "domains", str(runs["domains"]), "--out", str(out)]) == 0
@@ -224,7 +224,7 @@ def test_domains_table_all_positive(runs, tmp_path, capsys):
     # dx in l_D: box / cells; l_D / mean free path = sqrt(Gamma/H), Gamma = 2.8 G_F^2 T^5 [MeV]
     np.testing.assert_allclose(rows[:, 8], np.array(box_in_lD) / deck.grid.shape[0], rtol=1e-3)
     from physics.cosmology import Cosmology
-    from physics.models import mixing_parameters
+    from physics.qke_model import mixing_parameters
     G_F = 1.16637e-11                                              # MeV^-2
     for T, dx_lD, dx_mfp in rows[:, [0, 8, 9]]:
         gamma = 2.8 * G_F ** 2 * T ** 5
@@ -267,7 +267,7 @@ def test_2d_run_lines_along_axis_0(runs, tmp_path, capsys):
 # -- bad input: one message, exit status 2, nothing written ------------------------------------
 def with_deck(run_dir, dest, deck_file, overrides=()):
     """A copy of run_dir's timeseries.h5 in dest whose stored deck is ``deck_file`` (+ overrides)."""
-    from physics.models import load_deck
+    from scripts.models import load_deck
 
     deck, schema = load_deck(INPUT / deck_file, list(overrides))
     dest.mkdir()

@@ -18,7 +18,7 @@ from physics.analysis import power_law_window
 
 
 def _compare(run_deck, deck, T_end, budget_s, samples=801):
-    from physics.models import load_deck
+    from scripts.models import load_deck
     from conftest import INPUT
 
     d, _ = load_deck(INPUT / deck)

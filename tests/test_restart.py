@@ -8,7 +8,7 @@ from lattice.control import RunControl
 from lattice.driver import Stopped, run
 from lattice.parallel import SerialComm
 from lattice.snapshots import read_snapshot
-from physics.models import load_deck
+from scripts.models import load_deck
 
 OVERRIDES = ["grid.shape=[12]", "seed.kind=sine", "seed.amplitude=5e-11", "time.T_start_MeV=24",
              "time.T_end_MeV=23.8", "output.samples=9", "output.snapshots=3", "output.progress=none"]

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
+from lattice.model import Equations
 from lattice.rosenbrock import FieldwiseNorm, Rodas4
 
 
-class LinearNonAutonomous:
+class LinearNonAutonomous(Equations):
     """y' = A y + b(t) with A = [[-1, 0.3], [0.2, -0.5]], b = (cos t, sin 2t)."""
 
     A = np.array([[-1.0, 0.3], [0.2, -0.5]])
@@ -84,7 +85,7 @@ def test_blas_stage_sums_equal_elementwise_to_round_off():
 def test_stiff_oscillatory_decay_is_stable_at_huge_steps():
     """Precession at ω and damping D ≪ ω with h·ω = 1e4: L-stable, no growth."""
 
-    class Precession:
+    class Precession(Equations):
         def __init__(self, omega, damping):
             self.A = np.array([[-damping, -omega], [omega, -damping]])
 

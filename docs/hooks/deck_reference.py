@@ -3,8 +3,8 @@
 Registered under ``hooks:`` in mkdocs.yml. The pages are made from the project's own objects,
 so they cannot drift from the code and are never typed by hand or committed:
 
-* ``reference/deck-<model>.md`` for every model in ``physics.models.MODELS``: every deck key
-  of ``physics.models.schema_for(model)`` (the schema ``qke validate`` checks decks against and
+* ``reference/deck-<model>.md`` for every built-in model (``scripts.models.BUILTIN``): every deck key
+  of ``scripts.models.schema_for(model)`` (the schema ``qke validate`` checks decks against and
   ``qke schema --model <model>`` prints) with its unit, default, allowed values and meaning;
 * ``reference/commands.md``: the ``--help`` text of ``qke`` and of each of its subcommands,
   from the command's own argument parser (``scripts.cli._parser``).
@@ -40,7 +40,7 @@ def _import_project():
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from lattice.deck import REQUIRED
-    from physics.models import MODELS, schema_for
+    from scripts.models import BUILTIN as MODELS, schema_for
 
     return REQUIRED, MODELS, schema_for
 
@@ -87,7 +87,7 @@ def deck_page(model: str) -> str:
     out = [
         f"# {title}",
         "",
-        "*Generated at build time from `physics.models.schema_for("
+        "*Generated at build time from `scripts.models.schema_for("
         f"\"{model}\")` by `docs/hooks/deck_reference.py`; the same schema validates every deck "
         f"(`qke validate`) and is printed by `qke schema --model {model}`.*",
         "",
