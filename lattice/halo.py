@@ -1,10 +1,13 @@
-"""Planned MPI halo exchange for a set of fields on a :class:`~lattice.partition.Partition`.
+"""Planned halo exchange for a set of fields on a :class:`~lattice.partition.Partition`.
 
 The field set of one rank is a single array of shape ``(n_fields, *padded_shape(rank))``.
 Axes are swept in order 0, 1, 2: the strips sent along axis ``a`` span the full padded
 extent of the other axes, including the ghosts already received along earlier axes, so
 edge and corner ghosts come out right. Each face carries all ``n_fields`` fields in ONE
-message, through contiguous buffers allocated once, at planning time.
+message, through contiguous buffers allocated once, at planning time. Messages go through the
+communicator's non-blocking point-to-point methods (`isend`, `irecv`, `waitall` of
+:class:`lattice.parallel.Communicator`), so any communicator of lattice.parallel or
+lattice.local_comm carries them.
 
 Ghosts beyond a non-periodic physical boundary are not written by the sweep along that
 axis (a boundary-condition module fills them). Corner/edge ghosts lying beyond such a
@@ -19,7 +22,7 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
-from lattice.cartcomm import as_mpi
+from lattice.parallel import SerialComm
 from lattice.partition import Partition, assert_halo_covers_stencil
 
 
@@ -30,7 +33,7 @@ def _tag(tag_base: int, axis: int, direction: int) -> int:
 
 @dataclass
 class _Face:
-    """One face of one axis exchanged with another rank through MPI."""
+    """One face of one axis exchanged with another rank through the communicator."""
 
     nb: int                      # neighbour rank (both sends to and receives from it)
     send_idx: Tuple[slice, ...]  # interior strip packed, leading field axis included
@@ -39,8 +42,8 @@ class _Face:
     recv_tag: int
     pack: Any                    # contiguous xp buffer the strip is packed into
     unpack: Any                  # contiguous xp buffer the strip is unpacked from
-    send_msg: Any                # buffer handed to Isend (host copy when staged)
-    recv_msg: Any                # buffer handed to Irecv (host copy when staged)
+    send_msg: Any                # buffer handed to isend (host copy when staged)
+    recv_msg: Any                # buffer handed to irecv (host copy when staged)
 
 
 class HaloExchanger:
@@ -54,11 +57,10 @@ class HaloExchanger:
 
     Args:
         partition: The decomposition; ``partition.halo`` is the ghost width (cells).
-        rank: This rank (must equal the communicator's rank).
         n_fields: Number of fields (leading axis of the exchanged array).
         dtype: Element type of the array (any numpy dtype mpi4py can map).
-        comm: None/SerialComm (one rank), MPIComm or an mpi4py communicator, e.g. from
-            :func:`lattice.cartcomm.make_cart`.
+        comm: :class:`lattice.parallel.Communicator` whose ``size`` is ``partition.nranks``; this
+            rank is ``comm.rank``. None means one rank (SerialComm).
         xp: Array module, ``numpy`` or ``cupy``.
         cuda_aware: With CuPy, hand device buffers straight to MPI (needs CUDA-aware MPI);
             otherwise device strips are staged through pinned host buffers.
@@ -66,30 +68,29 @@ class HaloExchanger:
         tag_base: Offset of the ``2 * ndim`` tags used, for concurrent exchangers.
 
     Attributes:
-        bytes_per_exchange: Bytes this rank sends through MPI per exchange (same-rank
+        rank: This rank (``comm.rank``).
+        bytes_per_exchange: Bytes this rank sends to other ranks per exchange (same-rank
             copies excluded).
-        messages_per_exchange: MPI messages this rank sends per exchange.
+        messages_per_exchange: Messages this rank sends to other ranks per exchange.
         bytes_sent: Cumulative bytes sent; ``n_exchanges``: exchanges started.
     """
 
-    def __init__(self, partition: Partition, rank: int, n_fields: int, dtype=np.float64,
-                 comm=None, xp=np, cuda_aware: bool = False, stencil_radius: int = 1,
-                 tag_base: int = 0):
+    def __init__(self, partition: Partition, n_fields: int, dtype=np.float64, comm=None, xp=np,
+                 cuda_aware: bool = False, stencil_radius: int = 1, tag_base: int = 0):
         assert_halo_covers_stencil(partition.halo, stencil_radius)
         if n_fields < 1:
             raise ValueError(f"n_fields must be >= 1, got {n_fields}")
-        self.mpi = as_mpi(comm)
-        size = 1 if self.mpi is None else self.mpi.Get_size()
-        if size != partition.nranks or (self.mpi is not None and self.mpi.Get_rank() != rank):
-            raise ValueError(f"rank {rank} of a {size}-rank communicator does not fit "
+        self.comm = SerialComm() if comm is None else comm
+        if self.comm.size != partition.nranks:
+            raise ValueError(f"a {self.comm.size}-rank communicator does not fit "
                              f"process_grid={partition.process_grid}")
-        self.partition, self.rank, self.xp = partition, rank, xp
+        self.partition, self.rank, self.xp = partition, self.comm.rank, xp
         self.dtype = np.dtype(dtype)
-        self.shape = (n_fields,) + partition.padded_shape(rank)
+        self.shape = (n_fields,) + partition.padded_shape(self.rank)
         self.device = xp is not np
         self.staged = self.device and not cuda_aware
         self._local: List[List[tuple]] = []   # per axis: (dst_idx, src_idx) same-rank copies
-        self._faces: List[List[_Face]] = []   # per axis: MPI faces
+        self._faces: List[List[_Face]] = []   # per axis: faces shared with other ranks
         for axis in range(partition.ndim):
             local, faces = self._plan_axis(axis, tag_base)
             self._local.append(local)
@@ -99,10 +100,6 @@ class HaloExchanger:
         self.bytes_per_exchange = sum(f.pack.nbytes for f in flat)
         self.bytes_sent = self.n_exchanges = 0
         self._pending = None
-        if flat:
-            from mpi4py import MPI
-
-            self._MPI = MPI
 
     def _plan_axis(self, axis: int, tag_base: int):
         p, r, lead = self.partition, self.rank, (slice(None),)
@@ -115,8 +112,6 @@ class HaloExchanger:
             if nb == r:  # one rank along a periodic axis: the strip sent towards -d lands here
                 local.append((recv_idx, lead + p.send_slice(r, axis, -d)))
                 continue
-            if self.mpi is None:
-                raise ValueError(f"rank {r} needs rank {nb} on axis {axis} but has no communicator")
             strip = list(self.shape)
             strip[axis + 1] = p.halo
             pack, unpack = self.xp.empty(strip, self.dtype), self.xp.empty(strip, self.dtype)
@@ -133,21 +128,21 @@ class HaloExchanger:
 
     def _post(self, axis: int, array) -> list:
         faces = self._faces[axis]
-        reqs = [self.mpi.Irecv(f.recv_msg, source=f.nb, tag=f.recv_tag) for f in faces]
+        reqs = [self.comm.irecv(f.recv_msg, f.nb, f.recv_tag) for f in faces]
         for f in faces:
             f.pack[...] = array[f.send_idx]
             if self.staged:
                 f.pack.get(out=f.send_msg)  # blocking device-to-host copy
         if faces and self.device and not self.staged:
-            self.xp.cuda.get_current_stream().synchronize()  # packs done before MPI reads
-        reqs += [self.mpi.Isend(f.send_msg, dest=f.nb, tag=f.send_tag) for f in faces]
+            self.xp.cuda.get_current_stream().synchronize()  # packs done before the sends read
+        reqs += [self.comm.isend(f.send_msg, f.nb, f.send_tag) for f in faces]
         for dst, src in self._local[axis]:
             array[dst] = array[src]
         return reqs
 
     def _complete(self, axis: int, array, reqs: list) -> None:
         if reqs:
-            self._MPI.Request.Waitall(reqs)
+            self.comm.waitall(reqs)
         for f in self._faces[axis]:
             if self.staged:
                 f.unpack.set(f.recv_msg)  # host-to-device copy

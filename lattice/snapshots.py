@@ -27,6 +27,7 @@ import shutil
 import h5py
 import numpy as np
 
+from .parallel import MPIComm
 from .timeseries import VERSION
 from .xdmf import write_xdmf
 
@@ -37,7 +38,7 @@ FIELD_UNITS = "dimensionless"
 
 
 def _bcast(comm, obj):
-    return comm.comm.bcast(obj, root=0) if comm.size > 1 else obj
+    return comm.bcast(obj)
 
 
 def collective(comm, fn):
@@ -237,7 +238,8 @@ STRATEGIES = {s.name: s for s in (SerialStrategy, VirtualStrategy, MPIOStrategy)
 def make_strategy(name, comm, partition) -> Strategy:
     """Strategy ``name`` ('auto', 'serial', 'vds' or 'mpio') for ``comm`` and ``partition``.
 
-    'auto' is 'serial' on one rank, else 'mpio' if h5py was built with MPI, else 'vds'.
+    'auto' is 'serial' on one rank, else 'mpio' for an MPI communicator when h5py was built
+    with MPI, else 'vds' (also for the in-process ranks of lattice.local_comm).
 
     Raises:
         ValueError: unknown name, rank-count mismatch, 'mpio' without parallel h5py, or
@@ -247,7 +249,7 @@ def make_strategy(name, comm, partition) -> Strategy:
     if partition.nranks != comm.size:
         raise ValueError(f"partition has {partition.nranks} ranks but the communicator {comm.size}")
     if name == "auto":
-        name = "serial" if comm.size == 1 else "mpio" if mpi else "vds"
+        name = "serial" if comm.size == 1 else "mpio" if mpi and isinstance(comm, MPIComm) else "vds"
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be 'auto' or one of {sorted(STRATEGIES)}, got {name!r}")
     if name == "mpio" and not mpi:

@@ -1,4 +1,5 @@
-"""Tests for lattice.halo and lattice.cartcomm: serial path in-process, MPI under mpiexec."""
+"""Tests for lattice.halo: one rank in-process, MPI under mpiexec (several ranks in one process:
+test_local_comm.py)."""
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,6 @@ import pytest
 
 import mpi_halo_check as check
 from conftest import run_mpiexec
-from lattice.cartcomm import allreduce_max, allreduce_sum, make_cart, reproducible_sum
 from lattice.halo import HaloExchanger
 from lattice.parallel import SerialComm
 from lattice.partition import Partition
@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).with_name("mpi_halo_check.py")
 
 
 def test_serial_cases_match_wrap_and_nan_boundaries():
-    n, errors = check.run_cases(None, 0, 1)
+    n, errors = check.run_cases(SerialComm())
     assert n == 20 and errors == []
 
 
@@ -26,7 +26,7 @@ def test_serial_periodic_equals_np_pad_wrap(shape):
     g = np.arange(3 * np.prod(shape), dtype=float).reshape((3,) + shape)
     u = np.full((3,) + part.padded_shape(0), np.nan)
     u[(slice(None),) + part.interior_slice(0)] = g
-    ex = HaloExchanger(part, 0, 3, comm=SerialComm())
+    ex = HaloExchanger(part, 3, comm=SerialComm())
     ex.exchange(u)
     assert np.array_equal(u, np.pad(g, [(0, 0)] + [(2, 2)] * len(shape), mode="wrap"))
     assert ex.bytes_per_exchange == ex.messages_per_exchange == 0  # all same-rank copies
@@ -35,10 +35,12 @@ def test_serial_periodic_equals_np_pad_wrap(shape):
 def test_constructor_and_call_errors():
     part = Partition((8, 8), (1, 1), halo=1, periodic=(True, False))
     with pytest.raises(ValueError, match="stencil_radius"):
-        HaloExchanger(part, 0, 2, stencil_radius=2)
+        HaloExchanger(part, 2, stencil_radius=2)
     with pytest.raises(ValueError, match="communicator"):
-        HaloExchanger(Partition((8, 8), (2, 1), halo=1), 0, 2)
-    ex = HaloExchanger(part, 0, 2)
+        HaloExchanger(Partition((8, 8), (2, 1), halo=1), 2)
+    with pytest.raises(ValueError, match="n_fields"):
+        HaloExchanger(part, 0)
+    ex = HaloExchanger(part, 2)
     with pytest.raises(ValueError, match="expected numpy array"):
         ex.exchange(np.zeros((2, 10, 10), dtype=np.float32))
     with pytest.raises(RuntimeError):
@@ -48,17 +50,6 @@ def test_constructor_and_call_errors():
     with pytest.raises(RuntimeError):
         ex.start(u)
     ex.wait(u)
-
-
-def test_serial_reductions_and_make_cart():
-    part = Partition((4, 6), (1, 1))
-    assert make_cart(None, part) is None and make_cart(SerialComm(), part) is None
-    with pytest.raises(ValueError):
-        make_cart(None, Partition((4, 6), (2, 1)))
-    assert allreduce_sum(None, 2.5) == 2.5 and allreduce_max(SerialComm(), 3) == 3
-    x = np.random.default_rng(0).standard_normal((2, 4, 6))
-    assert np.array_equal(reproducible_sum(None, part, x[:, :, ::-1]),
-                          np.sum(np.ascontiguousarray(x[:, :, ::-1]), axis=(1, 2)))
 
 
 def _launch(n, *args):
@@ -74,7 +65,7 @@ def test_mpi_halo_exchange(nranks, ncases):
 
 
 @pytest.mark.mpi
-def test_mpi_make_cart_2x2():
+def test_mpi_cartesian_order_matches_partition_2x2():
     proc = _launch(4, "cart")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip() == "OK 6", proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "OK 4", proc.stdout + proc.stderr
