@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.stencil import STENCIL_RADIUS, interior, laplacian
+from kernels.backend import backend_for
+from kernels.stencil import STENCIL_RADIUS, interior
 from lattice.boundary import apply_boundaries, axis_is_periodic
 from lattice.halo import HaloExchanger
 from lattice.partition import Partition
@@ -23,7 +24,7 @@ class Lattice:
         box: comoving box length per axis [MeV^-1].
         bc: boundary kind per axis (lattice.boundary.BC_KINDS).
         n_fields: fields per cell.
-        comm: lattice.parallel communicator (SerialComm or MPIComm).
+        comm: lattice.parallel.Communicator (SerialComm, MPIComm or a lattice.local_comm.LocalComm).
         process_grid: ranks per axis, or None to choose.
         odd_fields: fields held at zero by `offdiag_zero`.
         xp: array library of the fields (numpy, or cupy for a GPU).
@@ -43,10 +44,10 @@ class Lattice:
         self.local_shape = self.partition.local_shape(self.rank)
         self.global_slice = self.partition.global_slice(self.rank)
         self.odd_fields = tuple(odd_fields)
-        mpi = getattr(comm, "comm", None)
         self.xp = xp
-        self.exchanger = HaloExchanger(self.partition, self.rank, n_fields, comm=mpi, xp=xp,
-                                       stencil_radius=STENCIL_RADIUS)
+        self.backend = backend_for(xp)
+        """The array backend (kernels.backend), chosen once from xp."""
+        self.exchanger = HaloExchanger(self.partition, n_fields, comm=comm, xp=xp, stencil_radius=STENCIL_RADIUS)
         self.padded = xp.zeros((n_fields,) + self.partition.padded_shape(self.rank))
         self._interior = interior(self.padded, self.partition.halo)   # a view, made once
         self._faces_to_fill = any(k != "periodic" for k in self.bc)
@@ -76,7 +77,7 @@ class Lattice:
 
     def laplacian(self, u, out=None):
         """Comoving Laplacian of every field of u (n_fields, *local) [MeV² · u]."""
-        return laplacian(self.fill_ghosts(u), self.partition.halo, self.spacing, out=out)
+        return self.backend.laplacian(self.fill_ghosts(u), self.partition.halo, self.spacing, out=out)
 
     def explicit_limit(self, coefficient):
         """Forward-Euler stable step for du/dt = coefficient ∇²u: 1/(2 κ Σ 1/dx²) [MeV^-1]."""

@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import cpu_kernels
-from kernels.cpu_kernels import flat_view
-from kernels.linalg import apply_field_major, batched_inverse, to_field_major
+from kernels.backend import NUMPY, backend_for
 from lattice.krylov import KrylovStats, gmres
 from lattice.line_solver import DirectLineSolver
 from lattice.model import Equations
@@ -67,14 +65,15 @@ class ImplicitLattice(Equations):
         self.n_fields = local.n_fields
         self.locally_constant = ()   # diffusion moves every field
         self.conserved = tuple(local.locally_constant)
-        self.xp = xp = lattice.xp   # numpy, or cupy: every array of the step lives there
-        self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells, xp)
-        self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells, xp)
+        self.xp = lattice.xp        # numpy, or cupy: every array of the step lives there
+        self.backend = backend = backend_for(lattice.xp)   # its operations, chosen once
+        self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells, backend)
+        self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells, backend)
         self.stats = KrylovStats()
-        self.work = Workspace(xp)   # the stage operator's and GMRES's temporaries, reused
+        self.work = Workspace(backend)   # the stage operator's and GMRES's temporaries, reused
         self.direct = None
         if stage_solver == "direct":
-            if xp is not np:
+            if backend is not NUMPY:
                 raise ValueError("integrator.stage_solver = 'direct' runs on NumPy arrays only; "
                                  "use 'gmres' on a GPU")
             self.direct = DirectLineSolver(lattice, local.n_fields)
@@ -109,7 +108,7 @@ class ImplicitLattice(Equations):
             idx = list(self.conserved)
             totals = self.cell_sums.row_sums(np.concatenate((y[idx], y_new[idx])))
             shift = (totals[:len(idx)] - totals[len(idx):]) / self.lattice.n_cells
-            y_new[idx] += self.xp.asarray(shift.reshape((-1,) + (1,) * (y.ndim - 1)))
+            y_new[idx] += self.backend.asarray(shift.reshape((-1,) + (1,) * (y.ndim - 1)))
         return y_new
 
     def jac(self, t, y):
@@ -131,76 +130,30 @@ class CoupledJacobian:
 
         GMRES runs on x̃ = x / w (w: error allowance per field and site), with the per-site
         blocks transformed once: J̃ = W⁻¹ J W, M̃⁻¹ = W⁻¹ M⁻¹ W, stored field-major for the
-        products. The operator and preconditioner write into reused buffers (see gmres).
+        products (the backend's `stage_preconditioner`). The operator and preconditioner write
+        into reused buffers (see gmres).
         """
         s = self.system
         if s.direct is not None:
             return s.direct.factorise(self.blocks, self.K, sigma)
-        w, shape = self.w, self.w.shape
-        if s.xp is np:            # the compiled pass over the sites (LU per block)
-            n, sites = s.n_fields, int(np.prod(shape[1:]))
-            M_inv, J = np.empty((n, n) + shape[1:]), np.empty((n, n) + shape[1:])
-            cpu_kernels.stage_preconditioner(np.ascontiguousarray(self.blocks).reshape(sites, n, n),
-                                             np.ascontiguousarray(self.K, dtype=float), float(s.own_cell),
-                                             float(sigma), np.ascontiguousarray(w).reshape(n, sites),
-                                             M_inv.reshape(n, n, sites), J.reshape(n, n, sites))
-        else:                     # the same by whole-array calls (CuPy: batched inverse on the device)
-            to_scaled = w[None, :] / w[:, None]     # (n, n, *grid): w_j / w_i
-            M = -self.blocks
-            M += s.xp.asarray(s.own_cell * self.K)
-            diag = np.arange(s.n_fields)
-            M[..., diag, diag] += sigma
-            M_inv = to_field_major(batched_inverse(M))
-            M_inv *= to_scaled
-            J = to_field_major(self.blocks)
-            J *= to_scaled
-            del M, to_scaled
-
+        w, shape, work, ops = self.w, self.w.shape, s.work, s.backend
+        M_inv, J = ops.stage_preconditioner(self.blocks, self.K, s.own_cell, sigma, w)
         inv_w = 1.0 / w
-        work = s.work
 
-        if s.xp is np:            # the compiled loop: one pass for all but the Laplacian
-            sites = int(np.prod(shape[1:]))
-            J_flat, K = J.reshape(s.n_fields, s.n_fields, sites), np.ascontiguousarray(self.K)
-            inv_w_flat = inv_w.reshape(s.n_fields, sites)
-
-            def apply_A(v):       # W⁻¹ (σ − J − K∇²) W v, the same bits as the sequence below
-                scaled = np.multiply(v.reshape(shape), w, out=work.get("J v", shape))
-                lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
-                Av = work.get("A v", shape)
-                cpu_kernels.stage_operator(v.reshape(s.n_fields, sites), J_flat, flat_view(lap), K, sigma,
-                                           inv_w_flat, flat_view(Av))
-                return Av.reshape(-1)
-        else:
-            apply_A = self._operator_by_array_calls(J, sigma, inv_w)
+        def apply_A(v):           # W⁻¹ (σ − J − K∇²) W v
+            v = v.reshape(shape)
+            scaled = ops.xp.multiply(v, w, out=work.get("J v", shape))
+            lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
+            return ops.stage_operator(v, J, lap, self.K, sigma, inv_w, work.get("A v", shape)).reshape(-1)
 
         def apply_M_inv(v):
-            return apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape)).reshape(-1)
+            return ops.apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape)).reshape(-1)
 
         def solve(r):
             x, converged = gmres(apply_A, apply_M_inv, (r * inv_w).reshape(-1), s.sums, s.tolerance * sigma,
                                  s.restart, s.max_iterations, s.stats, workspace=work)
             if not converged:
-                return s.xp.full(shape, np.nan)
+                return ops.xp.full(shape, np.nan)
             return x.reshape(shape) * w
 
         return solve
-
-    def _operator_by_array_calls(self, J, sigma, inv_w):
-        """v -> W⁻¹ (σ − J − K∇²) W v by whole-array calls (CuPy arrays; the reference sequence
-        of the compiled loop `kernels.cpu_kernels.stage_operator`)."""
-        s, w, shape, work = self.system, self.w, self.w.shape, self.system.work
-        T = s.local.temperature(self.t)
-
-        def apply_A(v):
-            v = v.reshape(shape)
-            Av = np.multiply(v, sigma, out=work.get("A v", shape))
-            Av -= apply_field_major(J, v, out=work.get("J v", shape))
-            scaled = np.multiply(v, w, out=work.get("J v", shape))
-            lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
-            diffusion = s.diffusion.tendency(lap, T, out=work.get("J v", shape))
-            diffusion *= inv_w
-            Av -= diffusion
-            return Av.reshape(-1)
-
-        return apply_A

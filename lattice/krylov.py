@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import cpu_kernels
 from lattice.workspace import Workspace
 
 REORTHOGONALISE_BELOW = 1e-6
@@ -63,16 +62,18 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
             next call overwrites; GMRES does not keep it).
         apply_Minv: function v -> M⁻¹ v (the preconditioner; same rule).
         b: right-hand side, flat local vector.
-        sums: a ReproducibleSums over the vector's global length (inner products, norms).
+        sums: a ReproducibleSums over the vector's global length (inner products, norms); its
+            backend (kernels.backend) is the vectors' and does the element-wise combinations.
         tolerance: absolute bound on the global Euclidean norm of the residual.
         restart: Krylov basis size before a restart.
         max_iterations: iterations (operator applications after the first guess) allowed in all.
         stats: optional KrylovStats to update.
-        workspace: optional lattice.workspace.Workspace for the Krylov basis and temporaries
-            (reused between solves: no fresh lattice-size allocations in the iteration).
+        workspace: optional lattice.workspace.Workspace (of the same backend) for the Krylov
+            basis and temporaries (reused between solves: no fresh lattice-size allocations in
+            the iteration).
     """
     stats = stats if stats is not None else KrylovStats()
-    work = workspace if workspace is not None else Workspace()
+    work = workspace if workspace is not None else Workspace(sums.backend)
     stats.solves += 1
     x = apply_Minv(b).copy()
     r = b - apply_A(x)
@@ -86,7 +87,7 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
             break
         update = work.get("update", b.shape)
         update[...] = 0.0
-        _subtract_combination(update, -y, V, work)
+        sums.backend.subtract_combination(update, -y, V)
         x += apply_Minv(update)
         r = b - apply_A(x)            # the true residual decides: the cycle's estimate (beta_est)
         beta = sums.norm(r)           # can be far below it (see `estimate_misses`)
@@ -112,11 +113,11 @@ def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m, work):
         w = apply_A(apply_Minv(V[j]))
         w -= V[j]                  # Arnoldi on E = A M⁻¹ − I (same Krylov space, H_E = H − I):
         h, norm2 = sums.dots_and_norm2(V[:j + 1], w)   # no cancellation when A M⁻¹ ≈ I
-        _subtract_combination(w, h, V, work)
+        sums.backend.subtract_combination(w, h, V)
         rest2 = norm2 - h @ h
         if rest2 < REORTHOGONALISE_BELOW * norm2:
             h2, norm2 = sums.dots_and_norm2(V[:j + 1], w)
-            _subtract_combination(w, h2, V, work)
+            sums.backend.subtract_combination(w, h2, V)
             h += h2
             rest2 = norm2 - h2 @ h2
         h_next = math.sqrt(max(rest2, 0.0))
@@ -137,18 +138,6 @@ def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m, work):
         np.divide(w, h_next, out=V[j])
     y = _back_substitute(H[:j, :j], g[:j])
     return j, y, V, abs(g[j])
-
-
-def _subtract_combination(w, c, V, work):
-    """w −= Σ_k c_k V_k, one element-wise pass per k (see the module docstring: no BLAS); host
-    vectors by the compiled loop, which does the same operations in the same order."""
-    if isinstance(w, np.ndarray) and w.ndim == 1 and w.flags.c_contiguous:
-        cpu_kernels.subtract_combination(w, np.ascontiguousarray(c, dtype=float), V)
-        return
-    term = work.get("term", w.shape)
-    for k, ck in enumerate(c):
-        np.multiply(V[k], ck, out=term)
-        w -= term
 
 
 def _back_substitute(R, g):

@@ -10,7 +10,8 @@ right-hand side. What `jac(t, y)` returns decides the structure:
   Pauli–Boltzmann model). It is solved exactly by the Woodbury identity: r extra block solves
   and one r×r system per step, so the step is fully implicit in the global unknowns.
 
-Vectors are field-major, shaped (n, *grid), as states are.
+Vectors are field-major, shaped (n, *grid), as states are. The block-diagonal solves run on the
+array backend (kernels.backend) the caller names once, NumPy by default.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.linalg import batched_apply, batched_inverse
+from kernels.backend import NUMPY
 
 
 class SmallBlockInverse:
@@ -29,18 +30,23 @@ class SmallBlockInverse:
     batched inverse and matmul on (sites, n, n) stacks, whose per-matrix overhead dominates.
     The blocks it is used for, σ − J with σ = 1/(γh) > 0 and J of the rate equations, are
     diagonally dominant, so no pivoting is needed.
+
+    Args:
+        G: the blocks, (sites, n, n), arrays of `backend`.
+        backend: the array backend of G (kernels.backend).
     """
 
-    def __init__(self, G):
+    def __init__(self, G, backend=NUMPY):
+        xp = backend.xp
         n = G.shape[-1]
-        a = np.ascontiguousarray(np.moveaxis(G.reshape(-1, n, n), 0, -1))   # (n, n, sites)
+        a = xp.ascontiguousarray(xp.moveaxis(G.reshape(-1, n, n), 0, -1))   # (n, n, sites)
         if n == 1:
             inv = 1.0 / a
         elif n == 2:
             det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
-            inv = np.array([[a[1, 1], -a[0, 1]], [-a[1, 0], a[0, 0]]]) / det
+            inv = xp.stack((xp.stack((a[1, 1], -a[0, 1])), xp.stack((-a[1, 0], a[0, 0])))) / det
         else:
-            cof = np.empty_like(a)
+            cof = xp.empty_like(a)
             for i in range(3):
                 for j in range(3):
                     r, c = [k for k in range(3) if k != i], [k for k in range(3) if k != j]
@@ -57,15 +63,15 @@ class SmallBlockInverse:
         return out.reshape(vectors.shape)
 
 
-def _shifted_inverse(blocks, sigma):
+def _shifted_inverse(blocks, sigma, backend=NUMPY):
     """Per-site inverse of (σ I − blocks) for blocks shaped (*grid, n, n), as a function v -> G⁻¹v."""
     G = -blocks
     diag = np.arange(G.shape[-1])
     G[..., diag, diag] += sigma
     if G.shape[-1] <= 3 and G.ndim == 3:
-        return SmallBlockInverse(G).apply
-    G_inv = batched_inverse(G)
-    return lambda rhs: batched_apply(G_inv, rhs)
+        return SmallBlockInverse(G, backend).apply
+    G_inv = backend.batched_inverse(G)
+    return lambda rhs: backend.batched_apply(G_inv, rhs)
 
 
 @dataclass
@@ -100,8 +106,9 @@ class LowRankCoupled:
         return solve
 
 
-def factorise(J, sigma):
-    """A function solving (σ − J) x = rhs for the Jacobian J (see the module docstring)."""
-    if isinstance(J, np.ndarray):
-        return _shifted_inverse(J, sigma)
+def factorise(J, sigma, backend=NUMPY):
+    """A function solving (σ − J) x = rhs for the Jacobian J (see the module docstring): blocks
+    that are an array of `backend` (kernels.backend), or an object with `factorise(sigma)`."""
+    if isinstance(J, backend.xp.ndarray):
+        return _shifted_inverse(J, sigma, backend)
     return J.factorise(sigma)

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from kernels.backend import NUMPY
 
 
 class Workspace:
     """Named float64 buffers that grow to the largest size asked for and are then reused.
 
     Args:
-        xp: the array library of the buffers (numpy or cupy).
+        backend: the array backend of the buffers (kernels.backend: NUMPY, or a CuPy backend).
     """
 
-    def __init__(self, xp=np):
-        self.xp = xp
+    def __init__(self, backend=NUMPY):
+        self.backend = backend
+        self.xp = backend.xp
         self._buffers: dict = {}
         self._views: dict = {}    # (name, shape) -> the view last handed out (the solver loops ask
         #                          for the same few hundred per step: a dict hit, not a reshape)
 
-    def get(self, name: str, shape) -> np.ndarray:
+    def get(self, name: str, shape):
         """A C-contiguous array of `shape` (uninitialised) backed by the buffer `name`.
 
         The contents stay valid until the next `get` of the same name with a larger size.

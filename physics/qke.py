@@ -19,14 +19,12 @@ exactly by evaluating it with the coefficients' time derivatives.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from kernels.backend import is_device_array
 from lattice.model import Diffusion, LineKernels, SiteKernels, System
 
 from physics import constants as c
@@ -59,14 +57,6 @@ _JACOBIAN_PATTERNS = {
     "dVL_Pxp": _pattern((PYM, P0M, 1), (PYM, PZM, 1)),
 }
 """Fixed 8×8 structures of the Jacobian, weighted by rates or per-site scalars."""
-
-
-@functools.cache
-def _device_patterns():
-    """_JACOBIAN_PATTERNS as CuPy arrays, copied to the GPU once (Jacobians of device states)."""
-    import cupy
-
-    return {name: cupy.asarray(pattern) for name, pattern in _JACOBIAN_PATTERNS.items()}
 
 
 @dataclass(frozen=True)
@@ -131,6 +121,8 @@ class QKELocal(System):
     Args:
         params: mixing and plasma parameters.
         L0: frozen background asymmetry L0 [per photon], scalar or array of the grid shape.
+        xp: array module of the states (numpy, or cupy for a lattice on a GPU): the Jacobian's
+            fixed patterns are made in it once.
     """
 
     n_fields = N_FIELDS
@@ -141,9 +133,10 @@ class QKELocal(System):
     locally_constant = (P0M,)
     """dP0⁻/dt = 0 locally (annihilations treat ν and ν̄ alike); only diffusion moves P0⁻."""
 
-    def __init__(self, params: MixingParameters, L0):
+    def __init__(self, params: MixingParameters, L0, xp=np):
         self.params = params
         self.L0 = L0
+        self._patterns = {name: xp.asarray(p) for name, p in _JACOBIAN_PATTERNS.items()}   # in xp, once
         self.cosmology = Cosmology(params.g_star)
         n_gamma_per_T3 = 2.0 * c.ZETA3 / math.pi ** 2
         vac_T = params.delta_m2 / (2.0 * params.mean_p_over_T)        # δm²/(2<p>) · T  [MeV²]
@@ -244,7 +237,7 @@ class QKELocal(System):
         The Jacobian is a sum of fixed 8×8 patterns (_JACOBIAN_PATTERNS) weighted by the rates
         (uniform) and by per-site scalars (V_L, ∂(2C)/∂P0^±, ∂V_L/∂Pz⁻ times a transverse field).
         """
-        P = _device_patterns() if is_device_array(y) else _JACOBIAN_PATTERNS
+        P = self._patterns
         uniform = k.D * P["D"] + k.V0 * P["V0"] + k.Vx * P["Vx"]
         dVL = 0.375 * k.kL  # ∂V_L/∂P0⁻ = ∂V_L/∂Pz⁻
         per_site = (

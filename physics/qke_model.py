@@ -113,7 +113,7 @@ def build_on_lattice(deck, lattice):
         L0 = seeds.domains(lattice, s.T_QCD_MeV, g.T_ref_MeV, s.low, s.high, s.rng_seed)
     else:
         L0 = seeds.from_file(lattice, s.path, s.dataset)
-    return QKELocal(params, lattice.xp.asarray(L0)), QKEDiffusion(params, g.T_ref_MeV)
+    return QKELocal(params, lattice.xp.asarray(L0), lattice.xp), QKEDiffusion(params, g.T_ref_MeV)
 
 
 MODEL = ModelSpec(

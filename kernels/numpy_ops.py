@@ -1,0 +1,147 @@
+"""The hot operations on NumPy arrays (host memory): the NumPy side of `kernels.backend`.
+
+`kernels.cupy_ops` implements the same functions, with the same names and signatures, on CuPy
+arrays; `kernels.backend` binds one of the two modules to a Backend once, when the array library
+is chosen. The element-wise loops are the compiled one-pass loops of `kernels.cpu_kernels`
+(looked up on that module at each call, so `scripts.traffic` can count them), in plain IEEE
+arithmetic: every result here is bitwise that of the NumPy array sequence it replaced.
+
+Shapes: states and vectors are field-major (n, *grid); per-site matrices are site-major
+(*grid, n, n) as LAPACK takes them, or field-major (n, n, *grid) for the repeated products.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from kernels import cpu_kernels
+from kernels.cpu_kernels import flat_view
+from kernels.shared_ops import batched_apply, to_field_major  # noqa: F401  (array methods only)
+from kernels.stencil import check_halo, interior
+
+name = "numpy"
+xp = np
+
+
+def to_host(a):
+    """a itself: NumPy arrays are host arrays."""
+    return a
+
+
+def asarray(a):
+    """a as a NumPy array (no copy when it is one)."""
+    return np.asarray(a)
+
+
+def synchronize():
+    """Nothing to wait for: host calls return when their work is done."""
+
+
+def laplacian(u, halo, spacing, out=None):
+    """Σ_axes (u[i+1] − 2u[i] + u[i−1]) / dx_axis² on the interior, axes summed in order.
+
+    Args:
+        u: padded field array (n_fields, *padded), 1–3 spatial axes; ghosts must be filled.
+        halo: ghost width (cells), >= the stencil radius 1.
+        spacing: grid spacing per spatial axis (any length unit; result in unit^-2 · u).
+        out: optional interior-shaped (n_fields, *interior), C-contiguous output array.
+
+    One pass over memory (the compiled loop); returns out.
+    """
+    check_halo(halo)
+    if out is None:
+        out = np.empty_like(interior(u, halo))
+    widths, inv_dx2 = _loop_parameters(halo, tuple(spacing))
+    pad = (1,) * (3 - len(spacing))       # the loop takes 3 spatial axes: pad in front with 1s
+    flat_view(out)                        # an output the loop can write through
+    cpu_kernels.laplacian(np.ascontiguousarray(u).reshape(u.shape[:1] + pad + u.shape[1:]),
+                          widths, inv_dx2, out.reshape(out.shape[:1] + pad + out.shape[1:]))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _loop_parameters(halo, spacing):
+    """(ghost widths, 1/dx²) per axis of the compiled loop's 3 axes, missing leading axes 0."""
+    missing = 3 - len(spacing)
+    return (np.array((0,) * missing + (halo,) * len(spacing)),
+            np.array((0.0,) * missing + tuple(1.0 / (dx * dx) for dx in spacing)))
+
+
+def apply_field_major(matrices, vectors, out=None):
+    """Per-site product M v for field-major M (n, n, *grid) and v (n, *grid); returns out.
+
+    out_i = M_i0 v_0 + M_i1 v_1 + ... summed in that order, element by element, so a site's
+    result does not depend on its position in the array (or on the rank count). One pass (the
+    compiled loop). `out` (n, *grid), optional, must be C-contiguous.
+    """
+    n = vectors.shape[0]
+    if out is None:
+        out = np.empty_like(vectors)
+    cpu_kernels.block_product(np.ascontiguousarray(matrices).reshape(n, n, -1),
+                              np.ascontiguousarray(vectors).reshape(n, -1), flat_view(out))
+    return out
+
+
+def batched_inverse(matrices):
+    """Inverse of every (n, n) matrix in a (*grid, n, n) stack (LAPACK: LU with partial pivoting)."""
+    return np.linalg.inv(matrices)
+
+
+def row_abs_max(terms):
+    """max(0, max_j |terms[i, j]|) per row i of terms (k, n), as a host array (k,); NaN where a
+    row holds a NaN."""
+    return cpu_kernels.row_abs_max(terms)
+
+
+def prerounded_row_sums(terms, bound, log2_n):
+    """The two levels of pre-rounded partial sums of each row of terms (k, n) (see
+    `lattice.reductions`): a host array (2k,) of the rounded parts' sums, then the residuals'.
+
+    bound (k,): a global bound ≥ max|terms[i]| per row (host); log2_n: ⌈log2 n_global⌉ + 1.
+    Every partial sum is an exact multiple of its row's quantum: any order gives the same bits.
+    """
+    return cpu_kernels.prerounded_row_sums(terms, bound, log2_n, np.empty(2 * terms.shape[0]))
+
+
+def subtract_combination(w, c, V):
+    """w −= c_0 V_0, then −= c_1 V_1, … element by element in order of k (no BLAS: an element's
+    result does not depend on its position); w C-contiguous, V (≥ len(c), *w.shape), c on the
+    host. Returns w."""
+    flat = flat_view(w, 0)
+    cpu_kernels.subtract_combination(flat, np.ascontiguousarray(c, dtype=float), V.reshape(V.shape[0], -1))
+    return w
+
+
+def stage_preconditioner(blocks, K, own_cell, sigma, w):
+    """The per-site blocks of the implicit lattice's stage solve, scaled by the allowances w:
+
+        M = σ − J + own_cell K,   M_inv_ij = (M⁻¹)_ij w_j / w_i,   J_scaled_ij = J_ij w_j / w_i
+
+    for site-major blocks J (*grid, n, n) [1/time], the site-independent diffusion matrix K
+    (n, n, host) [length²/time], own_cell = Σ_axes 2/dx² [1/length²], σ [1/time] and w
+    (n, *grid); returns (M_inv, J_scaled), each field-major (n, n, *grid). M⁻¹ by LU with
+    partial pivoting per site in one compiled pass (kernels.small_lu).
+    """
+    n, grid = w.shape[0], w.shape[1:]
+    sites = math.prod(grid)
+    M_inv, J = np.empty((n, n) + grid), np.empty((n, n) + grid)
+    cpu_kernels.stage_preconditioner(np.ascontiguousarray(blocks).reshape(sites, n, n),
+                                     np.ascontiguousarray(K, dtype=float), float(own_cell), float(sigma),
+                                     np.ascontiguousarray(w).reshape(n, sites),
+                                     M_inv.reshape(n, n, sites), J.reshape(n, n, sites))
+    return M_inv, J
+
+
+def stage_operator(v, M, lap, K, sigma, inv_w, out):
+    """out = (v σ − M v) − (K lap) inv_w per site, the local and diffusive parts of the implicit
+    stage operator, for v, lap, inv_w and out (n, *grid) (out C-contiguous), field-major M
+    (n, n, *grid) and the site-independent K (n, n, host); M v summed over j in order, K lap over
+    the nonzero K[i, k] in order of k. One compiled pass; returns out.
+    """
+    n = v.shape[0]
+    cpu_kernels.stage_operator(v.reshape(n, -1), M.reshape(n, n, -1), flat_view(lap), np.ascontiguousarray(K),
+                               sigma, inv_w.reshape(n, -1), flat_view(out))
+    return out

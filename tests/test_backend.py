@@ -1,0 +1,296 @@
+"""The array backends (kernels.backend): the CuPy backend gives the NumPy backend's results.
+
+The CuPy side runs here on the strict NumPy-backed stand-in for CuPy (/work/shared/tools/fakecupy,
+`FAKECUPY` below; the tests skip when it is absent): its arrays refuse implicit host
+conversions as CuPy's do, so a host array mixed into a device call fails, and its CUDA kernels
+are compiled for the host without fused multiply-adds (as `--fmad=false`). Every operation that
+does per element the operations of the NumPy backend in the same order must then give the same
+bits, and is compared bitwise. The exception is the per-site inverse of the implicit stage
+preconditioner: the NumPy backend factorises each block by its own compiled LU, the CuPy backend
+by the batched (LAPACK-style) inverse, which round differently; both lie within cond·n·u of the
+exact inverse, so they are compared to 1e-13 of it, and a lattice step built on them to 1e-12
+of each field's largest value (the GPU issue's criterion). With the same preconditioner blocks
+the step is bitwise the same. On a real device the fused multiply-adds of the CUDA compiler
+leave a few ulps: tests/test_gpu_kernels.py compares there.
+"""
+
+import dataclasses
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import INPUT, ROOT
+from kernels.backend import NUMPY, backend, backend_for
+from lattice.linsolve import factorise
+from lattice.parallel import SerialComm
+from lattice.reductions import ReproducibleSums
+
+FAKECUPY = ROOT.parent / "shared" / "tools" / "fakecupy"
+"""The stand-in's folder (put on sys.path, `import cupy` gives it)."""
+
+_SWAPPED = ("cupy", "cupyx", "kernels.cupy_ops", "kernels.cupy_kernels")
+
+
+def _take_cupy_modules():
+    """Remove `cupy`, `cupyx` and the modules importing them from sys.modules (and from their
+    packages' attributes, which `from package import module` would otherwise find); returns them."""
+    taken = {name: sys.modules.pop(name) for name in list(sys.modules)
+             if name.split(".")[0] in ("cupy", "cupyx") or name in _SWAPPED}
+    for name in taken:
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            vars(sys.modules[parent]).pop(child, None)
+    return taken
+
+
+def _put_back(modules):
+    sys.modules.update(modules)
+    for name, module in modules.items():
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            setattr(sys.modules[parent], child, module)
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    """The stand-in as `cupy` for this module; whatever `cupy` was imported before (a real CuPy,
+    or none) is put back afterwards, so the other tests see the real one."""
+    if not (FAKECUPY / "cupy" / "__init__.py").is_file():
+        pytest.skip(f"the CuPy stand-in is not at {FAKECUPY}")
+    saved = _take_cupy_modules()
+    patch = pytest.MonkeyPatch()
+    patch.syspath_prepend(str(FAKECUPY))
+    patch.delenv("FAKECUPY_FMA", raising=False)    # kernels without FMA contraction: see the module docstring
+    try:
+        import cupy as stand_in
+
+        assert stand_in.__version__ == "0.0-fake", stand_in.__file__
+        yield stand_in
+    finally:
+        _take_cupy_modules()
+        _put_back(saved)
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def device(cupy):
+    """The CuPy backend on the stand-in."""
+    return backend_for(cupy)
+
+
+def _same_bits(got, expected):
+    got = np.asarray(got)
+    return got.shape == expected.shape and np.array_equal(got, expected, equal_nan=True)
+
+
+# -- choosing a backend --------------------------------------------------------------------------
+
+def test_backends_are_chosen_once_per_library(cupy, device):
+    assert backend("numpy") is NUMPY and backend_for(np) is NUMPY and NUMPY.xp is np
+    assert device.name == "cupy" and device.xp is cupy and backend_for(cupy) is device
+    assert backend("cupy") is device          # the stand-in answers as one device
+    with pytest.raises(ValueError, match="allowed"):
+        backend("opencl")
+    with pytest.raises(ValueError, match="no backend"):
+        backend_for(math)
+
+
+def test_numpy_runs_never_import_cupy():
+    """The machinery and the QKE model import without CuPy (the CuPy side is imported when a
+    CuPy backend is made)."""
+    code = ("import sys, kernels.backend, lattice.implicit, physics.qke_model, scripts.bench_kernels; "
+            "sys.exit('cupy' in sys.modules or 'kernels.cupy_ops' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
+
+
+def test_host_and_device_copies(device):
+    a = np.arange(6.0).reshape(2, 3)
+    on_device = device.asarray(a)
+    assert isinstance(on_device, device.xp.ndarray)
+    assert _same_bits(device.to_host(on_device), a)
+    assert NUMPY.asarray(a) is a and NUMPY.to_host(a) is a
+    device.synchronize()
+    NUMPY.synchronize()
+
+
+# -- the hot operations, one by one ---------------------------------------------------------------
+
+@pytest.mark.parametrize("grid,halo", [((64,), 1), ((33,), 2), ((9, 14), 1), ((6, 5, 7), 1), ((4, 5, 3), 2)])
+def test_laplacian(device, grid, halo):
+    """Axis by axis, (up + down − 2 centre)/dx², summed in axis order on both: bitwise."""
+    rng = np.random.default_rng(11)
+    u = rng.standard_normal((8,) + tuple(k + 2 * halo for k in grid))
+    spacing = tuple(0.3 + 0.17 * a for a in range(len(grid)))
+    expected = NUMPY.laplacian(u, halo, spacing)
+    out = device.xp.empty((8,) + grid)
+    assert device.laplacian(device.asarray(u), halo, spacing, out=out) is out
+    assert _same_bits(device.to_host(out), expected)
+    with pytest.raises(ValueError, match="stencil radius"):
+        device.laplacian(device.asarray(u), 0, spacing)
+
+
+@pytest.mark.parametrize("n,grid", [(8, (1500,)), (8, (5, 6, 7)), (3, (17,))])
+def test_block_products_and_layout(device, n, grid):
+    """The field-major product sums over j in order on both (bitwise); the site-major product
+    and the layout change are the same array-method code (bitwise)."""
+    rng = np.random.default_rng(7)
+    site_major = rng.standard_normal(grid + (n, n))
+    v = rng.standard_normal((n,) + grid)
+    M = NUMPY.to_field_major(site_major)
+    M_dev = device.to_field_major(device.asarray(site_major))
+    assert _same_bits(device.to_host(M_dev), M)
+    assert _same_bits(device.to_host(device.apply_field_major(M_dev, device.asarray(v))),
+                      NUMPY.apply_field_major(M, v))
+    assert _same_bits(device.to_host(device.batched_apply(device.asarray(site_major), device.asarray(v))),
+                      NUMPY.batched_apply(site_major, v))
+
+
+def test_batched_inverse(device):
+    """The stand-in inverts with LAPACK, as NumPy does: bitwise here (cuSOLVER on a device:
+    tests/test_gpu_kernels.py, 1e-12)."""
+    rng = np.random.default_rng(5)
+    M = rng.standard_normal((200, 8, 8)) + 8.0 * np.eye(8)
+    assert _same_bits(device.to_host(device.batched_inverse(device.asarray(M))), NUMPY.batched_inverse(M))
+
+
+def test_sums(device):
+    """Row bounds (exact maxima) and pre-rounded sums (exact partial sums, so any order of
+    addition gives the same bits): bitwise, with NaN for non-finite rows."""
+    rng = np.random.default_rng(5)
+    n = 4099
+    terms = rng.standard_normal((5, n)) * np.logspace(-30, 30, 5)[:, None]
+    terms[2] *= np.exp(rng.uniform(-40, 40, n))        # a row spanning 35 decades
+    terms[3, 17] = np.inf
+    terms[4, 99] = np.nan
+    on_device = device.asarray(terms)
+    assert _same_bits(device.row_abs_max(on_device), NUMPY.row_abs_max(terms))
+    host_sums, device_sums = ReproducibleSums(SerialComm(), n), ReproducibleSums(SerialComm(), n, device)
+    got = device_sums.row_sums(on_device)
+    assert isinstance(got, np.ndarray) and _same_bits(got, host_sums.row_sums(terms))
+    assert np.isnan(got[3:]).all()
+    vectors, w = terms[:2], rng.standard_normal(n)
+    got_dots, got_norm2 = device_sums.dots_and_norm2(device.asarray(vectors), device.asarray(w))
+    dots, norm2 = host_sums.dots_and_norm2(vectors, w)
+    assert _same_bits(got_dots, dots) and got_norm2 == norm2
+    assert device_sums.norm(device.asarray(w)) == host_sums.norm(w)
+
+
+def test_subtract_combination(device):
+    """w −= c_k V_k one k after the other on both: bitwise."""
+    rng = np.random.default_rng(9)
+    V, c, w = rng.standard_normal((21, 1000)), rng.standard_normal(13), rng.standard_normal(1000)
+    on_device = device.asarray(w)
+    assert device.subtract_combination(on_device, c, device.asarray(V)) is on_device
+    assert _same_bits(device.to_host(on_device), NUMPY.subtract_combination(w.copy(), c, V))
+
+
+def _diffusion_matrix():
+    from physics.qke import MixingParameters, QKEDiffusion
+
+    diffusion = QKEDiffusion(MixingParameters(delta_m2_eV2=-1.0, sin2_2theta=1e-5), T_ref=18.0)
+    return diffusion.matrix(14.0)
+
+
+def test_stage_operator(device):
+    """(v σ − M v) − (K lap)/w: the product over j and K lap over the nonzero K[i, k] in order
+    of k on both: bitwise, for the QKE's K (two-term rows) and one with a three-term and an
+    empty row."""
+    rng = np.random.default_rng(5)
+    grid = (6, 7)
+    v, lap = rng.standard_normal((8,) + grid), rng.standard_normal((8,) + grid)
+    M = rng.standard_normal((8, 8) + grid)
+    inv_w = 1.0 / rng.uniform(0.5, 2.0, (8,) + grid)
+    K = _diffusion_matrix()
+    other = K.copy()
+    other[1, [0, 3, 5]] = (0.3, -0.2, 0.7)
+    other[2] = 0.0
+    for matrix in (K, other):
+        expected = NUMPY.stage_operator(v, M, lap, matrix, 3.7e4, inv_w, np.empty_like(v))
+        out = device.xp.empty((8,) + grid)
+        args = (device.asarray(v), device.asarray(M), device.asarray(lap), matrix, 3.7e4, device.asarray(inv_w))
+        assert device.stage_operator(*args, out) is out
+        assert _same_bits(device.to_host(out), expected)
+
+
+def test_stage_preconditioner(device):
+    """J scaled: the same products, bitwise. M⁻¹ by the compiled LU (NumPy) and by the batched
+    inverse (CuPy): both within cond(M)·n·u ≈ 1e-13 of the exact inverse for these blocks
+    (cond < 1e2, asserted), so within 1e-13 of each other relative to a block's largest entry."""
+    rng = np.random.default_rng(11)
+    n, grid, sigma, own_cell = 8, (37,), 50.0, 3.0
+    blocks = rng.normal(size=grid + (n, n))
+    K = np.diag(rng.uniform(0.5, 1.0, n))
+    K[0, 4] = 0.3
+    w = rng.uniform(0.1, 10.0, size=(n,) + grid)
+    M = -blocks + own_cell * K
+    M[:, np.arange(n), np.arange(n)] += sigma
+    assert np.max(np.linalg.cond(M)) < 1e2
+    M_inv, J = NUMPY.stage_preconditioner(blocks, K, own_cell, sigma, w)
+    M_inv_dev, J_dev = device.stage_preconditioner(device.asarray(blocks), K, own_cell, sigma, device.asarray(w))
+    assert _same_bits(device.to_host(J_dev), J)
+    scale = np.max(np.abs(M_inv), axis=(0, 1))
+    assert np.max(np.abs(device.to_host(M_inv_dev) - M_inv) / scale) <= 1e-13
+
+
+@pytest.mark.parametrize("n", [2, 3, 8])
+def test_block_diagonal_stage_solve(device, n):
+    """lattice.linsolve on the backend named once: cofactors (n ≤ 3) or the batched inverse and
+    product (the stand-in's LAPACK): bitwise."""
+    rng = np.random.default_rng(3)
+    blocks = rng.standard_normal((40, n, n))
+    rhs = rng.standard_normal((n, 40))
+    expected = factorise(blocks, 30.0)(rhs)
+    got = factorise(device.asarray(blocks), 30.0, device)(device.asarray(rhs))
+    assert _same_bits(device.to_host(got), expected)
+
+
+# -- one implicit lattice step ---------------------------------------------------------------------
+
+def _implicit_step(shape, xp, preconditioner_from_host=False):
+    """One Rodas4 attempt (the local QKE and diffusion, GMRES stage solves) of dt·H = 1e-6 from
+    the run's initial state at T_start = 24 MeV with a sine seed L0(x), on `shape`, with the
+    lattice's fields in xp arrays, wired as a run wires it (lattice.assembly); returns (the new
+    state on the host, the error norm, (GMRES solves, iterations, failures)).
+    `preconditioner_from_host`: the stage blocks by the NumPy backend, copied to xp."""
+    from lattice.assembly import assemble
+    from scripts.models import load_deck
+
+    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml",
+                             [f"grid.shape={list(shape)}", "seed.kind=sine", "seed.amplitude=3e-11",
+                              "integrator.coupling=implicit", "integrator.stage_solver=gmres"])
+    parts = assemble(deck, schema.spec, SerialComm(), xp)
+    implicit, cosmology = parts.stepper.system, parts.system.cosmology
+    if preconditioner_from_host:
+        ops = implicit.backend
+
+        def from_host(blocks, K, own_cell, sigma, w):
+            host = NUMPY.stage_preconditioner(ops.to_host(blocks), K, own_cell, sigma, ops.to_host(w))
+            return tuple(ops.asarray(a) for a in host)
+
+        implicit.backend = dataclasses.replace(ops, stage_preconditioner=from_host)
+    T = deck.time.T_start_MeV
+    y_new, error = parts.stepper.attempt(cosmology.time(T), parts.y, 1e-6 / cosmology.hubble(T))
+    stats = implicit.stats
+    return backend_for(xp).to_host(y_new), error, (stats.solves, stats.iterations, stats.failures)
+
+
+@pytest.mark.parametrize("shape", [(16,), (4, 5)])
+def test_implicit_step_on_the_stand_in_equals_numpy(cupy, shape):
+    """The whole step on the stand-in: every array of the step lives on the 'device' (a host
+    array mixed in would raise). With the same preconditioner blocks it is bitwise the NumPy
+    step. With its own (batched inverse instead of the compiled LU, ≈1e-16 apart) GMRES takes
+    the same iterations and the step agrees to 1e-12 of each field's largest value. (The step is
+    kept short: from this unrelaxed state a step of 1e-5 Hubble times puts the stage solves at
+    the floating-point floor, where such a difference decides whether GMRES converges at all.)"""
+    y, error, stats = _implicit_step(shape, np)
+    assert math.isfinite(error) and stats[1] >= stats[0] and stats[2] == 0    # GMRES iterated, converged
+    y_shared, error_shared, stats_shared = _implicit_step(shape, cupy, preconditioner_from_host=True)
+    assert _same_bits(y_shared, y) and error_shared == error and stats_shared == stats
+    y_own, error_own, stats_own = _implicit_step(shape, cupy)
+    scale = np.abs(y).max(axis=tuple(range(1, y.ndim)), keepdims=True)
+    scale[scale == 0] = 1.0
+    assert np.max(np.abs(y_own - y) / scale) <= 1e-12
+    assert math.isclose(error_own, error, rel_tol=1e-9) and stats_own == stats
