@@ -1,6 +1,8 @@
 """Periodic grid doubling (issue 4): the redistribution, its trigger, metadata and restart, and the
 paper's check that a run with a doubling agrees with one that keeps the fine grid."""
 
+import logging
+
 import h5py
 import numpy as np
 import pytest
@@ -71,10 +73,11 @@ SHORT = ["grid.shape=[16]", "seed.kind=sine", "seed.amplitude=5e-11", "time.T_st
          "grid.doubling_cells_per_lD=1", "grid.max_doublings=1"]
 
 
-def test_doubling_is_recorded_and_survives_a_restart(tmp_path, capsys):
+def test_doubling_is_recorded_and_survives_a_restart(tmp_path, caplog):
     deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", SHORT)
-    whole = run(deck, schema, out_dir=tmp_path / "whole")
-    assert "grid doubled at T = 24 MeV: level 1" in capsys.readouterr().err
+    with caplog.at_level(logging.INFO, logger="lattice"):
+        whole = run(deck, schema, out_dir=tmp_path / "whole")
+    assert "grid doubled at T = 24 MeV: level 1" in caplog.text
     with h5py.File(tmp_path / "whole" / "timeseries.h5") as f:
         assert list(f["doubling_level"][:]) == [0] + [1] * 8
     fields, attrs = read_snapshot(tmp_path / "whole" / "snapshots" / "snap_000002.h5")

@@ -49,7 +49,7 @@ def run_pb(name, *overrides):
     result = run(deck, schema, write=False)
     from physics.pb_deck import build_system
 
-    return result, build_system(deck).spectra(result.state)
+    return result, build_system(deck).final_arrays(result.state)
 
 
 # -- the linear algebra of the implicit-in-L step --------------------------------------------------
