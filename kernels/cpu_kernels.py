@@ -7,7 +7,7 @@ lattices) or cost more in call overhead than in arithmetic (small ones). Every e
 computed with the same operations in the same order as the NumPy sequence it replaces, in plain
 IEEE arithmetic (no fastmath, so no fused multiply-adds), so the results are bitwise identical
 to it and do not depend on where an element sits or on the rank count
-(tests/test_cpu_kernels.py). Compiled on first use and cached on disk.
+(tests/kernels/test_cpu_kernels.py). Compiled on first use and cached on disk.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The CuPy backend's `laplacian` and `apply_field_major` (`kernels.cupy_ops`) are 
 one pass over memory (every input element read once, every output written
 once), where the NumPy sequence of ufunc calls makes 5–16 passes. Sums are taken in the NumPy
 versions' order; the CUDA compiler may contract a product and a sum into one fused
-multiply-add, so results agree with NumPy to a few ulps, not bitwise (tests/test_gpu_kernels.py).
+multiply-add, so results agree with NumPy to a few ulps, not bitwise (tests/kernels/test_gpu_kernels.py).
 Imported only where CuPy is installed, when a CuPy backend is made.
 """
 

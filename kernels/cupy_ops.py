@@ -7,7 +7,7 @@ to do per element the operations of the compiled CPU loops in their order. Where
 order is kept, results equal NumPy's up to the CUDA compiler's fused multiply-adds (bitwise on
 a device compiled without them, such as the NumPy-backed stand-in); the per-site inverse is
 LAPACK-style batched LU here and the loop's own LU on the host, which round differently
-(tests/test_backend.py states each comparison). Host results (the sums) come back in one copy.
+(tests/kernels/test_backend.py states each comparison). Host results (the sums) come back in one copy.
 
 Imported only when a CuPy backend is made (`kernels.backend`), so nothing imports CuPy where it
 is not installed.

@@ -11,7 +11,7 @@ interval's end points t_samples[i-1], t_samples[i], the step proposal carried fr
 interval, the site's parameter vector and the same controller settings. So each site gets
 exactly the arithmetic of its own single run: its states at the samples, its step counts and
 its failure (if any) are bit for bit those of `qke run` of its deck, whatever the number of
-sites, their order in the batch or the number of Numba threads (tests/test_batched_sites.py).
+sites, their order in the batch or the number of Numba threads (tests/lattice/test_batched_sites.py).
 
 Two layers:
 

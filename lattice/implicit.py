@@ -16,7 +16,7 @@ by the per-site blocks σ − J_local + K Σ_axes 2/dx² (the local physics exac
 own-cell part), in variables scaled by the error allowance of every field and site: "converged"
 means the true residual, measured in allowances, is below krylov_tolerance (a fraction of the
 local-error tolerance). The error itself is bounded only through the conditioning, by
-‖Ã⁻¹‖ times that residual (tests/test_implicit.py checks both). With steps
+‖Ã⁻¹‖ times that residual (tests/lattice/test_implicit.py checks both). With steps
 small compared with the diffusion time of a cell, a single iteration suffices; at large steps
 the iterations grow like the square root of γh × (grid diffusion rate). On a 1D lattice the
 stage matrix is block tridiagonal and `stage_solver="direct"` solves it exactly instead

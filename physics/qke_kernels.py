@@ -7,7 +7,7 @@ views costs as much as the arithmetic; inlining does not change the arithmetic):
 allocation, no NumPy calls, so that a CPU `njit` loop (lattice.compiled_rodas) and a
 `numba.cuda.jit` kernel can both call them. They compute exactly what the NumPy reference
 path computes (QKELocal.coefficients / coefficient_rates / rhs / jacobian, QKEErrorNorm), in the
-same order of operations where that order is visible; the tests (tests/test_compiled_site.py)
+same order of operations where that order is visible; the tests (tests/lattice/test_compiled_site.py)
 compare them at several (T, y) to round-off.
 
 Why: on one site the NumPy path spends over 97 % of a Rodas4 attempt in call overhead on

@@ -21,7 +21,7 @@ read + write, all ranks copying at once. Two traffic figures are set against it:
 The percentages are (site-updates/s × bytes per site-update) / copy bandwidth.
 
 Method of lines (`--mol N ...`): the independent SciPy BDF solve of tests/reference_mol.py and
-the project run the 64-cell comparison problem of tests/test_lattice_reference.py (24 → 22 MeV)
+the project run the 64-cell comparison problem of tests/physics/test_lattice_reference.py (24 → 22 MeV)
 at each N; both are timed, their L(x) compared, the wall times fitted with t ∝ N^a, and the
 speed-up printed at N = 1024 (measured for the project, extrapolated for MOL unless 1024 is
 in the list).

@@ -15,7 +15,7 @@ Printed per integrator: accepted and rejected steps, wall seconds and µs per at
 auto the split between the branches. Steps differ between the branches (different methods and
 tolerances); the per-attempt cost is the figure to compare. Accuracy at equal cost is measured
 by `qke bench lattice --mol ... --project-set integrator.stage_solver=direct` (against SciPy's
-BDF on the same problem, in one process) and tests/test_explicit_branch.py.
+BDF on the same problem, in one process) and tests/lattice/test_explicit_branch.py.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ A log-spaced grid of points over |δm²| [eV²] (δm² < 0, the growth region) a
 is a single-site (homogeneous) run of the deck, from 2 T_res, through lattice.batched_sites
 (`run_decks`): all sites of a chunk in one compiled batch, each with its own step control, so
 that every site's series are bit for bit those of `qke run DECK --set ...` with the overrides
-of site_overrides (tests/test_fig1_map.py). Two stages (physics.regions for the criteria):
+of site_overrides (tests/physics/test_fig1_map.py). Two stages (physics.regions for the criteria):
 
 1. probe: one run per point (L0) from 2 T_res to regions.PROBE_T_OVER_T_RES·T_res. A point
    thermalised at T_res without growth is classified from it (regions.settled_by_probe) and

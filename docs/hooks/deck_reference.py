@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 """The repository root (docs/hooks/ is two levels below it)."""
 
 GENERATED_PAGES = ("reference/deck-qke.md", "reference/deck-pb.md", "reference/commands.md")
-"""Pages this hook generates (tests/test_docs.py accepts links to them; the build checks that
+"""Pages this hook generates (tests/scripts/test_docs.py accepts links to them; the build checks that
 the list matches the models)."""
 
 MODEL_TITLES = {

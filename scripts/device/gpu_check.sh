@@ -5,7 +5,7 @@ cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,memory.total,clocks.max.memory --format=csv 2>&1 | tee $out/gpu.txt
 python -c "import cupy, numpy; print('cupy', cupy.__version__, 'numpy', numpy.__version__)" 2>&1 | tee -a $out/gpu.txt
-timeout 240 python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_gpu_kernels.py -rs 2>&1 | tail -15 | tee $out/gpu_tests.txt
+timeout 240 python -m pytest -q -p no:cacheprovider -o addopts="" tests/kernels/test_gpu_kernels.py -rs 2>&1 | tail -15 | tee $out/gpu_tests.txt
 bench() {
   timeout 200 python -c "
 import argparse, sys

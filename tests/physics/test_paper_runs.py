@@ -1,7 +1,7 @@
 """The paper's point-B laptop run through the resonance to 3 MeV (issue 4, item 3; issue 19,
 item 4); slow, not in CI.
 
-    python -m pytest -m slow tests/test_paper_runs.py -s
+    python -m pytest -m slow tests/physics/test_paper_runs.py -s
 
 input/fig3_B_laptop.yaml (δm² = −1 eV², sin²2θ = 1e-5, 128 cells over 0.1/H(18 MeV), baryonic
 seed all of one sign, rtol 1e-5, 31.94 → 3 MeV; under a minute on one core with the compiled

@@ -7,7 +7,7 @@ sterile/active ratio to 1e-3 relative (deck A everywhere; deck B above T_res). B
 oscillation phase of deck B (chaotic sign) |L| and the ratio must agree within 1 %.
 
 CI runs time-budgeted windows; the full windows are marked slow:
-    python -m pytest -m slow tests/test_reference_agreement.py -s
+    python -m pytest -m slow tests/physics/test_reference_agreement.py -s
 """
 
 import numpy as np

@@ -1,6 +1,6 @@
 """Pauli–Boltzmann targets on the full decks (3000 momentum points): items 2, 5 and 6.
 
-Slow (minutes each); run with `python -m pytest -m slow tests/test_pb_slow.py -s`.
+Slow (minutes each); run with `python -m pytest -m slow tests/physics/test_pb_slow.py -s`.
 Targets are the paper's printed numbers (model-pauli-boltzmann.md §5.4–5.5).
 """
 

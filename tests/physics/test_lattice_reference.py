@@ -13,9 +13,9 @@ sterile/active ratio must agree to 1e-3 relative.
 
 CI compares at 22 MeV (24 -> 22 MeV, ~40 s project + ~20 s reference on 2 shared cores).
 The full windows (20 and 16 MeV) and the resolution study are marked slow:
-    python -m pytest -m slow tests/test_lattice_reference.py -s
+    python -m pytest -m slow tests/physics/test_lattice_reference.py -s
 The resolution study can also be run as a script:
-    python tests/test_lattice_reference.py study 64 128 256
+    python tests/physics/test_lattice_reference.py study 64 128 256
 """
 
 import functools
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import reference_mol as mol  # noqa: E402
 
-DECK = Path(__file__).resolve().parents[1] / "input" / "lattice_1d_laptop.yaml"
+DECK = Path(__file__).resolve().parents[2] / "input" / "lattice_1d_laptop.yaml"
 L0_MEAN, L0_AMP = 0.75e-10, 0.25e-10
 T_START = 24.0
 REF_RTOL = 1e-8
@@ -242,7 +242,7 @@ if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "study":
         import tempfile
 
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
         for n in [int(a) for a in sys.argv[2:]] or [64, 128, 256]:
             with tempfile.TemporaryDirectory() as d:
                 print_rows(resolution_run(n, d))

@@ -1,6 +1,6 @@
 """The array backends (kernels.backend): the CuPy backend gives the NumPy backend's results.
 
-The CuPy side runs here on the strict NumPy-backed stand-in for CuPy (/work/shared/tools/fakecupy,
+The CuPy side runs here on the strict NumPy-backed stand-in for CuPy (../shared/tools/fakecupy,
 `FAKECUPY` below; the tests skip when it is absent): its arrays refuse implicit host
 conversions as CuPy's do, so a host array mixed into a device call fails, and its CUDA kernels
 are compiled for the host without fused multiply-adds (as `--fmad=false`). Every operation that
@@ -11,13 +11,15 @@ by the batched (LAPACK-style) inverse, which round differently; both lie within 
 exact inverse, so they are compared to 1e-13 of it, and a lattice step built on them to 1e-12
 of each field's largest value (the GPU issue's criterion). With the same preconditioner blocks
 the step is bitwise the same. On a real device the fused multiply-adds of the CUDA compiler
-leave a few ulps: tests/test_gpu_kernels.py compares there.
+leave a few ulps: tests/kernels/test_gpu_kernels.py compares there.
 """
 
 import dataclasses
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,8 +30,9 @@ from lattice.linsolve import factorise
 from lattice.parallel import SerialComm
 from lattice.reductions import ReproducibleSums
 
-FAKECUPY = ROOT.parent / "shared" / "tools" / "fakecupy"
-"""The stand-in's folder (put on sys.path, `import cupy` gives it)."""
+FAKECUPY = Path(os.environ.get("QKE_FAKECUPY") or ROOT.parent / "shared" / "tools" / "fakecupy")
+"""The stand-in's folder (put on sys.path, `import cupy` gives it): $QKE_FAKECUPY, else
+../shared/tools/fakecupy beside the checkout."""
 
 _SWAPPED = ("cupy", "cupyx", "kernels.cupy_ops", "kernels.cupy_kernels")
 
@@ -150,7 +153,7 @@ def test_block_products_and_layout(device, n, grid):
 
 def test_batched_inverse(device):
     """The stand-in inverts with LAPACK, as NumPy does: bitwise here (cuSOLVER on a device:
-    tests/test_gpu_kernels.py, 1e-12)."""
+    tests/kernels/test_gpu_kernels.py, 1e-12)."""
     rng = np.random.default_rng(5)
     M = rng.standard_normal((200, 8, 8)) + 8.0 * np.eye(8)
     assert _same_bits(device.to_host(device.batched_inverse(device.asarray(M))), NUMPY.batched_inverse(M))

@@ -3,8 +3,8 @@ Rodas4 with the direct line solve, the explicit branch's invariants, and exact c
 (chunks, restarts) across switches between the branches.
 
 The accuracy of the explicit branch and of the switching is checked against the independent
-method-of-lines reference in tests/test_lattice_reference.py, and over the wall-held phase of
-point B in tests/test_explicit_branch.py.
+method-of-lines reference in tests/physics/test_lattice_reference.py, and over the wall-held phase of
+point B in tests/lattice/test_explicit_branch.py.
 """
 
 import h5py

@@ -11,8 +11,8 @@ from lattice.halo import HaloExchanger
 from lattice.parallel import SerialComm
 from lattice.partition import Partition
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = Path(__file__).with_name("mpi_halo_check.py")
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "tests" / "mpi_halo_check.py"
 
 
 def test_serial_cases_match_wrap_and_nan_boundaries():

@@ -19,7 +19,7 @@ to max|L|), the sterile/active ratio and ⟨|L|⟩, with the walls in the same c
 ratio is printed. The CI window is 13 → 12.95 MeV; the full window 13 → 12.5 MeV (four wall
 periods) is marked slow, and its figures are in docs/models/numerics.md §7:
 
-    python -m pytest -m slow tests/test_explicit_branch.py -s
+    python -m pytest -m slow tests/lattice/test_explicit_branch.py -s
 """
 
 import numpy as np

@@ -5,7 +5,7 @@ the CuPy backend (`kernels.cupy_ops`) run on a device and are compared with the 
 (`kernels.numpy_ops`) on the host. Element-wise kernels must agree to round-off (≤ 1e-12
 relative, the GPU issue's criterion: the CUDA compiler may fuse a multiply and an add); the
 batched inverse (LAPACK on the host, cuSOLVER/cuBLAS on the device) to 1e-12 of a
-well-conditioned matrix's scale. tests/test_backend.py compares every operation on the
+well-conditioned matrix's scale. tests/kernels/test_backend.py compares every operation on the
 NumPy-backed stand-in for CuPy, where no device is needed.
 """
 
