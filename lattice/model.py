@@ -13,7 +13,7 @@ A model is two things:
 
 Every optional capability has a default here; the machinery reads the attribute or calls the
 method and never asks whether it exists. Units: time t [MeV^-1], temperature T [MeV], rates
-[MeV], lengths comoving [MeV^-1]. docs/developer.md shows a toy model in thirty lines.
+[MeV], lengths comoving [MeV^-1]. docs/model-interface.md shows a toy model in one file.
 """
 
 from __future__ import annotations

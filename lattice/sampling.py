@@ -20,6 +20,7 @@ class Samples:
         T_start, T_end: temperature span [MeV]; n: number of samples (log-spaced).
         extra_units: extra columns (name -> unit) after the model's observables.
         single_site: whether the state of each sample is recorded too.
+        on_lattice: whether the run is a decomposed lattice (sign changes are counted there).
     """
 
     def __init__(self, system, T_start, T_end, n, extra_units, single_site, on_lattice):

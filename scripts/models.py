@@ -2,7 +2,7 @@
 
 A deck names a built-in model (`qke`, `pb`), a model registered in this process
 (`register(spec)`), or any importable ModelSpec as `package.module:NAME`; that last form runs a
-model from its own module without touching any file of the project (docs/developer.md).
+model from its own module without touching any file of the project (docs/model-interface.md).
 """
 
 from __future__ import annotations
@@ -53,14 +53,16 @@ def model_spec(name) -> ModelSpec:
     return spec
 
 
-def model_field(name: str) -> Field:
-    """The top-level `model` key of a deck of model `name`."""
-    return Field("model", str, "", f"which equations to solve: {allowed()}", choices=(name,))
+def model_field(name: str, spec: ModelSpec) -> Field:
+    """The top-level `model` key of a deck of the model `spec`, named `name` in the deck."""
+    return Field("model", str, "", f"which equations to solve: {spec.description} (the model key takes "
+                 f"{allowed()})", choices=(name,))
 
 
 def schema_for(model: str) -> Schema:
     """The deck schema of one model (its ModelSpec as `schema.spec`)."""
-    return runconfig.schema_for(model_spec(model), model_field(model))
+    spec = model_spec(model)
+    return runconfig.schema_for(spec, model_field(model, spec))
 
 
 def load_deck(path, overrides=()):
