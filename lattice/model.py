@@ -243,6 +243,27 @@ class LatticeSpec:
 
 
 @dataclass(frozen=True)
+class Target:
+    """One row of a model's table of validation targets (`qke targets MODEL`).
+
+    Attributes:
+        label: the model note's name of the target (e.g. "T1", "A3", "§9 swap").
+        quantity: what is compared, with its unit.
+        reference: the independent value: the paper's number, a closed form, an exact solution.
+        measured: this code's value.
+        tolerance: the agreement the target asks for, in words (e.g. "rel 1e-10", "10 %").
+        holds: whether measured agrees with reference within tolerance.
+    """
+
+    label: str
+    quantity: str
+    reference: str
+    measured: str
+    tolerance: str
+    holds: bool
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What the deck layer and the run wiring need to know about one model.
 
@@ -262,6 +283,8 @@ class ModelSpec:
         on_lattice: deck -> whether this deck runs on a decomposed lattice.
         summarise: (result, deck) -> dict, the closing summary (merged with the statistics).
         summary_line: summary -> the one closing line `qke run` prints.
+        targets: quick -> a sequence of Target, the model's validation table against its paper
+            (`qke targets MODEL [--quick]`; quick: the small cases only), or None.
     """
 
     name: str
@@ -277,3 +300,4 @@ class ModelSpec:
     on_lattice: Callable = field(default=lambda deck: False)
     summarise: Callable = field(default=lambda result, deck: {})
     summary_line: Callable = field(default=lambda summary: "done")
+    targets: Callable | None = None

@@ -36,10 +36,10 @@ import traceback
 from lattice import logs
 from lattice.deck import DeckError
 from lattice.runfolder import FolderError
-from scripts.commands import bench, pb_tables, plot, run, scan, schema, validate
+from scripts.commands import bench, pb_tables, plot, run, scan, schema, targets, validate
 
 COMMANDS = {"run": run, "validate": validate, "schema": schema, "bench": bench, "scan": scan,
-            "pb-tables": pb_tables, "plot": plot}
+            "pb-tables": pb_tables, "targets": targets, "plot": plot}
 """Subcommand -> its module (scripts/commands/): add_parser(subparsers) and execute(args, comm, say)."""
 
 

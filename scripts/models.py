@@ -13,7 +13,9 @@ from lattice import runconfig
 from lattice.deck import DeckError, Field, Schema, read_mapping
 from lattice.model import ModelSpec
 
-BUILTIN = {"qke": "physics.qke_model:MODEL", "pb": "physics.pb_deck:MODEL"}
+BUILTIN = {"qke": "physics.qke_model:MODEL", "pb": "physics.pb_deck:MODEL",
+           "hot_plasma": "physics.hot_plasma.model:MODEL", "bfv": "physics.bfv.model:MODEL",
+           "ars": "physics.ars.model:MODEL"}
 """Built-in model name -> where its ModelSpec lives."""
 
 _REGISTERED: dict = {}
