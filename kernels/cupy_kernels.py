@@ -2,17 +2,22 @@
 
 The CuPy backend's `laplacian` and `apply_field_major` (`kernels.cupy_ops`) are these: each is
 one pass over memory (every input element read once, every output written
-once), where the NumPy sequence of ufunc calls makes 5–16 passes. Sums are taken in the NumPy
-versions' order; the CUDA compiler may contract a product and a sum into one fused
-multiply-add, so results agree with NumPy to a few ulps, not bitwise (tests/kernels/test_gpu_kernels.py).
+once), where the NumPy sequence of ufunc calls makes 5–16 passes; `stage_preconditioner` is the
+per-site LU of kernels.cpu_kernels.stage_preconditioner, one thread per site. Every operation is
+that of the compiled CPU loop, in its order, and the kernels are compiled without FMA contraction
+(`--fmad=false`), so results are bitwise those of the NumPy backend (tests/kernels/test_backend.py).
 Imported only where CuPy is installed, when a CuPy backend is made.
 """
 
 from __future__ import annotations
 
+import functools
+
 import cupy
 
 _THREADS = 256
+_OPTIONS = ("--fmad=false",)
+"""NVRTC options of every kernel: no contraction of a product and a sum into one rounding."""
 
 _LAPLACIAN = cupy.RawKernel(r'''
 extern "C" __global__
@@ -35,7 +40,7 @@ void laplacian(const double* u, double* out, long long n_fields,
     if (h2) acc += (u[c + 1] + u[c - 1] - centre2) * c2;
     out[idx] = acc;
 }
-''', "laplacian")
+''', "laplacian", options=_OPTIONS)
 
 _BLOCK_PRODUCT = cupy.RawKernel(r'''
 extern "C" __global__
@@ -51,7 +56,74 @@ void block_product(const double* M, const double* v, double* out, long long n, l
         out[i * sites + s] = acc;
     }
 }
-''', "block_product")
+''', "block_product", options=_OPTIONS)
+
+_STAGE_PRECONDITIONER = r'''
+#define N __N__
+extern "C" __global__
+void stage_preconditioner(const double* blocks, const double* K, double own_cell, double sigma,
+                          const double* w, double* M_inv, double* J_scaled, long long sites)
+{
+    // blocks (sites, N, N) site-major; K (N, N); w (N, sites); M_inv, J_scaled (N, N, sites).
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    double G[N][N], column[N];
+    int piv[N];
+    const double* B = blocks + s * N * N;
+    for (int i = 0; i < N; ++i) {
+        for (int j = 0; j < N; ++j) G[i][j] = -B[i * N + j] + own_cell * K[i * N + j];
+        G[i][i] += sigma;
+    }
+    for (int k = 0; k < N; ++k) {                       // LU with partial pivoting (kernels.small_lu)
+        double best = fabs(G[k][k]);
+        int p = k;
+        for (int i = k + 1; i < N; ++i) {
+            double v = fabs(G[i][k]);
+            if (v > best) { best = v; p = i; }
+        }
+        piv[k] = p;
+        if (p != k)
+            for (int j = 0; j < N; ++j) { double t = G[k][j]; G[k][j] = G[p][j]; G[p][j] = t; }
+        double inv = 1.0 / G[k][k];
+        for (int i = k + 1; i < N; ++i) {
+            G[i][k] *= inv;
+            double l_ik = G[i][k];
+            if (l_ik != 0.0)
+                for (int j = k + 1; j < N; ++j) G[i][j] -= l_ik * G[k][j];
+        }
+    }
+    for (int c = 0; c < N; ++c) {
+        for (int i = 0; i < N; ++i) column[i] = 0.0;
+        column[c] = 1.0;
+        for (int k = 0; k < N; ++k) {
+            int p = piv[k];
+            if (p != k) { double t = column[k]; column[k] = column[p]; column[p] = t; }
+        }
+        for (int i = 1; i < N; ++i) {
+            double acc = column[i];
+            for (int j = 0; j < i; ++j) acc -= G[i][j] * column[j];
+            column[i] = acc;
+        }
+        for (int i = N - 1; i >= 0; --i) {
+            double acc = column[i];
+            for (int j = i + 1; j < N; ++j) acc -= G[i][j] * column[j];
+            column[i] = acc / G[i][i];
+        }
+        for (int i = 0; i < N; ++i) M_inv[(i * N + c) * sites + s] = column[i] * (w[c * sites + s] / w[i * sites + s]);
+    }
+    for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j)
+            J_scaled[(i * N + j) * sites + s] = B[i * N + j] * (w[j * sites + s] / w[i * sites + s]);
+}
+'''
+
+
+@functools.cache
+def _stage_preconditioner_kernel(n):
+    """The stage-preconditioner kernel for blocks of size n (n a compile-time constant, so the
+    per-thread matrices stay in registers)."""
+    return cupy.RawKernel(_STAGE_PRECONDITIONER.replace("__N__", str(int(n))), "stage_preconditioner",
+                          options=_OPTIONS)
 
 
 def _blocks(count):
@@ -96,3 +168,18 @@ def apply_field_major(matrices, vectors, out=None):
     if target is not out:
         out[...] = target
     return out
+
+
+def stage_preconditioner(blocks, K, own_cell, sigma, w):
+    """As kernels.cpu_kernels.stage_preconditioner (the same operations in the same order), one
+    thread per site: blocks (*grid, n, n) site-major on the device, K (n, n) on the host, w
+    (n, *grid); returns (M_inv, J_scaled), each field-major (n, n, *grid)."""
+    n, grid = w.shape[0], w.shape[1:]
+    sites = int(w.size // n)
+    M_inv, J = cupy.empty((n, n) + grid), cupy.empty((n, n) + grid)
+    _stage_preconditioner_kernel(n)(
+        _blocks(sites), (_THREADS,),
+        (cupy.ascontiguousarray(blocks, dtype=cupy.float64), cupy.asarray(K, dtype=cupy.float64),
+         cupy.float64(own_cell), cupy.float64(sigma), cupy.ascontiguousarray(w, dtype=cupy.float64), M_inv, J,
+         cupy.int64(sites)))
+    return M_inv, J

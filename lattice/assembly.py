@@ -52,7 +52,8 @@ def build_lattice(deck, spec, comm, xp=np):
     g, ls = deck.grid, spec.lattice
     unit = ls.length_unit(deck)
     lattice = Lattice(g.shape, (g.box_hubble * unit,) * len(g.shape), (g.bc,) * len(g.shape), ls.n_fields, comm,
-                      process_grid=g.process_grid, odd_fields=ls.odd_fields, xp=xp)
+                      process_grid=g.process_grid, odd_fields=ls.odd_fields, xp=xp,
+                      cuda_aware=deck.device.cuda_aware_mpi)
     system, diffusion = ls.build(deck, lattice)
     return lattice, system, diffusion, unit
 

@@ -76,7 +76,9 @@ class GridDoubling(Callback):
         cell = sim.system.cell_field
         parts = ([sim.y] if state else []) + ([cell[None]] if cell is not None else [])
         if parts:
-            new = coarsen(np.concatenate(parts), sim.lattice.partition, sim.comm, self.grid.doubling_coarsening)
+            lattice = sim.lattice
+            new = lattice.to_device(coarsen(lattice.to_host(lattice.xp.concatenate(parts)), lattice.partition,
+                                            sim.comm, self.grid.doubling_coarsening))
             if cell is not None:
                 cell[...] = new[-1]
             if state:

@@ -20,11 +20,11 @@ import yaml
 from .snapshots import FIELD_UNITS, VERSION, collective, make_strategy, open_checked
 
 
-RESTART_MAY_CHANGE = ("title", "output.progress", "output.log_interval_s", "output.dir", "checkpoint")
+RESTART_MAY_CHANGE = ("title", "output.progress", "output.log_interval_s", "output.dir", "checkpoint", "device")
 """Deck keys (or whole sections) a restart may change: they do not touch the solution."""
 
-SNAPSHOT_MAY_CHANGE = ("title", "time", "integrator", "output", "checkpoint", "grid.doubling_cells_per_lD",
-                       "grid.max_doublings", "grid.doubling_below_T_MeV")
+SNAPSHOT_MAY_CHANGE = ("title", "time", "integrator", "output", "checkpoint", "device",
+                       "grid.doubling_cells_per_lD", "grid.max_doublings", "grid.doubling_below_T_MeV")
 """Deck keys (or whole sections) a run started from a snapshot (`qke run --from-snapshot`) may
 change: the physics, seed and the rest of the grid must be those of the run that wrote the
 snapshot. The doubling trigger may change (e.g. to turn doubling on for a run taken further),

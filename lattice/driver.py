@@ -13,9 +13,8 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
 
-from lattice import restart, runfolder
+from lattice import devices, restart, runfolder
 from lattice.assembly import assemble
 from lattice.callbacks import Callback, GridDoubling, ProgressReport
 from lattice.outcome import RunResult, Stopped
@@ -41,17 +40,19 @@ class Simulation:
         out_dir: output directory (default from the deck).
         write: False keeps everything in memory (tests, benchmarks).
         comm: lattice.parallel communicator (default: one rank).
-        xp: array library of a lattice's fields (numpy, or cupy to step on a GPU, as `qke bench
-            lattice --backend cupy` does; the outputs need host arrays and are not yet wired for CuPy).
+        xp: array library of a lattice's fields (numpy or cupy), overriding the deck's
+            device.backend (benchmarks); None: the deck's (lattice.devices).
     """
 
-    def __init__(self, deck, schema, out_dir=None, write=True, comm=None, xp=np):
+    def __init__(self, deck, schema, out_dir=None, write=True, comm=None, xp=None):
         self.deck, self.schema, self.spec = deck, schema, schema.spec
         self.comm, self.write = comm or SerialComm(), write
         self.out = Path(out_dir) if out_dir is not None else default_output_dir(deck)
         self.run_id = self.comm.bcast(runfolder.new_run_id() if self.comm.rank == 0 else None)
         """Identifies this run's files (lattice.runfolder); a restart takes the checkpoint's."""
-        parts = assemble(deck, self.spec, self.comm, xp)
+        self.placement = (devices.place(deck, self.comm, self.spec.on_lattice(deck)) if xp is None
+                          else devices.Placement(xp, xp.__name__))
+        parts = assemble(deck, self.spec, self.comm, self.placement.xp)
         self.system, self.y, self.lattice, self.diffusion = parts.system, parts.y, parts.lattice, parts.diffusion
         self.length_unit, self.stepper, self.advancer = parts.length_unit, parts.stepper, parts.advancer
         self.doubling = GridDoubling(deck.grid) if self.lattice is not None else None

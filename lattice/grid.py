@@ -28,9 +28,11 @@ class Lattice:
         process_grid: ranks per axis, or None to choose.
         odd_fields: fields held at zero by `offdiag_zero`.
         xp: array library of the fields (numpy, or cupy for a GPU).
+        cuda_aware: with CuPy, MPI takes device buffers (lattice.halo.HaloExchanger).
     """
 
-    def __init__(self, global_shape, box, bc, n_fields, comm, process_grid=None, odd_fields=(), xp=np):
+    def __init__(self, global_shape, box, bc, n_fields, comm, process_grid=None, odd_fields=(), xp=np,
+                 cuda_aware=False):
         self.global_shape = tuple(int(n) for n in global_shape)
         self.ndim = len(self.global_shape)
         self.box = tuple(float(b) for b in box)
@@ -47,10 +49,20 @@ class Lattice:
         self.xp = xp
         self.backend = backend_for(xp)
         """The array backend (kernels.backend), chosen once from xp."""
-        self.exchanger = HaloExchanger(self.partition, n_fields, comm=comm, xp=xp, stencil_radius=STENCIL_RADIUS)
+        self.exchanger = HaloExchanger(self.partition, n_fields, comm=comm, xp=xp, cuda_aware=cuda_aware,
+                                       stencil_radius=STENCIL_RADIUS)
         self.padded = xp.zeros((n_fields,) + self.partition.padded_shape(self.rank))
         self._interior = interior(self.padded, self.partition.halo)   # a view, made once
         self._faces_to_fill = any(k != "periodic" for k in self.bc)
+
+    def to_host(self, a):
+        """A NumPy copy (or view) of a field array of this lattice: the one way the state leaves the
+        device (snapshots, checkpoints, grid doubling, final arrays)."""
+        return self.backend.to_host(a)
+
+    def to_device(self, a):
+        """A field array of this lattice's library (xp) holding the host array a."""
+        return self.backend.asarray(a)
 
     def double_box(self):
         """Double the box and the spacing along every axis (grid doubling; the cells stay)."""

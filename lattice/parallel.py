@@ -30,6 +30,12 @@ class Communicator(ABC):
     rank: int
     size: int
 
+    @property
+    def node_rank(self) -> int:
+        """This rank's index among the ranks on its node (picks its GPU, lattice.devices); ranks
+        of one process (SerialComm, lattice.local_comm) count as one node."""
+        return self.rank
+
     @abstractmethod
     def allreduce_max(self, value):
         """The largest of every rank's (picklable, ordered) `value`, on every rank; exact."""
@@ -135,6 +141,17 @@ class MPIComm(Communicator):
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        self._node_rank = None
+
+    @property
+    def node_rank(self) -> int:
+        """The rank within this node's shared-memory communicator (MPI_COMM_TYPE_SHARED);
+        collective on the first call."""
+        if self._node_rank is None:
+            node = self.comm.Split_type(self._MPI.COMM_TYPE_SHARED, key=self.rank)
+            self._node_rank = node.Get_rank()
+            node.Free()
+        return self._node_rank
 
     def allreduce_max(self, value):
         return self.comm.allreduce(value, op=self._MPI.MAX)

@@ -34,13 +34,15 @@ def checkpoint_meta(sim) -> dict:
 
 def write(sim, path):
     """Write a checkpoint of the run now (collective)."""
-    write_checkpoint(path, sim.comm, partition_of(sim), sim.y, checkpoint_meta(sim), units=sim.system.field_units)
+    y = sim.lattice.to_host(sim.y) if sim.lattice is not None else sim.y
+    write_checkpoint(path, sim.comm, partition_of(sim), y, checkpoint_meta(sim), units=sim.system.field_units)
 
 
 def restore(sim, path):
     """Continue from a checkpoint written by a run of the same deck (RestartError otherwise,
     before any output is opened; checkpoints older than the deck record are not checked)."""
-    sim.y, meta = read_checkpoint(path, sim.comm, partition_of(sim))
+    y, meta = read_checkpoint(path, sim.comm, partition_of(sim))
+    sim.y = sim.lattice.to_device(y) if sim.lattice is not None else y
     changed = deck_differences(meta["deck"], sim.schema.to_yaml(sim.deck)) if "deck" in meta else []
     if changed:
         raise RestartError(f"{path} was written by a run of another deck ({'; '.join(changed)}); a "
@@ -79,4 +81,4 @@ def start_from_snapshot(sim, path):
         raise RestartError(f"{path} was written after {level} grid doublings, more than "
                            f"grid.max_doublings = {sim.deck.grid.max_doublings} allows")
     sim.doubling.redo(sim, level)   # the cell field and box, as they were
-    sim.y = sim.lattice.xp.asarray(y)
+    sim.y = sim.lattice.to_device(y)

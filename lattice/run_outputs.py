@@ -26,6 +26,8 @@ class TimeseriesOutput(Callback):
             runfolder.write_record(self.out, sim.run_id, status, T, detail)
 
     def open(self, sim):
+        placement = sim.placement
+        devices = sim.comm.allgather(-1 if placement.device is None else placement.device)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
             n = sim.samples.next
@@ -34,7 +36,7 @@ class TimeseriesOutput(Callback):
             self.writer = TimeseriesWriter(
                 self.out / "timeseries.h5", sim.samples.units, fields, field_units=sim.system.field_units,
                 attrs={"deck": sim.schema.to_yaml(sim.deck), "model": sim.deck.model, "title": sim.deck.title,
-                       "run_id": sim.run_id})
+                       "run_id": sim.run_id, "backend": placement.backend, "devices": devices})
             for i in range(n):  # rows restored from a checkpoint
                 self.sample(sim, i, None)
         sim.comm.barrier()
@@ -92,7 +94,7 @@ def write_snapshot(writer, index, sim, T, t):
     """One snapshot of the state and the derived fields; lengths in units of sim.length_unit."""
     system, y, lattice = sim.system, sim.y, sim.lattice
     derived = list(system.derived_fields(y).values())
-    data = np.concatenate([y] + [d[None] for d in derived]) if derived else y
+    data = lattice.to_host(lattice.xp.concatenate([y] + [d[None] for d in derived]) if derived else y)
     writer.write(index, data, {"T": float(T), "t": float(t), "step": int(sim.advancer.n_accepted),
                                "doubling_level": int(sim.doubling.level),
                                "dx": tuple(dx / sim.length_unit for dx in lattice.spacing),

@@ -157,6 +157,17 @@ def check_grid(deck):
                         f"axis of grid.shape = {list(deck.grid.shape)}")
 
 
+DEVICE = (
+    Field("backend", str, "", "array library of a decomposed lattice's fields: numpy (CPU), cupy "
+          "(one CUDA GPU per rank; a deck error if a rank finds none) or auto (CuPy where every rank "
+          "finds a device, else NumPy); runs without a lattice stay on the host. Results do not "
+          "depend on it, so a restart may change it (lattice/devices.py)", default="numpy",
+          choices=("numpy", "cupy", "auto")),
+    Field("cuda_aware_mpi", bool, "", "with CuPy, hand device buffers to MPI directly (needs an MPI "
+          "built CUDA-aware; the mpich wheel is not); false stages the halos through host buffers",
+          default=False),
+)
+
 TITLE_FIELD = Field("title", str, "", "free-text description", default="")
 
 
@@ -168,7 +179,7 @@ def schema_for(spec, model_field: Field) -> Schema:
         top=(model_field, TITLE_FIELD),
         sections={"physics": spec.physics, **grid, **spec.sections, "time": time_fields(spec.T_max_MeV),
                   "integrator": (RTOL, *spec.integrator, *INTEGRATOR), "output": OUTPUT,
-                  "checkpoint": CHECKPOINT},
+                  "checkpoint": CHECKPOINT, "device": DEVICE},
         checks=(check_time_order, *((check_grid,) if grid else ()), check_method(spec), *spec.checks),
     )
     schema.spec = spec

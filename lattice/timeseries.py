@@ -6,7 +6,8 @@ Layout (documented in docs/user-guide/output.md):
     /steps                    1-D, accepted integrator steps so far
     /fields/<name>            1-D per field, single-site runs only (P0p, P0m, ... Pzm)
     /final/<name>             whole arrays written once at the end (pb: y, z_s, zbar_s spectra)
-    attrs: deck (resolved YAML), model, version, run_id (see `lattice.runfolder`), units on
+    attrs: deck (resolved YAML), model, version, run_id (see `lattice.runfolder`), backend and devices
+    (the array library and each rank's GPU number, -1 on the host; lattice.devices), units on
            every dataset, summary keys at close.
 Columns whose units start with "count" (steps, sign_changes, doubling_level) are stored as
 64-bit integers, the rest as float64.
