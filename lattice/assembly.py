@@ -92,7 +92,7 @@ def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape):
                 return compiled, None
         return Rodas4(system, error_norm, reduce_max=comm.allreduce_max), None
     if integ.coupling != "implicit":
-        return Rodas4(system, error_norm, reduce_max=comm.allreduce_max), None
+        return Rodas4(system, error_norm, reduce_max=comm.allreduce_max, backend=lattice.backend), None
     stepped = ImplicitLattice(system, diffusion, lattice, error_norm.field_weights, integ.krylov_tolerance,
                               integ.krylov_restart, integ.krylov_max_iterations, integ.stage_solver)
     if integ.stage_solver == "direct":

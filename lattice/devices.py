@@ -57,6 +57,13 @@ def place(deck, comm, on_lattice: bool) -> Placement:
             log.info("device.backend = %r: this run has no decomposed lattice (one site or the model's "
                      "own grid); it runs on the host (NumPy)", wanted)
         return HOST
+    if deck.integrator.stage_solver == "direct":
+        if wanted == "cupy":
+            raise DeckError("device.backend = 'cupy': integrator.stage_solver = 'direct' runs on the host "
+                            "(the compiled line solve); allowed with cupy: integrator.stage_solver = 'gmres'")
+        if comm.rank == 0:
+            log.info("device.backend = 'auto': integrator.stage_solver = 'direct' runs on the host (NumPy)")
+        return HOST
     found = comm.allreduce_max(0 if device_available() else 1) == 0     # every rank sees a device
     if not found:
         if wanted == "cupy":

@@ -64,14 +64,22 @@ class SmallBlockInverse:
 
 
 def _shifted_inverse(blocks, sigma, backend=NUMPY):
-    """Per-site inverse of (σ I − blocks) for blocks shaped (*grid, n, n), as a function v -> G⁻¹v."""
-    G = -blocks
-    diag = np.arange(G.shape[-1])
-    G[..., diag, diag] += sigma
-    if G.shape[-1] <= 3 and G.ndim == 3:
+    """Per-site inverse of (σ I − blocks) for blocks shaped (*grid, n, n), as a function v -> G⁻¹v.
+
+    n ≤ 3 on one grid axis: cofactors (SmallBlockInverse). Otherwise the per-site LU with partial
+    pivoting of the backend's stage preconditioner (no diffusion, unit allowances: exactly
+    (σ − J)⁻¹), the same operations in the same order on the CPU and the GPU, and the fused
+    per-site product."""
+    n = blocks.shape[-1]
+    if n <= 3 and blocks.ndim == 3:
+        G = -blocks
+        diag = np.arange(n)
+        G[..., diag, diag] += sigma
         return SmallBlockInverse(G, backend).apply
-    G_inv = backend.batched_inverse(G)
-    return lambda rhs: backend.batched_apply(G_inv, rhs)
+    xp = backend.xp
+    G_inv, _ = backend.stage_preconditioner(blocks, np.zeros((n, n)), 0.0, sigma,
+                                            xp.ones((n,) + blocks.shape[:-2]))
+    return lambda rhs: backend.apply_field_major(G_inv, rhs)
 
 
 @dataclass

@@ -150,6 +150,12 @@ class System(Equations):
     def observables_from_sums(self, sums):
         """observable name -> value, from the globally summed observable_sums."""
 
+    def observable_terms(self, y):
+        """None, or per-site terms (k, *sites) whose sums over every site of the lattice are the
+        observable_sums: then a lattice run sums them reproducibly (lattice.reductions), so the
+        time series is bitwise the same for any rank count and backend."""
+        return None
+
     @abstractmethod
     def error_norm(self, rtol, tolerances):
         """The step-error measure: callable (err, y, y_new) -> weighted norm (≤ 1 accepts).

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.backend import NUMPY
 from lattice.linsolve import factorise
 from lattice.model import FieldwiseNorm  # noqa: F401  (the generic norm, re-exported)
 
@@ -174,11 +175,13 @@ class Rodas4:
         reduce_max: combines the local error norm across ranks (identity by default).
         safety, fac_min, fac_max: step-size controller factors [dimensionless].
         h_min_rel: smallest allowed step relative to |t| before giving up.
+        backend: the array backend (kernels.backend) of the state and of block Jacobians.
     """
 
     def __init__(self, system, error_norm, reduce_max=None, safety=0.9, fac_min=0.2,
-                 fac_max=6.0, h_min_rel=1e-14):
+                 fac_max=6.0, h_min_rel=1e-14, backend=NUMPY):
         self.system = system
+        self.backend = backend
         self.error_norm = error_norm
         self.constant_fields = list(system.locally_constant)
         self.conserve = system.conserve   # None, or (y, y_new) -> y_new with exact invariants
@@ -217,7 +220,7 @@ class Rodas4:
         if self._at is None or self._at[0] != t or self._at[1] is not y:   # a retry reuses them
             self._at = (t, y, s.jac(t, y), s.dfdt(t, y), s.f(t, y))
         J, dfdt = self._at[2], self._at[3]
-        solve = factorise(J, 1.0 / (GAMMA[0] * h))
+        solve = factorise(J, 1.0 / (GAMMA[0] * h), self.backend)
         sums = self._stage_sums(y, dfdt, h)
         K = sums.K
         for i in range(STAGES):

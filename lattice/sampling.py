@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lattice.reductions import ReproducibleSums
+
 
 class Samples:
     """The sample temperatures and everything recorded at them.
@@ -42,7 +44,10 @@ class Samples:
 
     def observe(self, i, system, y, comm, lattice, steps, extra) -> dict:
         """Record sample i of state y (this rank's block); returns the observables."""
-        obs = system.observables_from_sums(comm.allreduce_sum(system.observable_sums(y)))
+        terms = system.observable_terms(y) if self.on_lattice else None
+        sums = (ReproducibleSums(comm, lattice.n_cells, lattice.backend).row_sums(terms) if terms is not None
+                else comm.allreduce_sum(system.observable_sums(y)))
+        obs = system.observables_from_sums(sums)
         if system.wall_field is not None:
             obs["sign_changes"] = count_sign_changes(lattice, system, y) if self.on_lattice else 0
         obs.update(extra)

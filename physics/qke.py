@@ -276,6 +276,13 @@ class QKELocal(System):
         "sterile_over_active": "dimensionless, <P0+ - Pz+>/<P0+ + Pz+>",
     }
 
+    def observable_terms(self, y):
+        """Per-site terms of observable_sums (6, *sites), arrays of y's library (NumPy's functions
+        dispatch to CuPy's for device arrays)."""
+        L = self.asymmetry(y)
+        return np.stack([L, np.abs(L), self.L_nutau(y), self.sterile_density(y), self.active_density(y),
+                         np.ones_like(L)])
+
     def observable_sums(self, y):
         """Sums over this rank's sites: L, |L|, L_ντ, sterile and active densities, site count."""
         L = self.asymmetry(y)

@@ -33,10 +33,68 @@ def mpiexec_path():
     pytest.skip("mpiexec not found (pip install mpi4py mpich)")
 
 
-def run_mpiexec(n, *argv, timeout=120, cwd=ROOT, program=None, pythonpath=()):
+def run_mpiexec(n, *argv, timeout=120, cwd=ROOT, program=None, pythonpath=(), env=None):
     """`mpiexec -n n PROGRAM *argv` with the repository (after the folders `pythonpath`) on
-    PYTHONPATH (PROGRAM: this Python unless given); returns the finished
-    subprocess.CompletedProcess (text, output captured)."""
+    PYTHONPATH (PROGRAM: this Python unless given) and the variables `env` set; returns the
+    finished subprocess.CompletedProcess (text, output captured)."""
     cmd = [mpiexec_path(), "-n", str(n), program or sys.executable, *argv]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*map(str, pythonpath), str(ROOT)]))
+    env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join([*map(str, pythonpath), str(ROOT)]))
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+# -- the CuPy stand-in ------------------------------------------------------------------------------
+
+FAKECUPY = Path(os.environ.get("QKE_FAKECUPY") or ROOT.parent / "shared" / "tools" / "fakecupy")
+"""The stand-in's folder (put on sys.path, `import cupy` gives it): $QKE_FAKECUPY, else
+../shared/tools/fakecupy beside the checkout."""
+
+_SWAPPED = ("cupy", "cupyx", "kernels.cupy_ops", "kernels.cupy_kernels")
+
+
+def _take_cupy_modules():
+    """Remove `cupy`, `cupyx` and the modules importing them from sys.modules (and from their
+    packages' attributes, which `from package import module` would otherwise find); returns them."""
+    taken = {name: sys.modules.pop(name) for name in list(sys.modules)
+             if name.split(".")[0] in ("cupy", "cupyx") or name in _SWAPPED}
+    for name in taken:
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            vars(sys.modules[parent]).pop(child, None)
+    return taken
+
+
+def _put_back(modules):
+    sys.modules.update(modules)
+    for name, module in modules.items():
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            setattr(sys.modules[parent], child, module)
+
+
+@pytest.fixture(scope="module")
+def cupy():
+    """The stand-in as `cupy` for this module; whatever `cupy` was imported before (a real CuPy,
+    or none) is put back afterwards, so the other tests see the real one."""
+    if not (FAKECUPY / "cupy" / "__init__.py").is_file():
+        pytest.skip(f"the CuPy stand-in is not at {FAKECUPY}")
+    saved = _take_cupy_modules()
+    patch = pytest.MonkeyPatch()
+    patch.syspath_prepend(str(FAKECUPY))
+    patch.delenv("FAKECUPY_FMA", raising=False)    # kernels without FMA contraction: see the module docstring
+    try:
+        import cupy as stand_in
+
+        assert stand_in.__version__ == "0.0-fake", stand_in.__file__
+        yield stand_in
+    finally:
+        _take_cupy_modules()
+        _put_back(saved)
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def device(cupy):
+    """The CuPy backend on the stand-in."""
+    from kernels.backend import backend_for
+
+    return backend_for(cupy)

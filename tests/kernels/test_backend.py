@@ -1,25 +1,19 @@
 """The array backends (kernels.backend): the CuPy backend gives the NumPy backend's results.
 
 The CuPy side runs here on the strict NumPy-backed stand-in for CuPy (../shared/tools/fakecupy,
-`FAKECUPY` below; the tests skip when it is absent): its arrays refuse implicit host
-conversions as CuPy's do, so a host array mixed into a device call fails, and its CUDA kernels
-are compiled for the host without fused multiply-adds (as `--fmad=false`). Every operation that
-does per element the operations of the NumPy backend in the same order must then give the same
-bits, and is compared bitwise. The exception is the per-site inverse of the implicit stage
-preconditioner: the NumPy backend factorises each block by its own compiled LU, the CuPy backend
-by the batched (LAPACK-style) inverse, which round differently; both lie within cond·n·u of the
-exact inverse, so they are compared to 1e-13 of it, and a lattice step built on them to 1e-12
-of each field's largest value (the GPU issue's criterion). With the same preconditioner blocks
-the step is bitwise the same. On a real device the fused multiply-adds of the CUDA compiler
-leave a few ulps: tests/kernels/test_gpu_kernels.py compares there.
+`FAKECUPY` in tests/conftest.py; the tests skip when it is absent): its arrays refuse implicit
+host conversions as CuPy's do, so a host array mixed into a device call fails, and its CUDA
+kernels are compiled for the host without fused multiply-adds, as the project's kernels are
+built on a device (`--fmad=false`). Every operation does per element the operations of the
+NumPy backend in the same order (the per-site LU of the stage preconditioner included), so every
+result is compared bitwise. Only the batched inverse (LAPACK on the host, cuSOLVER on a device),
+which no run uses any more, may round differently on a real device
+(tests/kernels/test_gpu_kernels.py).
 """
 
-import dataclasses
 import math
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,60 +23,6 @@ from kernels.backend import NUMPY, backend, backend_for
 from lattice.linsolve import factorise
 from lattice.parallel import SerialComm
 from lattice.reductions import ReproducibleSums
-
-FAKECUPY = Path(os.environ.get("QKE_FAKECUPY") or ROOT.parent / "shared" / "tools" / "fakecupy")
-"""The stand-in's folder (put on sys.path, `import cupy` gives it): $QKE_FAKECUPY, else
-../shared/tools/fakecupy beside the checkout."""
-
-_SWAPPED = ("cupy", "cupyx", "kernels.cupy_ops", "kernels.cupy_kernels")
-
-
-def _take_cupy_modules():
-    """Remove `cupy`, `cupyx` and the modules importing them from sys.modules (and from their
-    packages' attributes, which `from package import module` would otherwise find); returns them."""
-    taken = {name: sys.modules.pop(name) for name in list(sys.modules)
-             if name.split(".")[0] in ("cupy", "cupyx") or name in _SWAPPED}
-    for name in taken:
-        parent, _, child = name.rpartition(".")
-        if parent in sys.modules:
-            vars(sys.modules[parent]).pop(child, None)
-    return taken
-
-
-def _put_back(modules):
-    sys.modules.update(modules)
-    for name, module in modules.items():
-        parent, _, child = name.rpartition(".")
-        if parent in sys.modules:
-            setattr(sys.modules[parent], child, module)
-
-
-@pytest.fixture(scope="module")
-def cupy():
-    """The stand-in as `cupy` for this module; whatever `cupy` was imported before (a real CuPy,
-    or none) is put back afterwards, so the other tests see the real one."""
-    if not (FAKECUPY / "cupy" / "__init__.py").is_file():
-        pytest.skip(f"the CuPy stand-in is not at {FAKECUPY}")
-    saved = _take_cupy_modules()
-    patch = pytest.MonkeyPatch()
-    patch.syspath_prepend(str(FAKECUPY))
-    patch.delenv("FAKECUPY_FMA", raising=False)    # kernels without FMA contraction: see the module docstring
-    try:
-        import cupy as stand_in
-
-        assert stand_in.__version__ == "0.0-fake", stand_in.__file__
-        yield stand_in
-    finally:
-        _take_cupy_modules()
-        _put_back(saved)
-        patch.undo()
-
-
-@pytest.fixture(scope="module")
-def device(cupy):
-    """The CuPy backend on the stand-in."""
-    return backend_for(cupy)
-
 
 def _same_bits(got, expected):
     got = np.asarray(got)
@@ -219,9 +159,9 @@ def test_stage_operator(device):
 
 
 def test_stage_preconditioner(device):
-    """J scaled: the same products, bitwise. M⁻¹ by the compiled LU (NumPy) and by the batched
-    inverse (CuPy): both within cond(M)·n·u ≈ 1e-13 of the exact inverse for these blocks
-    (cond < 1e2, asserted), so within 1e-13 of each other relative to a block's largest entry."""
+    """J scaled and M⁻¹: the same per-site LU with partial pivoting, operation by operation, in
+    the compiled loop (NumPy) and the CUDA kernel (CuPy): bitwise; and M⁻¹ is the inverse (within
+    cond(M)·n·u ≈ 1e-13 of a block's largest entry for these blocks, cond < 1e2 asserted)."""
     rng = np.random.default_rng(11)
     n, grid, sigma, own_cell = 8, (37,), 50.0, 3.0
     blocks = rng.normal(size=grid + (n, n))
@@ -233,31 +173,33 @@ def test_stage_preconditioner(device):
     assert np.max(np.linalg.cond(M)) < 1e2
     M_inv, J = NUMPY.stage_preconditioner(blocks, K, own_cell, sigma, w)
     M_inv_dev, J_dev = device.stage_preconditioner(device.asarray(blocks), K, own_cell, sigma, device.asarray(w))
-    assert _same_bits(device.to_host(J_dev), J)
+    assert _same_bits(device.to_host(J_dev), J) and _same_bits(device.to_host(M_inv_dev), M_inv)
+    exact = np.linalg.inv(M) * w.T[:, None, :] / w.T[:, :, None]         # (sites, i, j): (M⁻¹)_ij w_j / w_i
     scale = np.max(np.abs(M_inv), axis=(0, 1))
-    assert np.max(np.abs(device.to_host(M_inv_dev) - M_inv) / scale) <= 1e-13
+    assert np.max(np.abs(np.moveaxis(M_inv, -1, 0) - exact) / scale[:, None, None]) <= 1e-13
 
 
 @pytest.mark.parametrize("n", [2, 3, 8])
 def test_block_diagonal_stage_solve(device, n):
-    """lattice.linsolve on the backend named once: cofactors (n ≤ 3) or the batched inverse and
-    product (the stand-in's LAPACK): bitwise."""
+    """lattice.linsolve on the backend named once: cofactors (n ≤ 3) or the per-site LU and the
+    fused product: bitwise; and it solves the system (to 1e-12 for these well-conditioned blocks)."""
     rng = np.random.default_rng(3)
     blocks = rng.standard_normal((40, n, n))
     rhs = rng.standard_normal((n, 40))
     expected = factorise(blocks, 30.0)(rhs)
     got = factorise(device.asarray(blocks), 30.0, device)(device.asarray(rhs))
     assert _same_bits(device.to_host(got), expected)
+    G = 30.0 * np.eye(n) - blocks
+    assert np.allclose(np.einsum("sij,js->is", G, expected), rhs, rtol=0, atol=1e-12 * np.abs(rhs).max())
 
 
 # -- one implicit lattice step ---------------------------------------------------------------------
 
-def _implicit_step(shape, xp, preconditioner_from_host=False):
+def _implicit_step(shape, xp):
     """One Rodas4 attempt (the local QKE and diffusion, GMRES stage solves) of dt·H = 1e-6 from
     the run's initial state at T_start = 24 MeV with a sine seed L0(x), on `shape`, with the
     lattice's fields in xp arrays, wired as a run wires it (lattice.assembly); returns (the new
-    state on the host, the error norm, (GMRES solves, iterations, failures)).
-    `preconditioner_from_host`: the stage blocks by the NumPy backend, copied to xp."""
+    state on the host, the error norm, (GMRES solves, iterations, failures))."""
     from lattice.assembly import assemble
     from scripts.models import load_deck
 
@@ -266,14 +208,6 @@ def _implicit_step(shape, xp, preconditioner_from_host=False):
                               "integrator.coupling=implicit", "integrator.stage_solver=gmres"])
     parts = assemble(deck, schema.spec, SerialComm(), xp)
     implicit, cosmology = parts.stepper.system, parts.system.cosmology
-    if preconditioner_from_host:
-        ops = implicit.backend
-
-        def from_host(blocks, K, own_cell, sigma, w):
-            host = NUMPY.stage_preconditioner(ops.to_host(blocks), K, own_cell, sigma, ops.to_host(w))
-            return tuple(ops.asarray(a) for a in host)
-
-        implicit.backend = dataclasses.replace(ops, stage_preconditioner=from_host)
     T = deck.time.T_start_MeV
     y_new, error = parts.stepper.attempt(cosmology.time(T), parts.y, 1e-6 / cosmology.hubble(T))
     stats = implicit.stats
@@ -283,17 +217,9 @@ def _implicit_step(shape, xp, preconditioner_from_host=False):
 @pytest.mark.parametrize("shape", [(16,), (4, 5)])
 def test_implicit_step_on_the_stand_in_equals_numpy(cupy, shape):
     """The whole step on the stand-in: every array of the step lives on the 'device' (a host
-    array mixed in would raise). With the same preconditioner blocks it is bitwise the NumPy
-    step. With its own (batched inverse instead of the compiled LU, ≈1e-16 apart) GMRES takes
-    the same iterations and the step agrees to 1e-12 of each field's largest value. (The step is
-    kept short: from this unrelaxed state a step of 1e-5 Hubble times puts the stage solves at
-    the floating-point floor, where such a difference decides whether GMRES converges at all.)"""
+    array mixed in would raise), and the step is bitwise the NumPy step, with the same GMRES
+    iterations."""
     y, error, stats = _implicit_step(shape, np)
     assert math.isfinite(error) and stats[1] >= stats[0] and stats[2] == 0    # GMRES iterated, converged
-    y_shared, error_shared, stats_shared = _implicit_step(shape, cupy, preconditioner_from_host=True)
-    assert _same_bits(y_shared, y) and error_shared == error and stats_shared == stats
-    y_own, error_own, stats_own = _implicit_step(shape, cupy)
-    scale = np.abs(y).max(axis=tuple(range(1, y.ndim)), keepdims=True)
-    scale[scale == 0] = 1.0
-    assert np.max(np.abs(y_own - y) / scale) <= 1e-12
-    assert math.isclose(error_own, error, rel_tol=1e-9) and stats_own == stats
+    y_device, error_device, stats_device = _implicit_step(shape, cupy)
+    assert _same_bits(y_device, y) and error_device == error and stats_device == stats

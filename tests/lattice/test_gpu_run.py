@@ -1,0 +1,138 @@
+"""`qke run` with device.backend = cupy (issue 21, item 1), on the strict CuPy stand-in
+(tests/conftest.py `cupy`; skipped where it is absent).
+
+The stand-in's arrays refuse every implicit host conversion, so a run that completes here keeps
+its state on the "device" between the host boundaries (lattice.grid.Lattice.to_host /
+to_device). Its kernels are compiled without FMA contraction, as the project builds them for a
+device, and every operation of the step is that of the NumPy backend in the same order: the
+outputs must be bitwise NumPy's. Only what describes the backend may differ: the deck's device
+section, the `backend` and `devices` attributes, the run id and wall times (NOT_THE_SOLUTION).
+"""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import FAKECUPY, INPUT, run_mpiexec
+from scripts.cli import main
+
+pytestmark = pytest.mark.usefixtures("cupy")
+
+SMALL = ["grid.shape=[12]", "seed.kind=sine", "seed.amplitude=5e-11", "time.T_start_MeV=24",
+         "time.T_end_MeV=23.99", "output.samples=5", "output.snapshots=2", "integrator.rtol=1e-3"]
+NOT_THE_SOLUTION = ("deck", "backend", "devices", "run_id", "summary_wall_s", "out_dir", "io_parts",
+                    "io_strategy")
+"""Attributes (and checkpoint metadata entries) that describe the run (its deck, backend, ranks'
+devices, identity, wall time, folder, how the ranks wrote a snapshot), not its solution."""
+
+
+def _qke_run(out, *overrides, restart=None):
+    argv = ["run", str(INPUT / "lattice_1d_laptop.yaml"), "--out", str(out), "--progress", "none"]
+    for o in SMALL + list(overrides):
+        argv += ["--set", o]
+    if restart:
+        argv += ["--restart", str(restart)]
+    return main(argv)
+
+
+def _contents(path):
+    """{name: value} of every dataset and attribute of an HDF5 file, less those describing the backend."""
+    found = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            for key, value in obj.attrs.items():
+                if key == "meta":            # a checkpoint's JSON metadata, entry by entry
+                    for entry, v in json.loads(value).items():
+                        if entry not in NOT_THE_SOLUTION:
+                            found[f"{name}@meta.{entry}"] = np.asarray(v)
+                elif key not in NOT_THE_SOLUTION:
+                    found[f"{name}@{key}"] = value
+            if isinstance(obj, h5py.Dataset):
+                found[name] = obj[()]
+        visit("/", f)
+        f.visititems(visit)
+    return found
+
+
+def _assert_same_files(a, b, pattern):
+    names = sorted(p.relative_to(a) for p in a.glob(pattern))
+    assert names and names == sorted(p.relative_to(b) for p in b.glob(pattern))
+    for name in names:
+        ca, cb = _contents(a / name), _contents(b / name)
+        assert ca.keys() == cb.keys(), name
+        for key in ca:
+            floats = np.asarray(ca[key]).dtype.kind == "f"
+            same = np.array_equal(ca[key], cb[key], equal_nan=floats)
+            assert same, f"{name}:{key} differs"
+
+
+@pytest.mark.parametrize("overrides", [
+    (),                                                     # implicit coupling, GMRES stages
+    ("grid.shape=[4, 3]", "integrator.coupling=midpoint_source"),
+    ("integrator.coupling=strang",),
+    ("grid.doubling_cells_per_lD=1e-6", "grid.max_doublings=2"),   # doubles twice at the start
+])
+def test_a_cupy_run_writes_numpys_outputs_bitwise(tmp_path, overrides):
+    """Time series, snapshots and a checkpoint (every_s: one after each sample) bitwise equal."""
+    every = ("checkpoint.every_s=1e-9",)
+    assert _qke_run(tmp_path / "numpy", *overrides, *every) == 0
+    assert _qke_run(tmp_path / "cupy", *overrides, *every, "device.backend=cupy") == 0
+    for pattern in ("timeseries.h5", "snapshots/*.h5", "checkpoint.h5"):
+        _assert_same_files(tmp_path / "numpy", tmp_path / "cupy", pattern)
+    with h5py.File(tmp_path / "cupy" / "timeseries.h5") as f:
+        assert f.attrs["backend"] == "cupy" and list(f.attrs["devices"]) == [0]
+        if "grid.max_doublings=2" in overrides:
+            assert f["doubling_level"][-1] == 2
+    with h5py.File(tmp_path / "numpy" / "timeseries.h5") as f:
+        assert f.attrs["backend"] == "numpy" and list(f.attrs["devices"]) == [-1]
+
+
+@pytest.mark.parametrize("first,second", [("cupy", "numpy"), ("numpy", "cupy")])
+def test_a_restart_crosses_backends_exactly(tmp_path, first, second):
+    """Stopped by a wall-time limit (with a checkpoint) on one backend, continued on the other:
+    the outputs are those of the uninterrupted NumPy run."""
+    assert _qke_run(tmp_path / "whole") == 0
+    part = tmp_path / "part"
+    assert _qke_run(part, f"device.backend={first}", "checkpoint.walltime_s=1e-9") == 3
+    assert _qke_run(part, f"device.backend={second}", restart=part / "checkpoint.h5") == 0
+    for pattern in ("timeseries.h5", "snapshots/*.h5"):
+        _assert_same_files(tmp_path / "whole", part, pattern)
+
+
+def test_cupy_refusals_are_one_line_before_any_output(tmp_path, capsys, monkeypatch, cupy):
+    """backend cupy with the direct (host) line solve, or with no device, or QKE_DEVICE naming a
+    device that is not there: a deck error naming the key, and no output folder."""
+    assert _qke_run(tmp_path / "a", "device.backend=cupy", "integrator.stage_solver=direct") == 2
+    assert "device.backend = 'cupy': integrator.stage_solver = 'direct'" in capsys.readouterr().err
+    monkeypatch.setenv("QKE_DEVICE", "3")
+    assert _qke_run(tmp_path / "b", "device.backend=cupy") == 2
+    assert "QKE_DEVICE = 3: no such device; allowed: 0 … 0" in capsys.readouterr().err
+    monkeypatch.delenv("QKE_DEVICE")
+    monkeypatch.setattr(cupy.cuda.runtime, "getDeviceCount", lambda: 0)      # CuPy, but no device
+    assert _qke_run(tmp_path / "c", "device.backend=cupy") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no CUDA device answers" in err and "allowed here: 'numpy'" in err
+    assert _qke_run(tmp_path / "d", "device.backend=auto") == 0      # auto: falls back to NumPy
+    with h5py.File(tmp_path / "d" / "timeseries.h5") as f:
+        assert f.attrs["backend"] == "numpy"
+    assert not any((tmp_path / k).exists() for k in "abc")
+
+
+@pytest.mark.mpi
+def test_four_ranks_on_two_devices_map_0101_and_equal_one_rank(tmp_path):
+    """4 MPI ranks, 2 stand-in devices: rank r drives device r mod 2 (node-local rank modulo the
+    device count), recorded in the time series; the outputs are bitwise the 1-rank NumPy run's."""
+    shorter = "time.T_end_MeV=23.996"
+    assert _qke_run(tmp_path / "one", shorter) == 0
+    argv = ["-m", "scripts.cli", "run", str(INPUT / "lattice_1d_laptop.yaml"), "--out", str(tmp_path / "four"),
+            "--progress", "none"]
+    for o in SMALL + [shorter, "device.backend=cupy"]:
+        argv += ["--set", o]
+    done = run_mpiexec(4, *argv, pythonpath=(str(FAKECUPY),), env={"FAKECUPY_DEVICES": "2"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with h5py.File(tmp_path / "four" / "timeseries.h5") as f:
+        assert list(f.attrs["devices"]) == [0, 1, 0, 1]
+    for pattern in ("timeseries.h5", "snapshots/*.h5"):
+        _assert_same_files(tmp_path / "one", tmp_path / "four", pattern)
