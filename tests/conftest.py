@@ -71,16 +71,28 @@ def _put_back(modules):
             setattr(sys.modules[parent], child, module)
 
 
+REAL_CUPY = os.environ.get("QKE_CUPY") == "device"
+"""QKE_CUPY=device: the `cupy` fixture gives the installed CuPy on a real GPU (the one-shot device
+script, scripts/device/one_shot.py, runs the stand-in's tests so), else the stand-in."""
+
+
 @pytest.fixture(scope="module")
 def cupy():
     """The stand-in as `cupy` for this module; whatever `cupy` was imported before (a real CuPy,
-    or none) is put back afterwards, so the other tests see the real one."""
+    or none) is put back afterwards, so the other tests see the real one. With QKE_CUPY=device,
+    the installed CuPy (skipped without a device)."""
+    if REAL_CUPY:
+        real = pytest.importorskip("cupy")
+        if real.cuda.runtime.getDeviceCount() == 0:
+            pytest.skip("QKE_CUPY=device: no CUDA device")
+        yield real
+        return
     if not (FAKECUPY / "cupy" / "__init__.py").is_file():
         pytest.skip(f"the CuPy stand-in is not at {FAKECUPY}")
     saved = _take_cupy_modules()
     patch = pytest.MonkeyPatch()
     patch.syspath_prepend(str(FAKECUPY))
-    patch.delenv("FAKECUPY_FMA", raising=False)    # kernels without FMA contraction: see the module docstring
+    patch.delenv("FAKECUPY_FMA", raising=False)    # kernels without FMA contraction: as the project builds them
     try:
         import cupy as stand_in
 

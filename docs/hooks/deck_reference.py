@@ -24,16 +24,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 """The repository root (docs/hooks/ is two levels below it)."""
 
-GENERATED_PAGES = ("reference/deck-qke.md", "reference/deck-pb.md", "reference/commands.md")
+GENERATED_PAGES = ("reference/deck-qke.md", "reference/deck-pb.md", "reference/deck-hot_plasma.md",
+                   "reference/deck-bfv.md", "reference/deck-ars.md", "reference/commands.md")
 """Pages this hook generates (tests/scripts/test_docs.py accepts links to them; the build checks that
 the list matches the models)."""
 
 MODEL_TITLES = {
     "qke": "QKE decks (`model: qke`): homogeneous and lattice",
     "pb": "Pauli–Boltzmann decks (`model: pb`)",
+    "hot_plasma": "Hot-plasma conversion decks (`model: hot_plasma`)",
+    "bfv": "Bell–Foot–Volkas decks (`model: bfv`)",
+    "ars": "ARS baryogenesis decks (`model: ars`)",
 }
-EXAMPLE_DECKS = {"qke": "input/lattice_1d_laptop.yaml", "pb": "input/pb_asymgen_s2_1e-6.yaml"}
-MODEL_PAGES = {"qke": "../models/diffusion-qke.md", "pb": "../models/pauli-boltzmann.md"}
+EXAMPLE_DECKS = {"qke": "input/lattice_1d_laptop.yaml", "pb": "input/pb_asymgen_s2_1e-6.yaml",
+                 "hot_plasma": "input/hot_plasma_random_field.yaml", "bfv": "input/bfv_laptop.yaml",
+                 "ars": "input/ars_scenario1.yaml"}
+MODEL_PAGES = {"qke": "../models/diffusion-qke.md", "pb": "../models/pauli-boltzmann.md",
+               "hot_plasma": "../models/hot-plasma.md", "bfv": "../models/bell-foot-volkas.md",
+               "ars": "../models/ars.md"}
 
 
 def _import_project():

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import FAKECUPY, INPUT, run_mpiexec
+from conftest import FAKECUPY, INPUT, REAL_CUPY, run_mpiexec
 from scripts.cli import main
 
 pytestmark = pytest.mark.usefixtures("cupy")
@@ -106,9 +106,10 @@ def test_cupy_refusals_are_one_line_before_any_output(tmp_path, capsys, monkeypa
     device that is not there: a deck error naming the key, and no output folder."""
     assert _qke_run(tmp_path / "a", "device.backend=cupy", "integrator.stage_solver=direct") == 2
     assert "device.backend = 'cupy': integrator.stage_solver = 'direct'" in capsys.readouterr().err
-    monkeypatch.setenv("QKE_DEVICE", "3")
+    count = cupy.cuda.runtime.getDeviceCount()
+    monkeypatch.setenv("QKE_DEVICE", str(count))
     assert _qke_run(tmp_path / "b", "device.backend=cupy") == 2
-    assert "QKE_DEVICE = 3: no such device; allowed: 0 … 0" in capsys.readouterr().err
+    assert f"QKE_DEVICE = {count}: no such device; allowed: 0 … {count - 1}" in capsys.readouterr().err
     monkeypatch.delenv("QKE_DEVICE")
     monkeypatch.setattr(cupy.cuda.runtime, "getDeviceCount", lambda: 0)      # CuPy, but no device
     assert _qke_run(tmp_path / "c", "device.backend=cupy") == 2
@@ -121,18 +122,23 @@ def test_cupy_refusals_are_one_line_before_any_output(tmp_path, capsys, monkeypa
 
 
 @pytest.mark.mpi
-def test_four_ranks_on_two_devices_map_0101_and_equal_one_rank(tmp_path):
+def test_four_ranks_on_two_devices_map_0101_and_equal_one_rank(tmp_path, cupy):
     """4 MPI ranks, 2 stand-in devices: rank r drives device r mod 2 (node-local rank modulo the
-    device count), recorded in the time series; the outputs are bitwise the 1-rank NumPy run's."""
+    device count), recorded in the time series; the outputs are bitwise the 1-rank NumPy run's.
+    (On a real machine, QKE_CUPY=device: its devices, r mod their count.)"""
     shorter = "time.T_end_MeV=23.996"
     assert _qke_run(tmp_path / "one", shorter) == 0
     argv = ["-m", "scripts.cli", "run", str(INPUT / "lattice_1d_laptop.yaml"), "--out", str(tmp_path / "four"),
             "--progress", "none"]
     for o in SMALL + [shorter, "device.backend=cupy"]:
         argv += ["--set", o]
-    done = run_mpiexec(4, *argv, pythonpath=(str(FAKECUPY),), env={"FAKECUPY_DEVICES": "2"}, timeout=300)
+    if REAL_CUPY:
+        count, where = cupy.cuda.runtime.getDeviceCount(), ()
+    else:
+        count, where = 2, (str(FAKECUPY),)
+    done = run_mpiexec(4, *argv, pythonpath=where, env={"FAKECUPY_DEVICES": "2"}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     with h5py.File(tmp_path / "four" / "timeseries.h5") as f:
-        assert list(f.attrs["devices"]) == [0, 1, 0, 1]
+        assert list(f.attrs["devices"]) == [r % count for r in range(4)]
     for pattern in ("timeseries.h5", "snapshots/*.h5"):
         _assert_same_files(tmp_path / "one", tmp_path / "four", pattern)
