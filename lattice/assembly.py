@@ -16,6 +16,7 @@ import numpy as np
 from lattice.advancers import LocalOnly, Split
 from lattice.compiled_line import compiled_line_stepper
 from lattice.compiled_rodas import compiled_site_stepper
+from lattice.devices import check_memory
 from lattice.grid import Lattice
 from lattice.implicit import ImplicitLattice
 from lattice.rosenbrock import Rodas4
@@ -63,6 +64,7 @@ def assemble(deck, spec, comm, xp=np) -> RunParts:
     integ = deck.integrator
     if spec.on_lattice(deck):
         lattice, system, diffusion, unit = build_lattice(deck, spec, comm, xp)
+        check_memory(lattice, spec.lattice.n_fields, integ.krylov_restart)
         y = xp.asarray(system.initial_state(lattice.local_shape))
     else:
         lattice, diffusion, unit = None, None, 1.0

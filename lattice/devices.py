@@ -12,6 +12,7 @@ reproducible), so a restart may change it.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
@@ -21,6 +22,12 @@ from kernels.backend import device_available
 from lattice.deck import DeckError
 
 log = logging.getLogger(__name__)
+
+VECTORS_AT_PEAK = 60
+"""State vectors (n_fields numbers per cell) an implicit lattice step holds on the device at its
+peak besides its Krylov basis: the Jacobian and preconditioner blocks (3 × n), the Rodas4 stages
+and GMRES work arrays. Measured on the stand-in (cupy.memory.peak, 32² cells): 57.3 +
+integrator.krylov_restart; tests/lattice/test_gpu_run.py checks that the estimate holds."""
 
 DEVICE_ENV = "QKE_DEVICE"
 """Environment variable: the device number (among the visible ones) every rank of the run uses."""
@@ -93,3 +100,29 @@ def _device_number(node_rank: int, count: int):
     if not 0 <= device < count:
         return 0, f"{DEVICE_ENV} = {device}: no such device; allowed: 0 … {count - 1} (the visible devices)"
     return device, ""
+
+
+def device_bytes_needed(cells: int, n_fields: int, krylov_restart: int) -> int:
+    """Upper estimate of the GPU memory [bytes] a rank's block of `cells` cells needs."""
+    return (VECTORS_AT_PEAK + krylov_restart) * 8 * n_fields * cells
+
+
+def check_memory(lattice, n_fields: int, krylov_restart: int):
+    """On the GPU: DeckError on every rank, before the run allocates its arrays, if a rank's
+    block does not fit in its device's free memory ("needs X GB, Y free")."""
+    if lattice.backend.name != "cupy":
+        return
+    cupy = lattice.xp
+    cells = math.prod(lattice.local_shape)
+    need = device_bytes_needed(cells, n_fields, krylov_restart)
+    pool = cupy.get_default_memory_pool()
+    free = cupy.cuda.runtime.memGetInfo()[0] + pool.total_bytes() - pool.used_bytes()
+    error = ""
+    if need > free:
+        error = (f"device.backend = 'cupy': a rank's block of {cells} cells needs about {need / 1e9:.3g} GB "
+                 f"of GPU memory ({VECTORS_AT_PEAK} + integrator.krylov_restart = {krylov_restart} state "
+                 f"vectors of {n_fields} fields per cell), {free / 1e9:.3g} GB free on device "
+                 f"{cupy.cuda.runtime.getDevice()}; use more ranks (one GPU each) or a smaller grid.shape")
+    error = lattice.comm.allreduce_max(error)
+    if error:
+        raise DeckError(error)

@@ -142,3 +142,35 @@ def test_four_ranks_on_two_devices_map_0101_and_equal_one_rank(tmp_path, cupy):
         assert list(f.attrs["devices"]) == [r % count for r in range(4)]
     for pattern in ("timeseries.h5", "snapshots/*.h5"):
         _assert_same_files(tmp_path / "one", tmp_path / "four", pattern)
+
+
+@pytest.mark.parametrize("overrides,implicit", [
+    (("grid.shape=[24, 24]",), True),
+    (("grid.shape=[24, 24]", "integrator.krylov_restart=5"), True),
+    (("grid.shape=[8, 8, 8]", "integrator.coupling=midpoint_source"), False)])
+def test_the_memory_estimate_bounds_the_peak_and_a_block_too_big_is_refused(cupy, overrides, implicit, monkeypatch,
+                                                                          capsys, tmp_path):
+    """The peak device memory of a short run (the stand-in's count of live device buffers) stays
+    within lattice.devices' estimate, and for the implicit coupling (which the estimate is made
+    for) above 60 % of it; the run checks the estimate against the free memory first: with less
+    free, a deck error says how much is needed and free."""
+    from lattice.devices import device_bytes_needed
+    from lattice.driver import Simulation
+    from scripts.models import load_deck
+
+    if REAL_CUPY:
+        pytest.skip("the stand-in counts the device memory")
+    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", SMALL + list(overrides) + ["output.progress=none"])
+    cupy.memory.reset_peak()
+    before = cupy.memory.live
+    sim = Simulation(deck, schema, write=False, xp=cupy)
+    sim.run()
+    cells = int(np.prod(deck.grid.shape))
+    estimate = device_bytes_needed(cells, 8, deck.integrator.krylov_restart)
+    peak = cupy.memory.peak - before
+    assert peak <= estimate and (peak > 0.6 * estimate or not implicit)
+    monkeypatch.setattr(cupy.cuda.runtime, "memGetInfo", lambda: (estimate // 2, 80 << 30))
+    assert _qke_run(tmp_path / "big", *overrides, "device.backend=cupy") == 2
+    err = capsys.readouterr().err
+    assert f"a rank's block of {cells} cells needs about {estimate / 1e9:.3g} GB" in err and "GB free" in err
+    assert not (tmp_path / "big").exists()
