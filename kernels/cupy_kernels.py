@@ -17,7 +17,9 @@ import cupy
 
 _THREADS = 256
 _OPTIONS = ("--fmad=false",)
-"""NVRTC options of every kernel: no contraction of a product and a sum into one rounding."""
+"""NVRTC options of every kernel (written out in the RawKernel calls too, for tools that read the
+sources): no contraction of a product and a sum into one rounding. tests/kernels/test_nvrtc.py
+compiles every source with NVRTC for sm_90 and checks that no fma is left."""
 
 _LAPLACIAN = cupy.RawKernel(r'''
 extern "C" __global__
@@ -40,7 +42,7 @@ void laplacian(const double* u, double* out, long long n_fields,
     if (h2) acc += (u[c + 1] + u[c - 1] - centre2) * c2;
     out[idx] = acc;
 }
-''', "laplacian", options=_OPTIONS)
+''', "laplacian", options=("--fmad=false",))
 
 _BLOCK_PRODUCT = cupy.RawKernel(r'''
 extern "C" __global__
@@ -56,7 +58,7 @@ void block_product(const double* M, const double* v, double* out, long long n, l
         out[i * sites + s] = acc;
     }
 }
-''', "block_product", options=_OPTIONS)
+''', "block_product", options=("--fmad=false",))
 
 _STAGE_PRECONDITIONER = r'''
 #define N __N__
