@@ -25,6 +25,24 @@ def run_deck():
     return _run
 
 
+def stop_after(path, n):
+    """A lattice.control.RunControl that stops the run with a checkpoint at `path` at its n-th
+    poll, as a wall-time limit would (restart tests)."""
+    from lattice.control import RunControl
+    from lattice.parallel import SerialComm
+
+    class StopAfter(RunControl):
+        def __init__(self):
+            super().__init__(SerialComm(), path)
+            self.n = n
+
+        def poll(self):
+            self.n -= 1
+            return (self.n == 0, self.n == 0)
+
+    return StopAfter()
+
+
 def mpiexec_path():
     """The mpiexec beside this Python (the mpich wheel's) or on PATH; skips the test if none."""
     for candidate in (Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")):

@@ -3,7 +3,7 @@
 import h5py
 import numpy as np
 
-from conftest import INPUT
+from conftest import INPUT, stop_after
 from lattice.control import RunControl
 from lattice.driver import Stopped, run
 from lattice.parallel import SerialComm
@@ -12,18 +12,6 @@ from scripts.models import load_deck
 
 OVERRIDES = ["grid.shape=[12]", "seed.kind=sine", "seed.amplitude=5e-11", "time.T_start_MeV=24",
              "time.T_end_MeV=23.8", "output.samples=9", "output.snapshots=3", "output.progress=none"]
-
-
-class StopAfter(RunControl):
-    """Stops (with a checkpoint) at the n-th poll, like a wall-time limit would."""
-
-    def __init__(self, path, n):
-        super().__init__(SerialComm(), path)
-        self.n = n
-
-    def poll(self):
-        self.n -= 1
-        return (self.n == 0, self.n == 0)
 
 
 def _read(out):
@@ -42,7 +30,7 @@ def test_restart_reproduces_the_uninterrupted_run_bitwise(tmp_path):
     whole = run(deck, schema, out_dir=tmp_path / "whole")
     ck = tmp_path / "part" / "checkpoint.h5"
     try:
-        run(deck, schema, out_dir=tmp_path / "part", control=StopAfter(str(ck), 4))
+        run(deck, schema, out_dir=tmp_path / "part", control=stop_after(str(ck), 4))
         raise AssertionError("the run should have stopped")
     except Stopped as stopped:
         assert stopped.path == str(ck)
@@ -63,7 +51,7 @@ def test_single_site_restart_is_exact(tmp_path):
     whole = run(deck, schema, write=False)
     ck = tmp_path / "ck.h5"
     try:
-        run(deck, schema, out_dir=tmp_path / "a", control=StopAfter(str(ck), 10))
+        run(deck, schema, out_dir=tmp_path / "a", control=stop_after(str(ck), 10))
     except Stopped:
         pass
     resumed = run(deck, schema, out_dir=tmp_path / "a", restart=str(ck))
@@ -119,9 +107,13 @@ def test_sigterm_writes_a_checkpoint_and_exits_3(tmp_path):
     assert not list((tmp_path / "s").glob("*.tmp*"))
 
 
-class TermAfter(StopAfter):
+class TermAfter(RunControl):
     """A SIGTERM arriving just before the n-th poll (the handler only sets the flag), answered by
     RunControl's own poll."""
+
+    def __init__(self, path, n):
+        super().__init__(SerialComm(), path)
+        self.n = n
 
     def poll(self):
         self.n -= 1
@@ -172,7 +164,7 @@ def test_restart_from_another_deck_is_refused_before_any_output(tmp_path, capsys
     out = tmp_path / "part"
     ck = out / "checkpoint.h5"
     try:
-        run(deck, schema, out_dir=out, control=StopAfter(str(ck), 4))
+        run(deck, schema, out_dir=out, control=stop_after(str(ck), 4))
         raise AssertionError("the run should have stopped")
     except Stopped:
         pass

@@ -13,7 +13,7 @@ from scipy.integrate import IntegrationWarning, quad, solve_ivp
 from scipy.linalg import expm
 from scipy.special import gamma
 
-from conftest import INPUT
+from conftest import INPUT, stop_after
 
 ANGLES = (0.5, 0.3, 0.7, 1.0)
 
@@ -294,25 +294,14 @@ def test_qke_run_follows_the_independent_solution(deck, tmp_path, capsys):
 
 def test_restart_from_a_checkpoint_is_bitwise(deck, tmp_path):
     """A run stopped with a checkpoint and restarted equals the uninterrupted run bit for bit."""
-    from lattice.control import RunControl
     from lattice.driver import Stopped, run
-    from lattice.parallel import SerialComm
     from scripts.models import load_deck
-
-    class StopAfter(RunControl):
-        def __init__(self, path, n):
-            super().__init__(SerialComm(), path)
-            self.n = n
-
-        def poll(self):
-            self.n -= 1
-            return (self.n == 0, self.n == 0)
 
     d, schema = load_deck(deck, ["time.T_end_MeV=1e9"])
     whole = run(d, schema, write=False)
     ck = tmp_path / "ck.h5"
     with pytest.raises(Stopped):
-        run(d, schema, out_dir=tmp_path / "a", control=StopAfter(str(ck), 5))
+        run(d, schema, out_dir=tmp_path / "a", control=stop_after(str(ck), 5))
     resumed = run(d, schema, out_dir=tmp_path / "a", restart=str(ck))
     for key in ("Delta_L", "rho_33", "L_singlets"):
         np.testing.assert_array_equal(resumed.series[key], whole.series[key])
