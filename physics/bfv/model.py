@@ -39,8 +39,10 @@ TOLERANCES = (
     Field("atol_X", float, "", "absolute tolerance of the neutron fractions", default=1e-9,
           minimum=0.0, exclusive_minimum=True, maximum=1.0),
     Field("dlnT_max", float, "", "largest step in ln T_ν: the splitting step of refill and "
-          "resonance sweep (the note's prototype: 8e-4; 1e-3 to 5e-3 give the same L within 0.5 %)",
-          default=1e-3, minimum=1e-6, maximum=0.5),
+          "resonance sweep. Near 3 MeV the p₂ resonance is marginal, and too coarse a step lets it "
+          "run away (at 7 eV², 1e-3 gives L_e/h = 2.8e-3); 2.5e-4 is converged there (1.25e-4 moves "
+          "L_e by 2e-4 of itself; docs/models/bell-foot-volkas.md §3)", default=2.5e-4, minimum=1e-6,
+          maximum=0.5),
 )
 
 

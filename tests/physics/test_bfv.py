@@ -222,16 +222,17 @@ def test_targets_quick_holds(capsys):
 # -- slow: the full deck ------------------------------------------------------------------------
 @pytest.mark.slow
 def test_full_7eV2_deck_through_the_runner(tmp_path):
-    """input/bfv_7eV2.yaml through the runner: L_τ/h → 0.16 (10 %), δN_ρ → −0.09 (±0.02), the
-    swap invariant to round-off. L_e and N_eff are not asserted here: whether the p₂ resonance
-    runs away near 3 MeV depends on the step sequence (docs/models/bell-foot-volkas.md §4), and
-    this deck's sequence takes the run-away branch (L_e/h = 2.8e-3); the paper's branch is checked
-    by `qke targets bfv`."""
+    """input/bfv_7eV2.yaml through the runner (about 6 min): L_τ/h → 0.16 and L_e/h → 6.7e-3
+    (10 %), δN_ρ → −0.09 (±0.02), N_eff → 2.7 for L > 0 (±0.05), the swap invariant to round-off.
+    The deck's dlnT_max = 2.5e-4 is converged (docs/models/bell-foot-volkas.md §3); at 1e-3 the
+    p₂ resonance runs away (L_e/h = 2.8e-3)."""
     from scripts.cli import main
 
     assert main(["run", str(INPUT / "bfv_7eV2.yaml"), "--out", str(tmp_path), "--progress", "none"]) == 0
     with h5py.File(tmp_path / "timeseries.h5") as f:
-        end = {k: f[k][:] for k in ("L_tau_over_h", "dN_rho", "L_conserved")}
+        end = {k: f[k][:] for k in ("L_tau_over_h", "L_e_over_h", "N_eff_plus", "dN_rho", "L_conserved")}
     assert end["L_tau_over_h"][-1] == pytest.approx(0.16, rel=0.10)
+    assert end["L_e_over_h"][-1] == pytest.approx(6.7e-3, rel=0.10)
+    assert end["N_eff_plus"][-1] == pytest.approx(2.7, abs=0.05)
     assert end["dN_rho"][-1] == pytest.approx(-0.09, abs=0.02)
     assert np.max(np.abs(end["L_conserved"] - end["L_conserved"][0])) <= 1e-14
