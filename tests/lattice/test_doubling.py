@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT
+from conftest import INPUT, stop_after
 from lattice.doubling import plan, source_indices
 from lattice.deck import DeckError
 from lattice.driver import Stopped, run
@@ -16,7 +16,6 @@ from lattice.parallel import SerialComm
 from lattice.snapshots import read_snapshot
 from lattice.assembly import build_lattice
 from scripts.models import load_deck
-from test_restart import StopAfter
 
 
 @pytest.mark.parametrize("shape", [(8,), (12,), (6, 4), (4, 6, 8)])
@@ -86,7 +85,7 @@ def test_doubling_is_recorded_and_survives_a_restart(tmp_path, caplog):
     assert attrs["dx"][0] == pytest.approx(2 * attrs0["dx"][0], rel=1e-15)
     ck = tmp_path / "part" / "checkpoint.h5"
     with pytest.raises(Stopped):
-        run(deck, schema, out_dir=tmp_path / "part", control=StopAfter(str(ck), 4))
+        run(deck, schema, out_dir=tmp_path / "part", control=stop_after(str(ck), 4))
     resumed = run(deck, schema, out_dir=tmp_path / "part", restart=str(ck))
     np.testing.assert_array_equal(resumed.state, whole.state)
     # periodic box: the two images the doubling made stay identical, bit for bit
