@@ -4,7 +4,8 @@ the stepper and the advancer, chosen once here.
 One site, or a model's own grid on one rank: the compiled site loop when the model offers
 per-site kernels (lattice.compiled_rodas), else the Python Rodas4. A decomposed lattice: the
 implicit coupling (diffusion inside the Rosenbrock stages; the compiled line for 1D with the
-direct stage solver, lattice.compiled_line) or a split coupling (lattice.splitting).
+direct stage solver, lattice.compiled_line; with method dopri5 and GMRES stages, the explicit
+lattice.dopri5 throughout) or a split coupling (lattice.splitting).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lattice.advancers import LocalOnly, Split
 from lattice.compiled_line import compiled_line_stepper
 from lattice.compiled_rodas import compiled_site_stepper
 from lattice.devices import check_memory
+from lattice.dopri5 import Dopri5
 from lattice.grid import Lattice
 from lattice.implicit import ImplicitLattice
 from lattice.rosenbrock import Rodas4
@@ -97,6 +99,9 @@ def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape):
         return Rodas4(system, error_norm, reduce_max=comm.allreduce_max, backend=lattice.backend), None
     stepped = ImplicitLattice(system, diffusion, lattice, error_norm.field_weights, integ.krylov_tolerance,
                               integ.krylov_restart, integ.krylov_max_iterations, integ.stage_solver)
+    if integ.method == "dopri5" and integ.stage_solver == "gmres":     # explicit throughout, any backend
+        explicit_norm = system.error_norm(integ.rtol * integ.explicit_rtol_factor, integ)
+        return Dopri5(stepped, explicit_norm, reduce_max=comm.allreduce_max, backend=lattice.backend), None
     if integ.stage_solver == "direct":
         compiled = compiled_line_stepper(system, error_norm, diffusion, stepped, lattice, integ.rtol,
                                          integ.explicit_rtol_factor, integ.method,

@@ -198,6 +198,9 @@ class Rodas4:
         self.t_reached = None
         """Time [as t] of the state the last `advance` returned (t_end unless interrupted)."""
 
+    error_order = ERROR_ORDER
+    """The step controller's exponent is −1/error_order."""
+
     switching = False
     """Rodas4 throughout: no explicit branch (lattice.explicit_rk.SwitchingCounters has one)."""
 
@@ -262,7 +265,7 @@ class Rodas4:
             if not np.isfinite(err):
                 factor = self.fac_min
             else:
-                factor = self.safety * max(err, 1e-12) ** (-1.0 / ERROR_ORDER)
+                factor = self.safety * max(err, 1e-12) ** (-1.0 / self.error_order)
             if np.isfinite(err) and err <= 1.0:
                 self.n_accepted += 1
                 if record is not None:

@@ -41,8 +41,10 @@ INTEGRATOR = (
     Field("method", str, "", "single sites with compiled kernels and 1D lattices with stage_solver "
           "= direct (lattice/explicit_rk.py): auto (Rodas4 where the problem is stiff, the explicit "
           "Dormand-Prince 5(4) where the step is set by accuracy, switching automatically) or "
-          "rodas4 (implicit throughout) or dopri5 (explicit throughout: validation); every other run "
-          "steps with Rodas4 (dopri5 is refused there)", default="auto",
+          "rodas4 (implicit throughout) or dopri5 (explicit throughout); lattices with stage_solver "
+          "= gmres (any dimension, CPU or GPU): rodas4 (auto means rodas4) or dopri5 (explicit "
+          "throughout, lattice/dopri5.py); split couplings step with Rodas4 (dopri5 is refused there)",
+          default="auto",
           choices=("auto", "rodas4", "dopri5")),
     Field("explicit_rtol_factor", float, "", "method auto: the explicit branch runs at rtol times "
           "this (its local error is not damped as Rodas4's is)", default=0.01, minimum=1e-6,
@@ -133,11 +135,10 @@ def check_method(spec):
         if not spec.explicit_branch:
             raise DeckError(f"integrator.method = 'dopri5': the {spec.name} model has no explicit branch; "
                             f"allowed: 'auto', 'rodas4' (both Rodas4)")
-        if spec.lattice is not None and not (line_engine(deck) or is_single_site(deck)):
-            raise DeckError(f"integrator.method = 'dopri5': the explicit branch runs on a single site and on a 1D "
-                            f"lattice with integrator.stage_solver = 'direct' (grid.shape = "
-                            f"{list(deck.grid.shape)}, stage_solver = {deck.integrator.stage_solver!r}); allowed "
-                            f"here: 'auto', 'rodas4' (both Rodas4)")
+        if spec.lattice is not None and deck.integrator.coupling != "implicit" and not is_single_site(deck):
+            raise DeckError(f"integrator.method = 'dopri5': the explicit branch takes the whole right-hand side "
+                            f"(integrator.coupling = 'implicit'), not a split coupling (coupling = "
+                            f"{deck.integrator.coupling!r}); allowed here: 'auto', 'rodas4' (both Rodas4)")
     return check
 
 

@@ -73,6 +73,7 @@ def _assert_same_files(a, b, pattern):
     ("grid.shape=[4, 3]", "integrator.coupling=midpoint_source"),
     ("integrator.coupling=strang",),
     ("grid.doubling_cells_per_lD=1e-6", "grid.max_doublings=2"),   # doubles twice at the start
+    ("grid.shape=[4, 3]", "integrator.method=dopri5"),       # the explicit stepper (lattice/dopri5.py)
 ])
 def test_a_cupy_run_writes_numpys_outputs_bitwise(tmp_path, overrides):
     """Time series, snapshots and a checkpoint (every_s: one after each sample) bitwise equal."""
@@ -174,3 +175,35 @@ def test_the_memory_estimate_bounds_the_peak_and_a_block_too_big_is_refused(cupy
     err = capsys.readouterr().err
     assert f"a rank's block of {cells} cells needs about {estimate / 1e9:.3g} GB" in err and "GB free" in err
     assert not (tmp_path / "big").exists()
+
+
+@pytest.mark.parametrize("method,syncs", [("rodas4", None), ("dopri5", 3)])
+def test_device_syncs_of_one_step(cupy, method, syncs):
+    """Device→host syncs of one attempt on a 8×6 lattice, counted by the stand-in. The explicit
+    step makes 3: the error norm's maximum and the two of the reproducible sums of the
+    conserved totals (the issue's budget is 1). The implicit step makes 2 per reproducible sum
+    (its global bound, then the sums), one sum per GMRES iteration and two per stage solve, plus
+    the same 3 as the explicit step: 4·solves + 2·iterations + 3 (the issue's budget is
+    iterations + 1). These pin today's counts, so that a change that adds a sync is seen."""
+    from lattice.assembly import assemble
+    from lattice.parallel import SerialComm
+    from scripts.models import load_deck
+
+    if REAL_CUPY:
+        pytest.skip("the stand-in counts the syncs")
+    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[8, 6]", "seed.kind=sine",
+                                                               "seed.amplitude=3e-11", f"integrator.method={method}"])
+    parts = assemble(deck, schema.spec, SerialComm(), cupy)
+    cosmology, T = parts.system.cosmology, deck.time.T_start_MeV
+    t, h = cosmology.time(T), 1e-7 / cosmology.hubble(T)
+    parts.stepper.attempt(t, parts.y, h)
+    cupy.counters.reset()
+    if method == "rodas4":
+        stats = parts.stepper.system.stats
+        before = (stats.solves, stats.iterations)
+        parts.stepper.attempt(t, parts.y, h)
+        solves, iterations = stats.solves - before[0], stats.iterations - before[1]
+        syncs = 4 * solves + 2 * iterations + 3
+    else:
+        parts.stepper.attempt(t, parts.y, h)
+    assert cupy.counters.syncs == syncs

@@ -44,7 +44,7 @@ MALFORMED = [
     ("model: qke\nphysics: [1, 2]\n", "physics"),
     (GOOD.replace("delta_m2_eV2: -1.0", "delta_m2_eV2: [unclosed"), "YAML"),
     (GOOD + "grid:\n  shape: [4, 4]\nintegrator:\n  stage_solver: direct\n", "integrator.stage_solver"),
-    (GOOD + "grid:\n  shape: [8]\nintegrator:\n  method: dopri5\n", "integrator.method"),
+    (GOOD + "grid:\n  shape: [8]\nintegrator:\n  method: dopri5\n  coupling: strang\n", "integrator.method"),
     (GOOD + "grid:\n  shape: [8]\nintegrator:\n  stage_solver: direct\n  coupling: strang\n",
      "integrator.stage_solver"),
     (GOOD + "integrator:\n  stage_solver: lu\n", "integrator.stage_solver"),

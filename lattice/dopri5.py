@@ -1,0 +1,83 @@
+"""The explicit Dormand–Prince 5(4) step on arrays of any backend: `integrator.method: dopri5` on
+a lattice solved with GMRES stages (any dimension, NumPy or CuPy).
+
+The compiled single-site and 1D line loops have their own DOPRI5 branch with the automatic
+switch (lattice.explicit_rk). This stepper is explicit throughout: every stage evaluates the
+whole right-hand side, the local equations plus diffusion (lattice.implicit.ImplicitLattice.f),
+and combines the stages element by element in a fixed order, so a step is bitwise the same on
+the CPU and the GPU and for any rank count. A step costs six evaluations (the last stage is the
+next step's first) and one device→host sync, the error norm's global maximum. The step is set
+by accuracy at rtol × integrator.explicit_rtol_factor, and by stability where the problem is
+stiff (then the controller's rejections hold it near the stability limit: use Rodas4 there).
+"""
+
+from __future__ import annotations
+
+from lattice.explicit_rk import DP_A, DP_C, DP_E
+from lattice.rosenbrock import Rodas4
+
+STAGES = 7
+
+
+class Dopri5(Rodas4):
+    """DOPRI5 with the step control and bookkeeping of lattice.rosenbrock.Rodas4 (advance,
+    counters, restart state); the Jacobian is never formed.
+
+    Args: as Rodas4 (system: a lattice.model.Equations, here the coupled lattice; error_norm at
+    the explicit branch's tolerance).
+    """
+
+    error_order = 5.0
+    """Controller exponent −1/5 (the embedded solution's order 4, plus 1)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._known = []   # [(t, y, f(t, y))]: this step's start and the last step's end (FSAL)
+
+    def split_stats(self):
+        """Statistics per branch: every step is DOPRI5."""
+        return {"dopri5_accepted": self.n_accepted, "dopri5_rejected": self.n_rejected, "switches": 0}
+
+    def advance(self, t, y, t_end, h, source=None, record=None, interrupt=None):
+        """As Rodas4.advance; the stage values of earlier calls are not reused (the caller may
+        change y in place between calls)."""
+        self._known = []
+        return super().advance(t, y, t_end, h, source, record, interrupt)
+
+    def _f_at(self, t, y):
+        """f(t, y), reused when (t, y) is a known start or the end of the previous attempt."""
+        for known_t, known_y, value in self._known:
+            if known_t == t and known_y is y:
+                return value
+        return self.system.f(t, y)
+
+    def attempt(self, t, y, h, source=None):
+        """One DOPRI5 step of size h from (t, y); returns (y_new, error norm). `source` must be
+        None (the explicit stepper does not serve a split coupling)."""
+        if source is not None:
+            raise ValueError("Dopri5 takes no source term")
+        k = [self._f_at(t, y)]
+        for s in range(1, STAGES - 1):
+            k.append(self.system.f(t + DP_C[s] * h, self._combination(y, h, DP_A[s], k)))
+        y_new = self._combination(y, h, DP_A[STAGES - 1], k)
+        if self.conserve is not None:
+            y_new = self.conserve(y, y_new)
+        k.append(self.system.f(t + h, y_new))
+        norm = float(self.reduce_max(self.error_norm(self._combination(None, h, DP_E, k), y, y_new)))
+        self._known = [(t, y, k[0]), (t + h, y_new, k[-1])]
+        return y_new, norm
+
+    @staticmethod
+    def _combination(y, h, weights, k):
+        """y + (h w_0) k_0 + (h w_1) k_1 + … (terms with w_j = 0 skipped), element by element in
+        that order; without y, the sum alone."""
+        out = None if y is None else y.copy()
+        for w, kj in zip(weights, k):
+            if w == 0.0:
+                continue
+            term = kj * (h * float(w))
+            if out is None:
+                out = term
+            else:
+                out += term
+        return out
