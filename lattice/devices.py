@@ -85,6 +85,9 @@ def place(deck, comm, on_lattice: bool) -> Placement:
     if error:
         raise DeckError(error)
     cupy.cuda.Device(device).use()
+    mapping = comm.allgather(device)
+    if comm.rank == 0:
+        log.info("device.backend = %r: CuPy, %d rank(s) on GPU(s) %s (rank order)", wanted, comm.size, mapping)
     return Placement(cupy, "cupy", device)
 
 
