@@ -17,7 +17,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 from scipy.optimize import minimize_scalar
 
-from conftest import INPUT
+from conftest import INPUT, stop_after
 from physics.hot_plasma import bloch, bounds, master, plasma
 from physics.hot_plasma.plasma import Rates
 from scripts.cli import main
@@ -314,15 +314,8 @@ def test_restart_is_bit_for_bit(tmp_path):
                              [s for s in SMALL if s != "--set"] + ["output.progress=none"])
     whole = Simulation(deck, schema, write=False).run()
 
-    class StopAtSample8:   # the RunControl interface: path, reason, poll()
-        path, polls, reason = str(tmp_path / "ck.h5"), 0, "at sample 8"
-
-        def poll(self):
-            self.polls += 1
-            return self.polls == 8, self.polls == 8
-
     with pytest.raises(Stopped):
-        Simulation(deck, schema, write=False).run(StopAtSample8())
+        Simulation(deck, schema, write=False).run(stop_after(str(tmp_path / "ck.h5"), 8))
     resumed = Simulation(deck, schema, write=False)
     resumed.restore(tmp_path / "ck.h5")
     result = resumed.run()

@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, run_mpiexec
+from conftest import INPUT, run_mpiexec, stop_after
 from scripts.cli import main
 
 SMALL = ["--set", "momentum.n_points=100", "--set", "time.T_end_MeV=40", "--set", "output.samples=21"]
@@ -68,15 +68,8 @@ def test_pb_restart_is_bit_for_bit(tmp_path):
                                                                  "output.samples=21", "output.progress=none"])
     whole = Simulation(deck, schema, write=False).run()
 
-    class StopAtSample8:   # the RunControl interface: path, reason, poll()
-        path, polls, reason = str(tmp_path / "ck.h5"), 0, "at sample 8"
-
-        def poll(self):
-            self.polls += 1
-            return self.polls == 8, self.polls == 8
-
     with pytest.raises(Stopped):
-        Simulation(deck, schema, write=False).run(StopAtSample8())
+        Simulation(deck, schema, write=False).run(stop_after(str(tmp_path / "ck.h5"), 8))
     resumed = Simulation(deck, schema, write=False)
     resumed.restore(tmp_path / "ck.h5")
     result = resumed.run()
