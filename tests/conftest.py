@@ -43,6 +43,19 @@ def stop_after(path, n):
     return StopAfter()
 
 
+def whole_and_resumed(deck, schema, checkpoint, polls):
+    """(the RunResult of an uninterrupted in-memory run of the deck, that of the same run stopped
+    with a checkpoint at its polls-th poll and restored from it), for restart tests."""
+    from lattice.driver import Simulation, Stopped
+
+    whole = Simulation(deck, schema, write=False).run()
+    with pytest.raises(Stopped):
+        Simulation(deck, schema, write=False).run(stop_after(str(checkpoint), polls))
+    resumed = Simulation(deck, schema, write=False)
+    resumed.restore(checkpoint)
+    return whole, resumed.run()
+
+
 def mpiexec_path():
     """The mpiexec beside this Python (the mpich wheel's) or on PATH; skips the test if none."""
     for candidate in (Path(sys.executable).parent / "mpiexec", shutil.which("mpiexec")):

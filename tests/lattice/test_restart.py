@@ -21,6 +21,19 @@ def _read(out):
     return series, fields
 
 
+def _assert_resumed_equals_whole(resumed, whole, tmp_path):
+    """The resumed run (folder part/) equals the uninterrupted one (whole/) bit for bit: final
+    state, time series, last snapshot and step count."""
+    np.testing.assert_array_equal(resumed.state, whole.state)
+    a, fa = _read(tmp_path / "whole")
+    b, fb = _read(tmp_path / "part")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    for name in fa:
+        np.testing.assert_array_equal(fa[name], fb[name])
+    assert resumed.stats["accepted"] == whole.stats["accepted"]
+
+
 def _deck(*extra):
     return load_deck(INPUT / "lattice_1d_laptop.yaml", OVERRIDES + list(extra))
 
@@ -35,14 +48,7 @@ def test_restart_reproduces_the_uninterrupted_run_bitwise(tmp_path):
     except Stopped as stopped:
         assert stopped.path == str(ck)
     resumed = run(deck, schema, out_dir=tmp_path / "part", restart=str(ck))
-    np.testing.assert_array_equal(resumed.state, whole.state)
-    a, fa = _read(tmp_path / "whole")
-    b, fb = _read(tmp_path / "part")
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
-    for name in fa:
-        np.testing.assert_array_equal(fa[name], fb[name])
-    assert resumed.stats["accepted"] == whole.stats["accepted"]
+    _assert_resumed_equals_whole(resumed, whole, tmp_path)
 
 
 def test_single_site_restart_is_exact(tmp_path):
@@ -142,14 +148,7 @@ def test_sigterm_between_samples_checkpoints_at_the_next_step_and_resumes_exactl
     # answered there, after the 49th step
     assert meta["next_sample"] == 1 and meta["accepted"] == 49 and "t_resume" in meta
     resumed = run(deck, schema, out_dir=tmp_path / "part", restart=str(ck))
-    np.testing.assert_array_equal(resumed.state, whole.state)
-    a, fa = _read(tmp_path / "whole")
-    b, fb = _read(tmp_path / "part")
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
-    for name in fa:
-        np.testing.assert_array_equal(fa[name], fb[name])
-    assert resumed.stats["accepted"] == whole.stats["accepted"]
+    _assert_resumed_equals_whole(resumed, whole, tmp_path)
 
 
 def test_restart_from_another_deck_is_refused_before_any_output(tmp_path, capsys):

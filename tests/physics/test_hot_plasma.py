@@ -17,7 +17,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 from scipy.optimize import minimize_scalar
 
-from conftest import INPUT, stop_after
+from conftest import INPUT, whole_and_resumed
 from physics.hot_plasma import bloch, bounds, master, plasma
 from physics.hot_plasma.plasma import Rates
 from scripts.cli import main
@@ -307,18 +307,11 @@ def test_rates_deck_reproduces_the_notes_strong_field_example(run_deck):
 
 
 def test_restart_is_bit_for_bit(tmp_path):
-    from lattice.driver import Simulation, Stopped
     from scripts.models import load_deck
 
     deck, schema = load_deck(INPUT / "hot_plasma_B0_new_bound.yaml",
                              [s for s in SMALL if s != "--set"] + ["output.progress=none"])
-    whole = Simulation(deck, schema, write=False).run()
-
-    with pytest.raises(Stopped):
-        Simulation(deck, schema, write=False).run(stop_after(str(tmp_path / "ck.h5"), 8))
-    resumed = Simulation(deck, schema, write=False)
-    resumed.restore(tmp_path / "ck.h5")
-    result = resumed.run()
+    whole, result = whole_and_resumed(deck, schema, tmp_path / "ck.h5", 8)
     assert np.array_equal(result.state, whole.state)
     assert np.array_equal(result.series["P"], whole.series["P"])
     assert np.array_equal(result.fields, whole.fields)

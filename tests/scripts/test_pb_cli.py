@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, run_mpiexec, stop_after
+from conftest import INPUT, run_mpiexec, whole_and_resumed
 from scripts.cli import main
 
 SMALL = ["--set", "momentum.n_points=100", "--set", "time.T_end_MeV=40", "--set", "output.samples=21"]
@@ -61,17 +61,10 @@ def test_scan_on_two_ranks_matches_serial(tmp_path, capsys):
 
 
 def test_pb_restart_is_bit_for_bit(tmp_path):
-    from lattice.driver import Simulation, Stopped
     from scripts.models import load_deck
 
     deck, schema = load_deck(INPUT / "pb_asymgen_s2_1e-6.yaml", ["momentum.n_points=50", "time.T_end_MeV=40",
                                                                  "output.samples=21", "output.progress=none"])
-    whole = Simulation(deck, schema, write=False).run()
-
-    with pytest.raises(Stopped):
-        Simulation(deck, schema, write=False).run(stop_after(str(tmp_path / "ck.h5"), 8))
-    resumed = Simulation(deck, schema, write=False)
-    resumed.restore(tmp_path / "ck.h5")
-    result = resumed.run()
+    whole, result = whole_and_resumed(deck, schema, tmp_path / "ck.h5", 8)
     assert np.array_equal(result.state, whole.state)
     assert np.array_equal(result.series["N_eff"], whole.series["N_eff"])
