@@ -38,8 +38,9 @@ class Backend:
         laplacian: the 3/5/7-point Laplacian of padded field arrays.
         apply_field_major, batched_apply, batched_inverse, to_field_major: per-site small dense
             products and inverses.
-        row_abs_max, prerounded_row_sums: the passes of the rank-independent sums
-            (`lattice.reductions`); results on the host.
+        binned_row_sums, binned_dots: the one pass of the rank-independent sums
+            (`lattice.reductions`), of stored terms or of products formed on the fly; the result
+            stays where the terms are (one copy to the host per batch of sums).
         subtract_combination: w −= Σ_k c_k V_k element by element (the Krylov solver).
         stage_preconditioner, stage_operator: the implicit lattice's per-site stage blocks and
             its stage operator.
@@ -55,8 +56,8 @@ class Backend:
     batched_apply: Callable
     batched_inverse: Callable
     to_field_major: Callable
-    row_abs_max: Callable
-    prerounded_row_sums: Callable
+    binned_row_sums: Callable
+    binned_dots: Callable
     subtract_combination: Callable
     stage_preconditioner: Callable
     stage_operator: Callable

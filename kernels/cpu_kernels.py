@@ -187,38 +187,73 @@ def laplacian(u, halo, inv_dx2, out):
 
 
 @njit(cache=True)
-def row_abs_max(terms):
-    """max(0, max_j |terms[i, j]|) per row i of (k, n); NaN where a row holds a NaN."""
-    k, n = terms.shape
-    out = np.zeros(k)
-    for i in range(k):
-        m, nan = 0.0, False
-        for j in range(n):
-            a = abs(terms[i, j])
-            if a > m:
-                m = a
-            nan |= a != a
-        out[i] = np.nan if nan else m
+def binned_row_sums(terms, width, n_bins, out):
+    """Per row i of terms (k, n): out[i] = (B, nonfinite, S_0 … S_{n_bins−1}), the row cut
+    into fixed-position bins (`lattice.reductions`).
+
+    B: the smallest multiple of `width` with max|terms[i]| < 2^(B−1) (BINNED_FLOOR for a zero
+    row or a non-finite one); nonfinite: 1.0 where the row holds a NaN or an infinity (its bins
+    are 0); S_j: Σ over the row of the terms' parts on the grid 2^c_j, c_j = max(B − (j+1)·width,
+    −1074), extracted one bin after the other by the rounding cascade p = (r + 1.5·2^(c_j+52)) −
+    1.5·2^(c_j+52), r −= p. Every part and every partial sum is an exact multiple of 2^c_j
+    (width + log2 n ≤ 52), so the sums do not depend on the order of the additions.
+    (k, 2 + n_bins) out.
+    """
+    empty = np.empty(0)
+    for i in range(terms.shape[0]):
+        _binned_products(terms[i], empty, width, n_bins, out[i])
     return out
 
 
 @njit(cache=True)
-def prerounded_row_sums(terms, bound, log2_n, out):
-    """The two levels of pre-rounded partial sums per row (`lattice.reductions`): out[i] = Σ_j
-    rounded, out[k + i] = Σ_j residual, with the quantum of row i set by the global bound[i]
-    ≥ max|terms[i]| and log2_n. Every partial sum is an exact multiple of its quantum, so the
-    result does not depend on the order of the sum. (k, n) terms, (2k,) out."""
-    k, n = terms.shape
-    for i in range(k):
-        e1 = math.frexp(bound[i])[1] + log2_n
-        shift1 = math.ldexp(1.5, e1)
-        shift2 = math.ldexp(1.5, e1 - 53 + log2_n)
-        rounded_sum, residual_sum = 0.0, 0.0
-        for j in range(n):
-            t = terms[i, j]
-            rounded = (t + shift1) - shift1
-            residual = ((t - rounded) + shift2) - shift2
-            rounded_sum += rounded
-            residual_sum += residual
-        out[i], out[k + i] = rounded_sum, residual_sum
+def binned_dots(V, w, with_norm, width, n_bins, out):
+    """binned_row_sums of the products V[i]·w (rows i < k of V (k, n), w (n,)) and, with
+    `with_norm`, of w·w as row k, without storing the products: (k + with_norm, 2 + n_bins) out."""
+    for i in range(V.shape[0]):
+        _binned_products(V[i], w, width, n_bins, out[i])
+    if with_norm:
+        _binned_products(w, w, width, n_bins, out[V.shape[0]])
     return out
+
+
+@njit(cache=True)
+def _binned_products(a, b, width, n_bins, out):
+    """out = (B, nonfinite, bins) of the terms a[j]·b[j] (of a[j] alone for an empty b)."""
+    n, product = a.shape[0], b.shape[0] > 0
+    m, nonfinite = 0.0, False
+    for j in range(n):
+        x = abs(a[j] * b[j]) if product else abs(a[j])
+        if x > m:
+            m = x
+        nonfinite |= not (x < math.inf)
+    top = BINNED_FLOOR if nonfinite else binned_top(m, width)
+    out[0], out[1] = top, 1.0 if nonfinite else 0.0
+    for bin_ in range(n_bins):
+        out[2 + bin_] = 0.0
+    if nonfinite:
+        return
+    shifts, sums = np.empty(n_bins), np.zeros(n_bins)
+    for bin_ in range(n_bins):
+        shifts[bin_] = math.ldexp(1.5, max(top - (bin_ + 1) * width, -1074) + 52)
+    for j in range(n):
+        r = a[j] * b[j] if product else a[j]
+        for bin_ in range(n_bins):
+            p = (r + shifts[bin_]) - shifts[bin_]
+            sums[bin_] += p
+            r -= p
+    for bin_ in range(n_bins):
+        out[2 + bin_] = sums[bin_]
+
+
+BINNED_FLOOR = -1 << 14
+"""The top B of a row of zeros: below every real row's, so it never wins the maximum over ranks."""
+
+
+@njit(cache=True)
+def binned_top(largest, width):
+    """The smallest multiple B of `width` with largest < 2^(B−1), for 0 ≤ largest < ∞
+    (BINNED_FLOOR for 0): the top of the bins of `binned_row_sums`."""
+    if largest == 0.0:
+        return BINNED_FLOOR
+    e = math.frexp(largest)[1]          # largest < 2^e
+    return -((-(e + 1)) // width) * width

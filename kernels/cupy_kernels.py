@@ -120,6 +120,97 @@ void stage_preconditioner(const double* blocks, const double* K, double own_cell
 '''
 
 
+_TERMS = r"""
+// Row `row` of the terms: V[row]·w for row < k, w·w for row k; with `plain`, V[row] itself.
+#define TERM(j) (plain ? a[j] : a[j] * w[j])
+#define ROW_SETUP \
+    long long t = (long long)blockDim.x * blockIdx.x + threadIdx.x; \
+    if (t >= rows * per_row) return; \
+    long long row = t / per_row, lane = t % per_row; \
+    const double* a = row < k ? V + row * n : w;
+"""
+
+_ROW_MAXIMA = cupy.RawKernel(_TERMS + r"""
+extern "C" __global__
+void row_maxima(const double* V, const double* w, double* partial,
+                long long rows, long long k, long long n, long long per_row, int plain)
+{
+    ROW_SETUP
+    double largest = 0.0, nonfinite = 0.0;
+    for (long long j = lane; j < n; j += per_row) {   // neighbouring threads, neighbouring elements
+        double x = TERM(j);
+        double magnitude = x < 0.0 ? -x : x;
+        if (magnitude > largest) largest = magnitude;
+        if (!((x - x) == 0.0)) nonfinite = 1.0;        // NaN or ±inf
+    }
+    partial[2 * t] = largest;
+    partial[2 * t + 1] = nonfinite;
+}
+""", "row_maxima", options=("--fmad=false",))
+
+_ROW_BINS = _TERMS + r"""
+extern "C" __global__
+void row_bins(const double* V, const double* w, const double* shifts, double* partial,
+              long long rows, long long k, long long n, long long per_row, int plain)
+{
+    ROW_SETUP
+    double shift[__BINS__], sum[__BINS__];
+    for (int b = 0; b < __BINS__; ++b) { shift[b] = shifts[row * __BINS__ + b]; sum[b] = 0.0; }
+    for (long long j = lane; j < n; j += per_row) {
+        double r = TERM(j);
+        for (int b = 0; b < __BINS__; ++b) {
+            double p = (r + shift[b]) - shift[b];
+            sum[b] += p;
+            r -= p;
+        }
+    }
+    for (int b = 0; b < __BINS__; ++b) partial[t * __BINS__ + b] = sum[b];
+}
+"""
+
+
+@functools.cache
+def _row_bins_kernel(n_bins):
+    """The bins kernel for n_bins bins (a compile-time constant: the per-thread bins stay in
+    registers)."""
+    return cupy.RawKernel(_ROW_BINS.replace("__BINS__", str(int(n_bins))), "row_bins", options=_OPTIONS)
+
+
+class BinnedRows:
+    """The rows of terms the binned sums take without storing them: V[i]·w for the rows of V
+    (k, n) and, with `with_norm`, w·w as row k; with w None, the rows of V themselves. Each
+    thread of a row handles a strided share of its elements (coalesced); the threads' partial
+    results (maxima, or exact bin sums) are combined by CuPy, in any order."""
+
+    def __init__(self, V, w, with_norm):
+        self.V = cupy.ascontiguousarray(V, dtype=cupy.float64).reshape(V.shape[0], -1)
+        self.k, self.n = self.V.shape
+        self.plain = w is None
+        self.w = self.V if self.plain else cupy.ascontiguousarray(w, dtype=cupy.float64).reshape(-1)
+        self.rows = self.k + bool(with_norm)
+        self.per_row = max(1, min(4096, self.n // 32))
+
+    def _args(self):
+        return (cupy.int64(self.rows), cupy.int64(self.k), cupy.int64(self.n), cupy.int64(self.per_row),
+                cupy.int32(self.plain))
+
+    def maxima(self):
+        """(largest |term|, 1.0 where a term is NaN or infinite else 0.0) per row: two (rows,) arrays."""
+        partial = cupy.empty((self.rows, self.per_row, 2))
+        _ROW_MAXIMA(_blocks(self.rows * self.per_row), (_THREADS,), (self.V, self.w, partial, *self._args()))
+        return partial[:, :, 0].max(axis=1), partial[:, :, 1].max(axis=1)
+
+    def bins(self, shifts):
+        """Σ of each row's parts per bin, by the cascade p = (r + shifts[i, b]) − shifts[i, b],
+        r −= p (kernels.cpu_kernels.binned_row_sums): (rows, n_bins)."""
+        n_bins = shifts.shape[1]
+        partial = cupy.empty((self.rows, self.per_row, n_bins))
+        _row_bins_kernel(n_bins)(_blocks(self.rows * self.per_row), (_THREADS,),
+                                 (self.V, self.w, cupy.ascontiguousarray(shifts, dtype=cupy.float64), partial,
+                                  *self._args()))
+        return partial.sum(axis=1)
+
+
 @functools.cache
 def _stage_preconditioner_kernel(n):
     """The stage-preconditioner kernel for blocks of size n (n a compile-time constant, so the

@@ -19,6 +19,7 @@ import cupy
 import numpy as np
 
 from kernels import cupy_kernels
+from kernels.cpu_kernels import BINNED_FLOOR
 from kernels.cupy_kernels import apply_field_major  # noqa: F401  (the fused one-pass kernel)
 from kernels.shared_ops import batched_apply, to_field_major  # noqa: F401  (array methods only)
 from kernels.stencil import check_halo
@@ -53,29 +54,33 @@ def batched_inverse(matrices):
     return cupy.linalg.inv(matrices)
 
 
-def row_abs_max(terms):
-    """As kernels.numpy_ops.row_abs_max: max(max, −min, 0) per row (exact), one copy to the host."""
-    largest = cupy.maximum(terms.max(axis=1), -terms.min(axis=1))
-    cupy.maximum(largest, 0.0, out=largest)
-    return largest.get()
+def binned_row_sums(terms, width, n_bins):
+    """As kernels.numpy_ops.binned_row_sums; the result stays on the device (the caller copies it
+    to the host with whatever else the same sync brings back). Every number is exact, so it
+    equals the compiled loop's bitwise whatever the device's summation order."""
+    return _binned(cupy_kernels.BinnedRows(terms, None, False), width, n_bins)
 
 
-def prerounded_row_sums(terms, bound, log2_n):
-    """As kernels.numpy_ops.prerounded_row_sums, by whole-array calls; one copy to the host.
+def binned_dots(V, w, with_norm, width, n_bins):
+    """As kernels.numpy_ops.binned_dots (the products are formed in the kernels, never stored);
+    the result stays on the device."""
+    return _binned(cupy_kernels.BinnedRows(V, w, with_norm), width, n_bins)
 
-    Level 1: n·max|term| ≤ 2^(e1−1), so all partial sums of multiples of q1 = 2^(e1−52) are
-    exact; M = 1.5·2^e1 keeps term + M in [2^e1, 2^(e1+1)), whose ulp is q1. The residuals
-    (|r| ≤ q1/2 = 2^(e1−53), exact) are rounded the same way at level 2.
-    """
-    e1 = np.frexp(bound)[1] + log2_n
-    shifts = cupy.asarray(np.stack((np.ldexp(1.5, e1), np.ldexp(1.5, e1 - 53 + log2_n)))[:, :, None])
-    with np.errstate(invalid="ignore"):   # inf − inf: a non-finite sum is NaN (the NumPy-backed stand-in warns)
-        rounded = terms + shifts[0]
-        rounded -= shifts[0]
-        residual = terms - rounded
-        residual += shifts[1]
-        residual -= shifts[1]
-    return cupy.concatenate((rounded.sum(axis=1), residual.sum(axis=1))).get()
+
+def _binned(rows, width, n_bins):
+    """(B, nonfinite, bins) per row of a kernels.cupy_kernels.BinnedRows: the row maxima and the
+    bins' grids by whole-array calls on (rows,) arrays, the bins by the one-pass kernel."""
+    largest, nonfinite = rows.maxima()
+    nonfinite = nonfinite > 0.0
+    exponent = cupy.frexp(cupy.where(nonfinite, 0.0, largest))[1]     # largest < 2^exponent
+    top = -((-(exponent + 1)) // width) * width
+    top = cupy.where((largest == 0.0) | nonfinite, BINNED_FLOOR, top)
+    grids = cupy.maximum(top[:, None] - width * cupy.arange(1, n_bins + 1), -1074)
+    bins = rows.bins(cupy.ldexp(1.5, grids + 52))
+    out = cupy.empty((rows.rows, 2 + n_bins))
+    out[:, 0], out[:, 1] = top, nonfinite
+    out[:, 2:] = cupy.where(nonfinite[:, None], 0.0, bins)
+    return out
 
 
 def subtract_combination(w, c, V):

@@ -90,20 +90,22 @@ def batched_inverse(matrices):
     return np.linalg.inv(matrices)
 
 
-def row_abs_max(terms):
-    """max(0, max_j |terms[i, j]|) per row i of terms (k, n), as a host array (k,); NaN where a
-    row holds a NaN."""
-    return cpu_kernels.row_abs_max(terms)
-
-
-def prerounded_row_sums(terms, bound, log2_n):
-    """The two levels of pre-rounded partial sums of each row of terms (k, n) (see
-    `lattice.reductions`): a host array (2k,) of the rounded parts' sums, then the residuals'.
-
-    bound (k,): a global bound ≥ max|terms[i]| per row (host); log2_n: ⌈log2 n_global⌉ + 1.
-    Every partial sum is an exact multiple of its row's quantum: any order gives the same bits.
+def binned_row_sums(terms, width, n_bins):
+    """Each row of terms (k, n) cut into fixed-position bins: a host array (k, 2 + n_bins) of
+    (B, nonfinite, S_0 … S_{n_bins−1}) per row (see `lattice.reductions` and
+    `kernels.cpu_kernels.binned_row_sums`). Every number is exact, so any implementation and
+    any order of the additions gives the same bits; `lattice.reductions` merges the ranks'.
     """
-    return cpu_kernels.prerounded_row_sums(terms, bound, log2_n, np.empty(2 * terms.shape[0]))
+    return cpu_kernels.binned_row_sums(terms, width, n_bins, np.empty((terms.shape[0], 2 + n_bins)))
+
+
+def binned_dots(V, w, with_norm, width, n_bins):
+    """binned_row_sums of the products V[i]·w for the rows of V (k, *w.shape) and, with
+    `with_norm`, of w·w as a last row, without storing the products: a host array
+    (k + with_norm, 2 + n_bins)."""
+    k = V.shape[0]
+    return cpu_kernels.binned_dots(V.reshape(k, -1), w.reshape(-1), bool(with_norm), width, n_bins,
+                                   np.empty((k + bool(with_norm), 2 + n_bins)))
 
 
 def subtract_combination(w, c, V):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.backend import NUMPY, backend_for
-from lattice.krylov import KrylovStats, gmres
+from lattice.krylov import KrylovStats, PendingChecks, gmres
 from lattice.line_solver import DirectLineSolver
 from lattice.model import Equations
 from lattice.reductions import ReproducibleSums
@@ -70,6 +70,11 @@ class ImplicitLattice(Equations):
         self.sums = ReproducibleSums(lattice.comm, local.n_fields * lattice.n_cells, backend)
         self.cell_sums = ReproducibleSums(lattice.comm, lattice.n_cells, backend)
         self.stats = KrylovStats()
+        self.pending = PendingChecks(self.stats)
+        self.defer_checks = True
+        """Stage solves return on their estimate and their true-residual checks travel with the
+        next copy to the host (lattice.krylov.PendingChecks); Rodas4 turns this off to redo an
+        attempt in which one failed."""
         self.work = Workspace(backend)   # the stage operator's and GMRES's temporaries, reused
         self.direct = None
         if stage_solver == "direct":
@@ -105,25 +110,70 @@ class ImplicitLattice(Equations):
         of the solve tolerance, so the totals are conserved to round-off.
         """
         if self.conserved:
-            idx = list(self.conserved)
-            totals = self.cell_sums.row_sums(np.concatenate((y[idx], y_new[idx])))
-            shift = (totals[:len(idx)] - totals[len(idx):]) / self.lattice.n_cells
-            y_new[idx] += self.backend.asarray(shift.reshape((-1,) + (1,) * (y.ndim - 1)))
+            self._shift(y_new, self.cell_sums.row_sums(self._conserved_rows(y, y_new)))
         return y_new
+
+    def conserve_and_measure(self, y, y_new, err, error_norm):
+        """As Equations.conserve_and_measure, in one device→host copy that also brings the last
+        stage solve's deferred residual check (raising lattice.krylov.DeferredCheckFailed if it
+        failed): this rank's error norm travels with the bins of the conserved totals. The norm is
+        measured on y_new before the conservation shift, which is of the order of the solve
+        tolerance (a thousandth of an error allowance), far below what the norm resolves. A norm
+        without `local` (a 0-d array where the state is) is measured after the shift, in a second
+        copy."""
+        xp, local = self.xp, getattr(error_norm, "local", None)
+        checks = self.pending.local()
+        parts = [bins.reshape(-1) for bins in checks]
+        totals = self.cell_sums.local(self._conserved_rows(y, y_new)) if self.conserved else None
+        if totals is not None:
+            parts.append(totals.reshape(-1))
+        norm = local(err, y, y_new) if local is not None else None
+        if norm is not None:
+            parts.append(xp.reshape(norm, (1,)))
+        host = self.backend.to_host(xp.concatenate(parts)) if parts else np.empty(0)
+        if checks:
+            width = checks[0].shape[1]
+            self.pending.verify(self.sums.combine(host[:len(checks) * width].reshape(len(checks), width)))
+            host = host[len(checks) * width:]
+        if totals is not None:
+            self._shift(y_new, self.cell_sums.combine(host[:totals.size].reshape(totals.shape)))
+            host = host[totals.size:]
+        if norm is None:
+            return y_new, error_norm(err, y, y_new)
+        return y_new, float(host[0])
+
+    def _conserved_rows(self, y, y_new):
+        """The conserved fields of y, then those of y_new, as rows (2m, cells)."""
+        idx = list(self.conserved)
+        return self.xp.concatenate((y[idx], y_new[idx])).reshape(2 * len(idx), -1)
+
+    def _shift(self, y_new, totals):
+        """Shift the conserved fields of y_new uniformly from their totals (the second half of
+        `totals`) to those of y (the first half)."""
+        idx = list(self.conserved)
+        shift = (totals[:len(idx)] - totals[len(idx):]) / self.lattice.n_cells
+        y_new[idx] += self.backend.asarray(shift.reshape((-1,) + (1,) * (y_new.ndim - 1)))
 
     def jac(self, t, y):
         """The coupled Jacobian J_local + K ∇², as an object the Rosenbrock stages factorise."""
-        weights = None if self.direct is not None else self.weights(y)   # only GMRES scales by them
-        return CoupledJacobian(self, t, self.local.jac(t, y), self.diffusion.matrix(self.local.temperature(t)),
-                               weights)
+        K = self.diffusion.matrix(self.local.temperature(t))
+        if self.direct is not None:
+            return CoupledJacobian(self, t, y, K, None, blocks=self.local.jac(t, y))
+        return CoupledJacobian(self, t, y, K, self.weights(y))   # only GMRES scales by the allowances
 
 
 class CoupledJacobian:
     """J = blocks + K ∇² at one (t, y); `factorise(σ)` returns the stage solver (GMRES, which
-    scales by the error allowances `weights`, or the direct line solve, which gets None)."""
+    scales by the error allowances `weights`, or the direct line solve, which gets None).
 
-    def __init__(self, system, t, blocks, K, weights):
-        self.system, self.t, self.blocks, self.K, self.w = system, t, blocks, K, weights
+    For GMRES the per-site blocks J_local(t, y) are not kept: `factorise` evaluates them, turns
+    them into the stage preconditioner and lets them go (an n×n block per site is n state
+    vectors of device memory); a rejected step's retry, with a new σ, evaluates them again.
+    y must not change while this object is in use (Rodas4 keeps it for one step's attempts).
+    """
+
+    def __init__(self, system, t, y, K, weights, blocks=None):
+        self.system, self.t, self.y, self.K, self.w, self.blocks = system, t, y, K, weights, blocks
 
     def factorise(self, sigma):
         """A function r -> x solving (σ − J) x = r (NaN everywhere if GMRES fails).
@@ -137,7 +187,8 @@ class CoupledJacobian:
         if s.direct is not None:
             return s.direct.factorise(self.blocks, self.K, sigma)
         w, shape, work, ops = self.w, self.w.shape, s.work, s.backend
-        M_inv, J = ops.stage_preconditioner(self.blocks, self.K, s.own_cell, sigma, w)
+        M_inv, J = ops.stage_preconditioner(s.local.jac(self.t, self.y), self.K, s.own_cell, sigma, w)
+        s.pending.clear()                     # a new attempt: nothing of an abandoned one is pending
         inv_w = 1.0 / w
 
         def apply_A(v):           # W⁻¹ (σ − J − K∇²) W v
@@ -151,7 +202,8 @@ class CoupledJacobian:
 
         def solve(r):
             x, converged = gmres(apply_A, apply_M_inv, (r * inv_w).reshape(-1), s.sums, s.tolerance * sigma,
-                                 s.restart, s.max_iterations, s.stats, workspace=work)
+                                 s.restart, s.max_iterations, s.stats, workspace=work,
+                                 pending=s.pending if s.defer_checks else None)
             if not converged:
                 return ops.xp.full(shape, np.nan)
             return x.reshape(shape) * w

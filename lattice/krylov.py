@@ -45,16 +45,22 @@ coupling is nearly a multiple of the identity, no longer cost a second reduction
 class KrylovStats:
     """Counters over all solves: solves, iterations (operator applications in the Arnoldi
     cycles), failures, and estimate_misses: cycles whose residual estimate met the tolerance
-    while the true residual did not (GMRES then continues from the true residual)."""
+    while the true residual did not (GMRES then continues from the true residual). `discarded`
+    counts the speculative operator applications a device run makes at a cycle's opening and
+    drops because the residual had already converged (see gmres), `reorthogonalised` the Arnoldi
+    steps that took a second Gram–Schmidt pass (and a second copy to the host); neither is part
+    of the results."""
 
     solves: int = 0
     iterations: int = 0
     failures: int = 0
     estimate_misses: int = 0
+    discarded: int = 0
+    reorthogonalised: int = 0
 
 
 def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=200, stats=None,
-          workspace=None):
+          workspace=None, speculative=None, pending=None):
     """Solve A x = b to ‖b − A x‖₂ ≤ tolerance; returns (x, converged).
 
     Args:
@@ -71,17 +77,34 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
         workspace: optional lattice.workspace.Workspace (of the same backend) for the Krylov
             basis and temporaries (reused between solves: no fresh lattice-size allocations in
             the iteration).
+        speculative: apply the operator to a cycle's residual before its norm is known, so
+            that the norm and the first Arnoldi step's inner products come to the host in one
+            copy (default: on a device backend, where each copy is a sync). The arithmetic is
+            the same either way, so the results are bitwise equal; speculation costs one
+            discarded application per solve (the residual that has converged).
+        pending: None (every solve's true residual is checked before it returns), or a
+            PendingChecks: a solve whose last cycle's estimate meets the tolerance returns at
+            once, converged, and leaves the check of its true residual there; the next solve's
+            first copy to the host (or the caller's, `PendingChecks.verify`) brings it along and
+            raises DeferredCheckFailed if it failed. Saves one sync per solve on a device.
     """
     stats = stats if stats is not None else KrylovStats()
     work = workspace if workspace is not None else Workspace(sums.backend)
+    if speculative is None:
+        speculative = sums.backend.name != "numpy"
     stats.solves += 1
     x = apply_Minv(b).copy()
     r = b - apply_A(x)
-    beta = sums.norm(r)
-    done = 0
-    while math.isfinite(beta) and beta > tolerance and done < max_iterations:
-        j, y, V, beta_est = _cycle(apply_A, apply_Minv, r, beta, sums, tolerance,
-                                   min(restart, max_iterations - done), work)
+    done, beta_est = 0, None
+    while True:
+        beta, opening = _opening(apply_A, apply_Minv, r, sums, tolerance, done < max_iterations,
+                                 speculative, stats, work, pending)
+        if beta_est is not None and beta_est <= tolerance < beta:   # the true residual decides:
+            stats.estimate_misses += 1                                # the estimate can be far below it
+        if opening is None:
+            break
+        j, y, V, beta_est = _cycle(apply_A, apply_Minv, r, beta, opening, sums, tolerance,
+                                   min(restart, max_iterations - done), work, stats)
         done += j
         if j == 0:
             break
@@ -89,10 +112,11 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
         update[...] = 0.0
         sums.backend.subtract_combination(update, -y, V)
         x += apply_Minv(update)
-        r = b - apply_A(x)            # the true residual decides: the cycle's estimate (beta_est)
-        beta = sums.norm(r)           # can be far below it (see `estimate_misses`)
-        if beta_est <= tolerance < beta:
-            stats.estimate_misses += 1
+        r = b - apply_A(x)
+        if pending is not None and beta_est <= tolerance:     # the check travels with the next copy
+            pending.add(sums.local_dots(r[None], r), tolerance)
+            stats.iterations += done
+            return x, True
     stats.iterations += done
     converged = bool(math.isfinite(beta) and beta <= tolerance)
     if not converged:
@@ -100,8 +124,82 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
     return x, converged
 
 
-def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m, work):
-    """One Arnoldi cycle of at most m steps from residual r; returns (steps, y, V, residual estimate)."""
+class DeferredCheckFailed(RuntimeError):
+    """A solve returned on its estimate, and its deferred true-residual check failed: the
+    caller redoes the whole attempt with every solve checked before it returns (`pending=None`)."""
+
+
+class PendingChecks:
+    """True-residual checks of solves that have returned on their estimate (see gmres `pending`):
+    this rank's bins of ‖r‖² (ReproducibleSums.local_dots), each with its tolerance. Whoever
+    makes the next copy to the host puts `local()` in front of it and passes the global sums to
+    `verify`. The same checks at the same points on every backend, so results do not depend on
+    how the copies are grouped."""
+
+    def __init__(self, stats):
+        self.stats = stats
+        self._checks = []
+
+    def add(self, local_norm2, tolerance):
+        """A solve's residual check: its bins of ‖r‖² and the tolerance on ‖r‖."""
+        self._checks.append((local_norm2, tolerance))
+
+    def local(self):
+        """The pending bins as a list of (1, 2 + n_bins) arrays (empty when none)."""
+        return [bins for bins, _ in self._checks]
+
+    def clear(self):
+        self._checks = []
+
+    def verify(self, norm2):
+        """Check the global ‖r‖² of the pending solves (in the order of `local`) and clear them;
+        raises DeferredCheckFailed if one is above its tolerance (or not finite)."""
+        checks, self._checks = self._checks, []
+        failed = [not math.sqrt(max(float(v), 0.0)) <= tol for v, (_, tol) in zip(norm2, checks)]
+        if any(failed):
+            self.stats.estimate_misses += sum(failed)
+            raise DeferredCheckFailed(f"{sum(failed)} of {len(checks)} deferred residual checks failed")
+
+    def verify_with(self, sums, local):
+        """Bring the pending bins and this rank's `local` bins (k, 2 + n_bins) of `sums` to the host
+        in one copy; verify the pending checks and return the k global sums of `local`."""
+        xp = sums.backend.xp
+        n = len(self._checks)
+        totals = sums.combine(sums.backend.to_host(xp.concatenate(self.local() + [local])))
+        self.verify(totals[:n])
+        return totals[n:]
+
+
+def _opening(apply_A, apply_Minv, r, sums, tolerance, allowed, speculative, stats, work, pending):
+    """The residual norm β = ‖r‖ and, unless r has converged (or is not finite, or no iteration
+    is `allowed`), the first Arnoldi step's raw products: (u = E r, ⟨r, u⟩, ⟨u, u⟩), with
+    E = A M⁻¹ − I. Speculative: u first, then the three sums in one copy to the host; else ‖r‖
+    alone first, and u only when needed. The same numbers either way (each row's sum does
+    not depend on the batch)."""
+    xp = sums.backend.xp
+    r_rows = r[None]
+    pending = pending if pending is not None else PendingChecks(stats)
+    if not speculative:
+        beta = math.sqrt(max(float(pending.verify_with(sums, sums.local_dots(r_rows, r))[0]), 0.0))
+        if not (allowed and math.isfinite(beta) and beta > tolerance):
+            return beta, None
+    u = work.get("E r", r.shape)
+    xp.subtract(apply_A(apply_Minv(r)), r, out=u)
+    if speculative:           # the pending checks, ‖r‖², ⟨r, u⟩, ‖u‖² in one copy
+        both = xp.concatenate((sums.local_dots(r_rows, r), sums.local_dots(r_rows, u, with_norm=True)))
+        rr, ru, uu = pending.verify_with(sums, both)
+        beta = math.sqrt(max(float(rr), 0.0))
+        if not (allowed and math.isfinite(beta) and beta > tolerance):
+            stats.discarded += 1
+            return beta, None
+    else:
+        (ru,), uu = sums.dots_and_norm2(r_rows, u)
+    return beta, (u, float(ru), float(uu))
+
+
+def _cycle(apply_A, apply_Minv, r, beta, opening, sums, tolerance, m, work, stats):
+    """One Arnoldi cycle of at most m steps from residual r (norm beta), whose first step's raw
+    products are `opening` (see _opening); returns (steps, y, V, residual estimate)."""
     V = work.get("basis", (m + 1,) + r.shape)
     H = np.zeros((m + 1, m))
     cs, sn = np.zeros(m), np.zeros(m)
@@ -110,12 +208,18 @@ def _cycle(apply_A, apply_Minv, r, beta, sums, tolerance, m, work):
     np.divide(r, beta, out=V[0])
     j = 0
     while j < m:
-        w = apply_A(apply_Minv(V[j]))
-        w -= V[j]                  # Arnoldi on E = A M⁻¹ − I (same Krylov space, H_E = H − I):
-        h, norm2 = sums.dots_and_norm2(V[:j + 1], w)   # no cancellation when A M⁻¹ ≈ I
+        if j == 0:              # E V_0 = u/β, ⟨V_0, E V_0⟩ = ⟨r, u⟩/β², ‖E V_0‖² = ⟨u, u⟩/β²
+            u, ru, uu = opening
+            w = np.divide(u, beta, out=u)
+            h, norm2 = np.array([ru / beta ** 2]), uu / beta ** 2
+        else:
+            w = apply_A(apply_Minv(V[j]))
+            w -= V[j]              # Arnoldi on E = A M⁻¹ − I (same Krylov space, H_E = H − I):
+            h, norm2 = sums.dots_and_norm2(V[:j + 1], w)   # no cancellation when A M⁻¹ ≈ I
         sums.backend.subtract_combination(w, h, V)
         rest2 = norm2 - h @ h
         if rest2 < REORTHOGONALISE_BELOW * norm2:
+            stats.reorthogonalised += 1
             h2, norm2 = sums.dots_and_norm2(V[:j + 1], w)
             sums.backend.subtract_combination(w, h2, V)
             h += h2

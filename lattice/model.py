@@ -98,6 +98,13 @@ class Equations(ABC):
     """How Rodas4 forms its stage sums: "elementwise" (rounding independent of the rank count)
     or "blas" (one BLAS call each; for one-rank models)."""
 
+    def conserve_and_measure(self, y, y_new, err, error_norm):
+        """(y_new with the invariants restored by `conserve`, this rank's error norm
+        error_norm(err, y, y_new) as a host float): what Rodas4 does at the end of an attempt.
+        A decomposed lattice overrides it to bring both to the host in one copy."""
+        y_new = self.conserve(y, y_new)
+        return y_new, error_norm(err, y, y_new)
+
     @abstractmethod
     def f(self, t, y):
         """dy/dt [MeV] at time t."""
@@ -197,8 +204,12 @@ class FieldwiseNorm:
         self.atol = np.asarray(atol, dtype=float)
 
     def __call__(self, err, y, y_new):
+        return float(self.local(err, y, y_new))
+
+    def local(self, err, y, y_new):
+        """The norm as a 0-d array where the state is (on the device for a CuPy state: no sync)."""
         scale = self.atol + self.rtol * np.maximum(np.abs(y), np.abs(y_new))
-        return float(np.max(np.abs(err) / scale))
+        return np.max(np.abs(err) / scale)
 
     def field_weights(self, y):
         """Error allowance per field and site at y (same shape), for scaling linear solves."""

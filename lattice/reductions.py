@@ -1,29 +1,40 @@
-"""Global sums that are bitwise identical for any number of ranks (pre-rounded summation).
+"""Global sums that are bitwise identical for any number of ranks and any backend, with one
+device→host copy per batch of sums (binned summation on fixed bin positions).
 
 A floating-point sum depends on the order of its additions, so a plain MPI sum of per-rank
-partial sums changes in the last bits with the decomposition. Here every term is first rounded
-to a multiple of a common quantum q = 2^(e−52), chosen from a global bound so that every partial
-sum of the rounded terms is an exactly representable multiple of q: then every addition is
-exact and the result cannot depend on the order, on the rank count or on NumPy's summation
-tree. The rounding residuals (|r| ≤ q/2, exactly representable) are summed the same way at a
-second level, so the result keeps the accuracy of an ordinary sum (relative error about
-n²·2^-103 of n·max|term| for n terms, against n·2^-53 for a naive sum).
+partial sums changes in the last bits with the decomposition. Here every term is cut into parts
+on a fixed ladder of grids 2^c_j, c_j = B − (j+1)·W (bin j; W bits per bin), where B, a
+multiple of W, is set by the largest term: max|term| < 2^(B−1). A bin's parts and all their
+partial sums are exact multiples of 2^c_j below 2^(c_j+52) (W + log2 n ≤ 52 for n terms), so
+every addition is exact and a bin's sum does not depend on the order, on the rank count or on
+the device's reduction tree. The bins sit on fixed positions (multiples of W), so each rank cuts
+its terms with its own B, on the device and without a host round trip; the host then shifts
+every rank's bins to the global B (a rank's bins above the global top are empty, its bins below
+the global bottom are the ones the global cut drops) and adds them over the ranks, still
+exactly. The result is the correctly rounded (math.fsum) sum of the terms rounded to
+2^(B − n_bins·W): an error below n·max|term|·2^-103, against n·2^-53 for a naive sum.
 
-Cost: two passes over the terms (the backend's `row_abs_max` and `prerounded_row_sums`:
-compiled loops of `kernels.cpu_kernels` on the host, a handful of array operations on a GPU),
-one MAX and one SUM reduction for a whole batch of sums. Used for the inner products of the
-Krylov solver (lattice/krylov.py), whose results feed back into the solution: with plain sums
-the solution would differ between rank counts.
+Cost: one pass over the terms (the backend's `binned_row_sums`: a compiled loop on the host,
+whole-array calls on a GPU), one device→host copy, and one MAX and one SUM reduction over the
+ranks for a whole batch of sums. `local` and `combine` split the two halves, so that a caller
+may bring several batches (and other scalars) to the host in the same copy. Used for the inner
+products of the Krylov solver (lattice/krylov.py), whose results feed back into the solution.
 
-After Demmel & Nguyen, "Parallel reproducible summation" (IEEE TC 2015), first pre-rounding step.
+After Demmel & Nguyen, "Parallel reproducible summation" (IEEE TC 2015), and Ahrens, Demmel &
+Nguyen, "Algorithms for efficient reproducible floating point summation" (ACM TOMS 2020).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from kernels.backend import NUMPY
-from lattice.workspace import Workspace
+
+PRECISION_BITS = 104
+"""Bits kept below the largest term (n_bins·W ≥ this + W): the sums' error stays below
+n·max|term|·2^-103, the accuracy of the two-level pre-rounded sums this replaces."""
 
 
 class ReproducibleSums:
@@ -37,37 +48,50 @@ class ReproducibleSums:
 
     def __init__(self, comm, n_global: int, backend=NUMPY):
         self.comm = comm
-        self.log2_n = math.ceil(math.log2(max(int(n_global), 2))) + 1
+        self.width = 52 - math.ceil(math.log2(max(int(n_global), 2)))
+        if self.width < 8:
+            raise ValueError(f"reproducible sums over {n_global} terms: at most 2^44 are supported")
+        self.n_bins = 1 + math.ceil(PRECISION_BITS / self.width)
         self.backend = backend
-        self.work = Workspace(backend)
+
+    def local(self, terms):
+        """This rank's bins of each row of `terms` (k, n_local), where the terms are (device or
+        host): (k, 2 + n_bins), to be copied to the host and passed to `combine`. No sync."""
+        return self.backend.binned_row_sums(terms.reshape(terms.shape[0], -1), self.width, self.n_bins)
+
+    def combine(self, local):
+        """The global row sums (k,) from this rank's `local` bins, on the host: one MAX and one
+        SUM over the ranks (collective). A row with a NaN or an infinity on any rank is NaN."""
+        local = np.asarray(local, dtype=float)
+        k = local.shape[0]
+        top = self.comm.allreduce_array(local[:, :2].T.reshape(-1), "max")
+        shift = np.rint((top[:k] - local[:, 0]) / self.width).astype(int)
+        aligned = np.zeros((k, self.n_bins))
+        for i, s in enumerate(shift):
+            if s < self.n_bins:
+                aligned[i, s:] = local[i, 2:2 + self.n_bins - s]
+        total = self.comm.allreduce_array(aligned, "sum")
+        return np.array([math.nan if top[k + i] else math.fsum(total[i]) for i in range(k)])
 
     def row_sums(self, terms):
         """Σ over columns and ranks of each row of `terms` (k, n_local); returns (k,) floats.
+        One device→host copy."""
+        return self.combine(self.backend.to_host(self.local(terms)))
 
-        A NaN or infinite term makes its row's sum NaN. Level 1 rounds each term to a multiple of
-        q1 = 2^(e1−52), e1 = exponent of the global bound + log2_n (see the module docstring);
-        level 2 the residuals the same way; both levels' partial sums are exact.
-        """
-        k = terms.shape[0]
-        terms = terms.reshape(k, -1)
-        bound = self.comm.allreduce_array(self.backend.row_abs_max(terms), "max")
-        partial = self.backend.prerounded_row_sums(terms, bound, self.log2_n)
-        total = self.comm.allreduce_array(partial, "sum")
-        return total[:k] + total[k:]
+    def local_dots(self, vectors, w, with_norm=False):
+        """This rank's bins of ⟨v_i, w⟩ for the rows of `vectors` (k, n_local) and, with
+        `with_norm`, of ⟨w, w⟩ as a last row; the products are never stored. No sync."""
+        return self.backend.binned_dots(vectors, w, with_norm, self.width, self.n_bins)
 
     def dots(self, vectors, w):
         """Inner products ⟨v_i, w⟩ for the rows v_i of `vectors` (k, n_local) and w (n_local,)."""
-        return self.row_sums(vectors * w)
+        return self.combine(self.backend.to_host(self.local_dots(vectors, w)))
 
     def dots_and_norm2(self, vectors, w):
         """(⟨v_i, w⟩ for the rows of `vectors`, ⟨w, w⟩) in one reduction."""
-        xp = self.backend.xp
-        terms = self.work.get("terms", (vectors.shape[0] + 1,) + w.shape)
-        xp.multiply(vectors, w, out=terms[:-1])
-        xp.multiply(w, w, out=terms[-1])
-        sums = self.row_sums(terms)
+        sums = self.combine(self.backend.to_host(self.local_dots(vectors, w, with_norm=True)))
         return sums[:-1], sums[-1]
 
     def norm(self, w):
         """Euclidean norm of w (n_local,) over all ranks."""
-        return math.sqrt(max(float(self.row_sums((w * w)[None])[0]), 0.0))
+        return math.sqrt(max(float(self.dots(w[None], w)[0]), 0.0))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.backend import NUMPY
+from lattice.krylov import DeferredCheckFailed
 from lattice.linsolve import factorise
 from lattice.model import FieldwiseNorm  # noqa: F401  (the generic norm, re-exported)
 
@@ -217,8 +218,20 @@ class Rodas4:
 
         `source` (state-shaped, constant over the step) is added to f: the forced equations
         dy/dt = f(t, y) + source, with the same Jacobian. Fields listed as locally constant
-        then move with their source, so they are not held fixed.
+        then move with their source, so they are not held fixed. A system whose stage solves
+        defer their residual checks (lattice.implicit) may fail one at a later stage; the
+        attempt is then redone with every check made before its solve returns.
         """
+        try:
+            return self._attempt(t, y, h, source)
+        except DeferredCheckFailed:
+            self.system.defer_checks = False
+            try:
+                return self._attempt(t, y, h, source)
+            finally:
+                self.system.defer_checks = True
+
+    def _attempt(self, t, y, h, source):
         s = self.system
         if self._at is None or self._at[0] != t or self._at[1] is not y:   # a retry reuses them
             self._at = (t, y, s.jac(t, y), s.dfdt(t, y), s.f(t, y))
@@ -240,8 +253,10 @@ class Rodas4:
                 K[i, self.constant_fields] = 0.0
         y_new = sums.solution()
         if self.conserve is not None:
-            y_new = self.conserve(y, y_new)
-        return y_new, float(self.reduce_max(self.error_norm(K[-1], y, y_new)))
+            y_new, norm = s.conserve_and_measure(y, y_new, K[-1], self.error_norm)
+        else:
+            norm = self.error_norm(K[-1], y, y_new)
+        return y_new, float(self.reduce_max(norm))
 
     def advance(self, t, y, t_end, h, source=None, record=None, interrupt=None):
         """Integrate from t to exactly t_end; returns (y, h_next) with h_next for the next call.

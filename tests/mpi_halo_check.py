@@ -5,7 +5,7 @@ that fits, 8 fields) each rank fills its padded interior from one seeded global 
 NaN ghosts, exchanges, and compares the whole padded array bitwise with the global array
 padded by ``wrap`` along periodic axes and NaN along the others: interior unchanged, every
 ghost inside the domain filled, every ghost beyond a closed boundary (corners included)
-still NaN. It also checks that the pre-rounded sums of lattice.reductions over the ranks
+still NaN. It also checks that the reproducible sums of lattice.reductions over the ranks
 equal, bitwise, those of the whole array on one rank. Prints ``OK <cases>`` on rank 0 and
 exits 0; on failure prints the mismatches and exits 1. ``... THIS cart`` checks only that
 ``Partition`` orders ranks as ``Create_cart(reorder=False)`` does, on a 2x2 grid (4 ranks).
@@ -102,7 +102,7 @@ def check_case(comm, part, seed):
         errors.append(f"rank {rank} {part}: bytes {ex.bytes_per_exchange} != {want_bytes}")
     whole = Partition(part.global_shape, (1,) * part.ndim)
     if not np.array_equal(row_sums(comm, part, u[interior]), row_sums(SerialComm(), whole, -fields)):
-        errors.append(f"rank {rank} {part}: the pre-rounded sums differ from those on one rank")
+        errors.append(f"rank {rank} {part}: the reproducible sums differ from those on one rank")
     return errors
 
 

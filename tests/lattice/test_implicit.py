@@ -230,3 +230,35 @@ def test_stage_solve_matches_a_dense_direct_solve(shape, bc, dt_hubble, solver, 
     y_new = implicit.conserve(y, y + x)
     left = abs(math.fsum(y_new[p0m].ravel()) - math.fsum(y[p0m].ravel()))
     assert left <= U * (4 * np.abs(y[p0m]).sum() + np.abs(y_new[p0m]).sum())
+
+
+def test_an_attempt_whose_deferred_check_fails_is_redone_with_checked_solves(monkeypatch):
+    """Rodas4 on the implicit lattice: when a deferred residual check fails, the attempt is redone
+    with every solve checked before it returns, and gives the bits of an attempt made that way
+    from the start."""
+    from lattice.assembly import assemble
+    from lattice.krylov import PendingChecks
+
+    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[32, 32]", "seed.kind=sine",
+                                                               "seed.amplitude=3e-11"])
+    parts = assemble(deck, schema.spec, SerialComm(), np)
+    t = parts.system.cosmology.time(deck.time.T_start_MeV)
+    h = 3e-6 / parts.system.cosmology.hubble(deck.time.T_start_MeV)
+    stepper, lattice_system = parts.stepper, parts.stepper.system
+    lattice_system.defer_checks = False
+    want, want_err = stepper.attempt(t, parts.y, h)
+    lattice_system.defer_checks = True
+    deferred, deferred_err = stepper.attempt(t, parts.y, h)
+    assert np.array_equal(deferred, want) and deferred_err == want_err
+    verify, failures = PendingChecks.verify, []
+
+    def fail_once(self, norm2):
+        if not failures and len(norm2):
+            failures.append(len(norm2))
+            norm2 = np.full(len(norm2), np.inf)
+        return verify(self, norm2)
+
+    monkeypatch.setattr(PendingChecks, "verify", fail_once)
+    redone, redone_err = stepper.attempt(t, parts.y, h)
+    assert failures and np.array_equal(redone, want) and redone_err == want_err
+    assert lattice_system.defer_checks

@@ -11,28 +11,27 @@ from lattice.reductions import ReproducibleSums
 
 
 def _sum_over_parts(terms, cuts, order):
-    """row_sums computed part by part and combined like an MPI reduction in `order`."""
-    n = terms.shape[1]
-    rs = ReproducibleSums(SerialComm(), n)
-    parts = np.split(terms, cuts, axis=1)
-    # the global MAX bound is what every rank would see: reduce it first, as MPI does
-    bound = max(np.abs(terms).max(axis=1).tolist())
-    assert bound > 0
-    partials = []
-    for p in parts:
-        class OneRank(SerialComm):
-            def allreduce_array(self, values, op, _p=p):
-                if op == "max":
-                    return np.abs(terms).max(axis=1)
-                partials.append(np.asarray(values))
-                return np.asarray(values)
-        rs.comm = OneRank()
-        rs.row_sums(p)
-    k = terms.shape[0]
-    total = np.zeros(2 * k)
+    """row_sums computed part by part (each part a rank) and combined like an MPI reduction:
+    the MAX of every part's bin tops, then the parts' aligned bins added in `order`."""
+    rs = ReproducibleSums(SerialComm(), terms.shape[1])
+    local = [rs.local(np.ascontiguousarray(p)) for p in np.split(terms, cuts, axis=1)]
+    top = np.max([part[:, :2].T.reshape(-1) for part in local], axis=0)
+    aligned = []
+
+    class OneRank(SerialComm):
+        def allreduce_array(self, values, op):
+            if op == "max":
+                return top
+            aligned.append(np.asarray(values))
+            return np.asarray(values)
+
+    rs.comm = OneRank()
+    for part in local:
+        rs.combine(part)
+    total = np.zeros_like(aligned[0])
     for i in order:
-        total = total + partials[i]
-    return total[:k] + total[k:]
+        total = total + aligned[i]
+    return np.array([math.fsum(row) for row in total])
 
 
 def test_sums_are_exactly_rounded_and_independent_of_order_and_split():
@@ -150,3 +149,51 @@ def test_gmres_stops_on_the_true_residual_not_the_cycle_estimate(monkeypatch):
     assert stats.estimate_misses == 1
     assert len(calls) > 1
     assert np.linalg.norm(b - A @ x) <= tol * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("restart", [3, 50])
+def test_the_device_schedule_gives_the_same_bits(restart):
+    """Speculative openings (the operator applied before the residual norm is known) and
+    deferred residual checks change when numbers go to the host, not the numbers: the same
+    solution bitwise as the checked, non-speculative schedule; the deferred check passes."""
+    from lattice.krylov import PendingChecks
+
+    rng = np.random.default_rng(11)
+    n = 200
+    A = _system(n, rng, -1.9)
+    b = rng.standard_normal(n)
+    M_inv = 1.0 / np.diag(A)
+    sums = ReproducibleSums(SerialComm(), n)
+    tol = 1e-10 * np.linalg.norm(b)
+    plain_stats, device_stats = KrylovStats(), KrylovStats()
+    plain, ok = gmres(lambda v: A @ v, lambda v: M_inv * v, b, sums, tol, restart, 500, plain_stats)
+    pending = PendingChecks(device_stats)
+    device, ok_device = gmres(lambda v: A @ v, lambda v: M_inv * v, b, sums, tol, restart, 500, device_stats,
+                              speculative=True, pending=pending)
+    assert ok and ok_device and np.array_equal(device, plain)
+    assert device_stats.iterations == plain_stats.iterations and len(pending.local()) == 1
+    pending.verify(sums.combine(np.concatenate(pending.local())))
+    assert pending.local() == [] and device_stats.estimate_misses == 0
+
+
+def test_a_failed_deferred_check_raises_at_the_next_copy():
+    """A pending residual above its tolerance is found by the next solve's first copy: it raises
+    DeferredCheckFailed (counted as an estimate miss); one within its tolerance lets it go on."""
+    from lattice.krylov import DeferredCheckFailed, PendingChecks
+
+    n = 50
+    sums = ReproducibleSums(SerialComm(), n)
+    r = np.full(n, 0.5)                  # ‖r‖ = 0.5·√50 ≈ 3.54
+    for speculative in (False, True):
+        stats = KrylovStats()
+        pending = PendingChecks(stats)
+        pending.add(sums.local_dots(r[None], r), 3.6)
+        x, ok = gmres(lambda v: 2.0 * v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
+                      speculative=speculative, pending=pending)
+        assert ok and stats.estimate_misses == 0
+        pending.clear()
+        pending.add(sums.local_dots(r[None], r), 3.5)
+        with pytest.raises(DeferredCheckFailed):
+            gmres(lambda v: 2.0 * v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
+                  speculative=speculative, pending=pending)
+        assert stats.estimate_misses == 1 and pending.local() == []

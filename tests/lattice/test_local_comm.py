@@ -1,5 +1,5 @@
 """Several ranks in one process (lattice.local_comm): the communicator itself, then halos,
-pre-rounded sums, grid doubling and whole lattice runs on 2-4 threads-as-ranks against one rank."""
+reproducible sums, grid doubling and whole lattice runs on 2-4 threads-as-ranks against one rank."""
 import threading
 import time
 
@@ -94,9 +94,9 @@ def test_a_failing_rank_fails_the_others_instead_of_hanging():
 
 
 @pytest.mark.parametrize("n, ncases", [(2, 44), (3, 44), (4, 68)])
-def test_halo_exchange_and_prerounded_sums_on_every_partition(n, ncases):
+def test_halo_exchange_and_reproducible_sums_on_every_partition(n, ncases):
     """mpi_halo_check's cases (1D/2D/3D, halo 1 and 2, every periodicity and process grid): ghosts
-    as one rank fills them, pre-rounded sums with the bits of one rank."""
+    as one rank fills them, reproducible sums with the bits of one rank."""
     for count, errors in run_ranks(n, check.run_cases):
         assert errors == [] and count == ncases
 
@@ -125,21 +125,28 @@ def test_lattice_ghosts_and_laplacian_match_one_rank(shape, n, bc):
 
 
 @pytest.mark.parametrize("cuts", [[0, 100, 999], [0, 400, 410, 999]], ids=["2 ranks", "3 ranks"])
-def test_prerounded_sums_have_the_bits_of_one_rank(cuts):
+def test_reproducible_sums_have_the_bits_of_one_rank(cuts):
     """ReproducibleSums over columns spread unevenly on the ranks (rank r holds cuts[r]:cuts[r + 1])
-    give the one-rank bits."""
+    give the one-rank bits, also where the ranks' largest terms are decades apart (their bins
+    are shifted to the global top before the sum), where a rank holds only zeros, and a NaN on
+    one rank makes its row NaN everywhere."""
     n = len(cuts) - 1
     rng = np.random.default_rng(11)
-    terms = rng.standard_normal((3, 999)) * np.exp(rng.uniform(-30, 30, (3, 999)))
+    terms = rng.standard_normal((5, 999)) * np.exp(rng.uniform(-30, 30, (5, 999)))
+    terms[3, cuts[1]:] *= 1e-40                    # the last ranks' terms far below rank 0's
+    terms[4, :cuts[1]] = 0.0                       # rank 0 holds only zeros in this row
+    terms = np.concatenate((terms, terms[:1]))
+    terms[5, cuts[-2]] = np.nan
 
     def body(comm):
         mine = np.ascontiguousarray(terms[:, cuts[comm.rank]:cuts[comm.rank + 1]])
         return ReproducibleSums(comm, terms.shape[1]).row_sums(mine), comm.allreduce_sum(mine.sum(axis=1))
 
     want = ReproducibleSums(SerialComm(), terms.shape[1]).row_sums(terms)
+    assert np.isnan(want[5]) and want[3] != 0.0
     results = run_ranks(n, body)
-    assert all(np.array_equal(sums, want) for sums, _ in results)
-    assert all(np.array_equal(plain, results[0][1]) for _, plain in results)   # the same on every rank
+    assert all(np.array_equal(sums, want, equal_nan=True) for sums, _ in results)
+    assert all(np.array_equal(plain, results[0][1], equal_nan=True) for _, plain in results)   # the same on every rank
 
 
 @pytest.mark.parametrize("shape, n", [((8, 8), 2), ((8, 8), 3), ((4, 6, 4), 4)])
