@@ -17,23 +17,42 @@ SOURCE = ROOT / "kernels" / "cupy_kernels.py"
 ARCH = "sm_90"
 
 
+def _string(node, strings):
+    """The value of a source expression: a literal, a module-level string or a sum of them."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return strings[node.id]
+    assert isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add), ast.dump(node)
+    return _string(node.left, strings) + _string(node.right, strings)
+
+
 def _sources():
-    """(name, CUDA source, options) of every kernel: the RawKernel(...) calls with literal sources,
-    and the stage preconditioner's template for block sizes 3 and 8."""
+    """(name, CUDA source, options) of every kernel: the RawKernel(...) calls with sources built
+    from module-level strings, and the templates: the stage preconditioner for block sizes 3 and
+    8, the binned sums for 4 and 14 bins."""
     tree = ast.parse(SOURCE.read_text())
-    strings = {node.targets[0].id: node.value.value for node in tree.body
-               if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-               and isinstance(node.value.value, str) and isinstance(node.targets[0], ast.Name)}
+    strings = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                strings[node.targets[0].id] = _string(node.value, strings)
+            except (AssertionError, KeyError):
+                pass
     options = tuple(ast.literal_eval(next(n.value for n in tree.body if isinstance(n, ast.Assign)
                                           and getattr(n.targets[0], "id", "") == "_OPTIONS")))
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "RawKernel" \
-                and isinstance(node.args[0], ast.Constant):
-            found.append((node.args[1].value, node.args[0].value,
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "RawKernel":
+            try:
+                source = _string(node.args[0], strings)
+            except (AssertionError, KeyError):
+                continue                                 # a template, filled in below
+            found.append((node.args[1].value, source,
                           tuple(ast.literal_eval(k.value) for k in node.keywords if k.arg == "options")[0]))
-    template = strings["_STAGE_PRECONDITIONER"]
-    found += [(f"stage_preconditioner (n = {n})", template.replace("__N__", str(n)), options) for n in (3, 8)]
+    found += [(f"stage_preconditioner (n = {n})", strings["_STAGE_PRECONDITIONER"].replace("__N__", str(n)), options)
+              for n in (3, 8)]
+    found += [(f"row_bins ({b} bins)", strings["_ROW_BINS"].replace("__BINS__", str(b)), options) for b in (4, 14)]
     return found
 
 
@@ -56,7 +75,8 @@ def _ptx(source, options):
 
 def test_every_kernel_compiles_for_sm90_without_fused_multiply_adds():
     sources = _sources()
-    assert {name.split(" ")[0] for name, _, _ in sources} == {"laplacian", "block_product", "stage_preconditioner"}
+    assert {name.split(" ")[0] for name, _, _ in sources} == {"laplacian", "block_product", "stage_preconditioner",
+                                                              "row_maxima", "row_bins"}
     for name, source, options in sources:
         assert "--fmad=false" in options, name
         ptx = _ptx(source, options)
