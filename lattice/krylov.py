@@ -34,7 +34,8 @@ import numpy as np
 from lattice.workspace import Workspace
 
 REORTHOGONALISE_BELOW = 1e-6
-"""Second Gram–Schmidt pass when ‖w after projection‖² < this × ‖w before‖². The textbook 0.5
+"""Second Gram–Schmidt pass when ‖w after projection‖² < this × ‖w before‖² (unless the step's
+residual estimate already meets the tolerance: see `_meets`). The textbook 0.5
 re-orthogonalises at the first lost bit; here a basis vector may lose up to ~20 bits of
 orthogonality (and its Pythagorean norm ~1e-10 of its accuracy) before a second pass, far below
 the few-digit accuracy the stage solves need, and smooth vectors, for which the neighbour
@@ -218,7 +219,7 @@ def _cycle(apply_A, apply_Minv, r, beta, opening, sums, tolerance, m, work, stat
             h, norm2 = sums.dots_and_norm2(V[:j + 1], w)   # no cancellation when A M⁻¹ ≈ I
         sums.backend.subtract_combination(w, h, V)
         rest2 = norm2 - h @ h
-        if rest2 < REORTHOGONALISE_BELOW * norm2:
+        if rest2 < REORTHOGONALISE_BELOW * norm2 and not _meets(h, rest2, j, cs, sn, g, tolerance):
             stats.reorthogonalised += 1
             h2, norm2 = sums.dots_and_norm2(V[:j + 1], w)
             sums.backend.subtract_combination(w, h2, V)
@@ -242,6 +243,21 @@ def _cycle(apply_A, apply_Minv, r, beta, opening, sums, tolerance, m, work, stat
         np.divide(w, h_next, out=V[j])
     y = _back_substitute(H[:j, :j], g[:j])
     return j, y, V, abs(g[j])
+
+
+def _meets(h, rest2, j, cs, sn, g, tolerance):
+    """Whether step j's residual estimate, from its first Gram–Schmidt pass (column h of H − I,
+    ‖w − V h‖² = rest2 by Pythagoras), meets the tolerance: then the cycle ends here, the next
+    basis vector (whose orthogonality a second pass would restore) is never used, and the pass
+    is skipped. (The pass would change the column by the lost orthogonality, ~1e-10 of it, and
+    the true-residual check still decides.)"""
+    column = h.copy()
+    column[j] += 1.0
+    for i in range(j):
+        column[i], column[i + 1] = cs[i] * column[i] + sn[i] * column[i + 1], -sn[i] * column[i] + cs[i] * column[i + 1]
+    h_next = math.sqrt(max(rest2, 0.0))
+    hypot = math.hypot(column[j], h_next)
+    return hypot > 0.0 and abs(g[j]) * h_next / hypot <= tolerance
 
 
 def _back_substitute(R, g):
