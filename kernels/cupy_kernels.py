@@ -1,9 +1,11 @@
 """Fused CUDA kernels (CuPy) behind the signatures of the NumPy kernels.
 
-The CuPy backend's `laplacian` and `apply_field_major` (`kernels.cupy_ops`) are these: each is
-one pass over memory (every input element read once, every output written
-once), where the NumPy sequence of ufunc calls makes 5–16 passes; `stage_preconditioner` is the
-per-site LU of kernels.cpu_kernels.stage_preconditioner, one thread per site. Every operation is
+The CuPy backend's `laplacian`, `apply_field_major`, `stage_operator` and `subtract_combination`
+(`kernels.cupy_ops`) are these: each is one pass over memory (every input element read once,
+every output written once), where the sequence of whole-array calls makes 5–20 passes and as
+many launches; `stage_preconditioner` is the per-site LU of
+kernels.cpu_kernels.stage_preconditioner, one thread per site; `BinnedRows` forms the terms of
+the reproducible sums on the fly (row maxima, then exact bins). Every operation is
 that of the compiled CPU loop, in its order, and the kernels are compiled without FMA contraction
 (`--fmad=false`), so results are bitwise those of the NumPy backend (tests/kernels/test_backend.py).
 Imported only where CuPy is installed, when a CuPy backend is made.
@@ -14,6 +16,9 @@ from __future__ import annotations
 import functools
 
 import cupy
+import numpy as np
+
+from kernels.cpu_kernels import BINNED_FLOOR
 
 _THREADS = 256
 _OPTIONS = ("--fmad=false",)
@@ -120,6 +125,80 @@ void stage_preconditioner(const double* blocks, const double* K, double own_cell
 '''
 
 
+_STAGE_OPERATOR = cupy.RawKernel(r"""
+extern "C" __global__
+void stage_operator(const double* v, const double* M, const double* lap, const double* K, double sigma,
+                    const double* inv_w, double* out, long long n, long long sites)
+{
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    for (long long i = 0; i < n; ++i) {
+        double acc = M[(i * n) * sites + s] * v[s];                       // M v over j, in order
+        for (long long j = 1; j < n; ++j) acc += M[(i * n + j) * sites + s] * v[j * sites + s];
+        double tendency = 0.0;                                            // K lap over the nonzero K[i, k]
+        bool first = true;
+        for (long long k = 0; k < n; ++k) {
+            double c = K[i * n + k];
+            if (c == 0.0) continue;
+            double term = lap[k * sites + s] * c;
+            if (first) { tendency = term; first = false; } else tendency += term;
+        }
+        out[i * sites + s] = (v[i * sites + s] * sigma - acc) - tendency * inv_w[i * sites + s];
+    }
+}
+""", "stage_operator", options=("--fmad=false",))
+
+_SUBTRACT_COMBINATION = cupy.RawKernel(r"""
+extern "C" __global__
+void subtract_combination(double* w, const double* c, const double* V, long long k, long long n)
+{
+    long long i = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (i >= n) return;
+    double acc = w[i];
+    for (long long q = 0; q < k; ++q) acc -= V[q * n + i] * c[q];     // in order of q
+    w[i] = acc;
+}
+""", "subtract_combination", options=("--fmad=false",))
+
+
+def stage_operator(v, M, lap, K, sigma, inv_w, out):
+    """As kernels.cpu_kernels.stage_operator (the same operations in the same order), one thread
+    per site, one pass: v, lap, inv_w, out (n, *grid) on the device (out C-contiguous), M
+    field-major (n, n, *grid), K (n, n) on the host (copied once per distinct K)."""
+    n = v.shape[0]
+    sites = v.size // n
+    _STAGE_OPERATOR(_blocks(sites), (_THREADS,),
+                    (cupy.ascontiguousarray(v), cupy.ascontiguousarray(M), cupy.ascontiguousarray(lap),
+                     _on_device(K), cupy.float64(sigma), cupy.ascontiguousarray(inv_w), out,
+                     cupy.int64(n), cupy.int64(sites)))
+    return out
+
+
+def subtract_combination(w, c, V):
+    """As kernels.cpu_kernels.subtract_combination: w −= c_0 V_0, then c_1 V_1, … per element in
+    order of k, one pass (w C-contiguous on the device, V (≥ len(c), *w.shape), c on the host)."""
+    c = np.ascontiguousarray(c, dtype=float)
+    if c.size:
+        _SUBTRACT_COMBINATION(_blocks(w.size), (_THREADS,),
+                              (w, cupy.asarray(c), cupy.ascontiguousarray(V[:c.size]), cupy.int64(c.size),
+                               cupy.int64(w.size)))
+    return w
+
+
+_K_ON_DEVICE = {}
+
+
+def _on_device(K):
+    """The small host matrix K on the device, copied once per distinct value (the stage operator
+    is applied with the same K throughout an attempt)."""
+    K = np.ascontiguousarray(K, dtype=float)
+    key = K.tobytes()
+    if key not in _K_ON_DEVICE:
+        _K_ON_DEVICE.clear()
+        _K_ON_DEVICE[key] = cupy.asarray(K)
+    return _K_ON_DEVICE[key]
+
+
 _TERMS = r"""
 // Row `row` of the terms: V[row]·w for row < k, w·w for row k; with `plain`, V[row] itself.
 #define TERM(j) (plain ? a[j] : a[j] * w[j])
@@ -148,6 +227,57 @@ void row_maxima(const double* V, const double* w, double* partial,
 }
 """, "row_maxima", options=("--fmad=false",))
 
+_ROW_GRIDS = r"""
+__device__ long long floor_div(long long a, long long b) {
+    long long q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+extern "C" __global__
+void row_grids(const double* partial, double* out, double* shifts, long long rows, long long per_row,
+               long long width)
+{
+    // One thread per row: the row's largest |term| and non-finite flag from the threads' partial
+    // results, its top B (the smallest multiple of width with largest < 2^(B-1); __FLOOR__ for a
+    // zero or non-finite row) into out[row, 0:2], and the bins' shifts 1.5 * 2^(c_b + 52).
+    long long row = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (row >= rows) return;
+    double largest = 0.0, nonfinite = 0.0;
+    for (long long p = 0; p < per_row; ++p) {
+        double m = partial[2 * (row * per_row + p)];
+        if (m > largest) largest = m;
+        if (partial[2 * (row * per_row + p) + 1] != 0.0) nonfinite = 1.0;
+    }
+    long long top = __FLOOR__;
+    if (nonfinite == 0.0 && largest != 0.0) {
+        int e;
+        frexp(largest, &e);                               // largest < 2^e
+        top = -floor_div(-((long long)e + 1), width) * width;
+    }
+    out[row * (2 + __BINS__)] = (double)top;
+    out[row * (2 + __BINS__) + 1] = nonfinite;
+    for (int b = 0; b < __BINS__; ++b) {
+        long long c = top - (b + 1) * width;
+        shifts[row * __BINS__ + b] = ldexp(1.5, (int)((c > -1074 ? c : -1074) + 52));
+    }
+}
+
+extern "C" __global__
+void row_finish(const double* partial, double* out, long long rows, long long per_row)
+{
+    // One thread per row: the threads' partial bins added (exactly: any order) into
+    // out[row, 2:], zero for a non-finite row.
+    long long row = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (row >= rows) return;
+    bool nonfinite = out[row * (2 + __BINS__) + 1] != 0.0;
+    for (int b = 0; b < __BINS__; ++b) {
+        double sum = 0.0;
+        for (long long p = 0; p < per_row; ++p) sum += partial[(row * per_row + p) * __BINS__ + b];
+        out[row * (2 + __BINS__) + 2 + b] = nonfinite ? 0.0 : sum;
+    }
+}
+"""
+
 _ROW_BINS = _TERMS + r"""
 extern "C" __global__
 void row_bins(const double* V, const double* w, const double* shifts, double* partial,
@@ -170,17 +300,20 @@ void row_bins(const double* V, const double* w, const double* shifts, double* pa
 
 
 @functools.cache
-def _row_bins_kernel(n_bins):
-    """The bins kernel for n_bins bins (a compile-time constant: the per-thread bins stay in
-    registers)."""
-    return cupy.RawKernel(_ROW_BINS.replace("__BINS__", str(int(n_bins))), "row_bins", options=_OPTIONS)
+def _binned_kernels(n_bins):
+    """(row_grids, row_bins, row_finish) for n_bins bins (a compile-time constant: the per-thread
+    bins stay in registers)."""
+    grids = _ROW_GRIDS.replace("__BINS__", str(int(n_bins))).replace("__FLOOR__", str(BINNED_FLOOR))
+    return (cupy.RawKernel(grids, "row_grids", options=_OPTIONS),
+            cupy.RawKernel(_ROW_BINS.replace("__BINS__", str(int(n_bins))), "row_bins", options=_OPTIONS),
+            cupy.RawKernel(grids, "row_finish", options=_OPTIONS))
 
 
 class BinnedRows:
     """The rows of terms the binned sums take without storing them: V[i]·w for the rows of V
     (k, n) and, with `with_norm`, w·w as row k; with w None, the rows of V themselves. Each
-    thread of a row handles a strided share of its elements (coalesced); the threads' partial
-    results (maxima, or exact bin sums) are combined by CuPy, in any order."""
+    thread of a row handles a strided share of its elements (coalesced); one thread per row
+    then combines the threads' partial results (maxima, or exact bin sums: any order)."""
 
     def __init__(self, V, w, with_norm):
         self.V = cupy.ascontiguousarray(V, dtype=cupy.float64).reshape(V.shape[0], -1)
@@ -190,25 +323,21 @@ class BinnedRows:
         self.rows = self.k + bool(with_norm)
         self.per_row = max(1, min(4096, self.n // 32))
 
-    def _args(self):
-        return (cupy.int64(self.rows), cupy.int64(self.k), cupy.int64(self.n), cupy.int64(self.per_row),
-                cupy.int32(self.plain))
-
-    def maxima(self):
-        """(largest |term|, 1.0 where a term is NaN or infinite else 0.0) per row: two (rows,) arrays."""
-        partial = cupy.empty((self.rows, self.per_row, 2))
-        _ROW_MAXIMA(_blocks(self.rows * self.per_row), (_THREADS,), (self.V, self.w, partial, *self._args()))
-        return partial[:, :, 0].max(axis=1), partial[:, :, 1].max(axis=1)
-
-    def bins(self, shifts):
-        """Σ of each row's parts per bin, by the cascade p = (r + shifts[i, b]) − shifts[i, b],
-        r −= p (kernels.cpu_kernels.binned_row_sums): (rows, n_bins)."""
-        n_bins = shifts.shape[1]
-        partial = cupy.empty((self.rows, self.per_row, n_bins))
-        _row_bins_kernel(n_bins)(_blocks(self.rows * self.per_row), (_THREADS,),
-                                 (self.V, self.w, cupy.ascontiguousarray(shifts, dtype=cupy.float64), partial,
-                                  *self._args()))
-        return partial.sum(axis=1)
+    def binned(self, width, n_bins):
+        """(B, nonfinite, bins) per row, as kernels.cpu_kernels.binned_row_sums: four launches."""
+        grids, bins, finish = _binned_kernels(n_bins)
+        threads = self.rows * self.per_row
+        sizes = (cupy.int64(self.rows), cupy.int64(self.k), cupy.int64(self.n), cupy.int64(self.per_row),
+                 cupy.int32(self.plain))
+        maxima = cupy.empty((threads, 2))
+        _ROW_MAXIMA(_blocks(threads), (_THREADS,), (self.V, self.w, maxima, *sizes))
+        out, shifts = cupy.empty((self.rows, 2 + n_bins)), cupy.empty((self.rows, n_bins))
+        grids(_blocks(self.rows), (_THREADS,),
+              (maxima, out, shifts, cupy.int64(self.rows), cupy.int64(self.per_row), cupy.int64(width)))
+        partial = cupy.empty((threads, n_bins))
+        bins(_blocks(threads), (_THREADS,), (self.V, self.w, shifts, partial, *sizes))
+        finish(_blocks(self.rows), (_THREADS,), (partial, out, cupy.int64(self.rows), cupy.int64(self.per_row)))
+        return out
 
 
 @functools.cache

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 
 from lattice.doubling import coarsen
 from lattice.progress import Progress

@@ -7,7 +7,6 @@ axis is the radiation-era clock of system.FrozenPlasma.
 
 from __future__ import annotations
 
-import numpy as np
 
 from lattice.deck import DeckError, Field
 from lattice.model import ModelSpec

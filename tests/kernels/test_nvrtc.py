@@ -52,7 +52,10 @@ def _sources():
                           tuple(ast.literal_eval(k.value) for k in node.keywords if k.arg == "options")[0]))
     found += [(f"stage_preconditioner (n = {n})", strings["_STAGE_PRECONDITIONER"].replace("__N__", str(n)), options)
               for n in (3, 8)]
-    found += [(f"row_bins ({b} bins)", strings["_ROW_BINS"].replace("__BINS__", str(b)), options) for b in (4, 14)]
+    for b in (4, 14):
+        found += [(f"row_bins ({b} bins)", strings["_ROW_BINS"].replace("__BINS__", str(b)), options)]
+        grids = strings["_ROW_GRIDS"].replace("__BINS__", str(b)).replace("__FLOOR__", "-16384")
+        found += [(f"row_grids ({b} bins)", grids, options), (f"row_finish ({b} bins)", grids, options)]
     return found
 
 
@@ -76,7 +79,9 @@ def _ptx(source, options):
 def test_every_kernel_compiles_for_sm90_without_fused_multiply_adds():
     sources = _sources()
     assert {name.split(" ")[0] for name, _, _ in sources} == {"laplacian", "block_product", "stage_preconditioner",
-                                                              "row_maxima", "row_bins"}
+                                                              "row_maxima", "row_bins", "row_grids", "row_finish",
+                                                              "stage_operator",
+                                                              "subtract_combination"}
     for name, source, options in sources:
         assert "--fmad=false" in options, name
         ptx = _ptx(source, options)
