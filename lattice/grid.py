@@ -79,17 +79,22 @@ class Lattice:
         s = self.global_slice[axis]
         return (np.arange(s.start, s.stop) + 0.5) * self.spacing[axis]
 
-    def fill_ghosts(self, u):
-        """Copy interior u (n_fields, *local) into the padded buffer and fill its ghosts."""
-        self._interior[...] = u
+    def fill_ghosts(self, u, scale=None):
+        """Copy interior u (n_fields, *local), times `scale` (same shape) if given, into the padded
+        buffer and fill its ghosts."""
+        if scale is None:
+            self._interior[...] = u
+        else:
+            self.xp.multiply(u, scale, out=self._interior)
         self.exchanger.exchange(self.padded)
         if self._faces_to_fill:
             apply_boundaries(self.padded, self.partition, self.rank, self.bc, self.odd_fields)
         return self.padded
 
-    def laplacian(self, u, out=None):
-        """Comoving Laplacian of every field of u (n_fields, *local) [MeV² · u]."""
-        return self.backend.laplacian(self.fill_ghosts(u), self.partition.halo, self.spacing, out=out)
+    def laplacian(self, u, out=None, scale=None):
+        """Comoving Laplacian of every field of u (n_fields, *local) [MeV² · u], or of u·scale
+        (element by element, formed in the padded buffer: no temporary)."""
+        return self.backend.laplacian(self.fill_ghosts(u, scale), self.partition.halo, self.spacing, out=out)
 
     def explicit_limit(self, coefficient):
         """Forward-Euler stable step for du/dt = coefficient ∇²u: 1/(2 κ Σ 1/dx²) [MeV^-1]."""

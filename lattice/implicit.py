@@ -94,13 +94,17 @@ class ImplicitLattice(Equations):
 
     def f(self, t, y):
         """dy/dt = f_local + K ∇²y [state/MeV^-1]."""
-        return self.local.f(t, y) + self.diffusion_tendency(y, self.local.temperature(t))
+        out = self.local.f(t, y)
+        out += self.diffusion_tendency(y, self.local.temperature(t))
+        return out
 
     def dfdt(self, t, y):
         """∂f/∂t at fixed y: the local rates' drift plus dK/dt ∇²y = −n H K ∇²y."""
         T = self.local.temperature(t)
         rate = -self.diffusion.temperature_exponent * self.local.cosmology.hubble(T)
-        return self.local.dfdt(t, y) + rate * self.diffusion_tendency(y, T)
+        out = self.local.dfdt(t, y)
+        out += rate * self.diffusion_tendency(y, T)
+        return out
 
     def conserve(self, y, y_new):
         """y_new with the totals of the `conserved` fields reset to those of y (a uniform shift).
@@ -193,8 +197,7 @@ class CoupledJacobian:
 
         def apply_A(v):           # W⁻¹ (σ − J − K∇²) W v
             v = v.reshape(shape)
-            scaled = ops.xp.multiply(v, w, out=work.get("J v", shape))
-            lap = s.lattice.laplacian(scaled, out=work.get("laplacian", shape))
+            lap = s.lattice.laplacian(v, out=work.get("laplacian", shape), scale=w)
             return ops.stage_operator(v, J, lap, self.K, sigma, inv_w, work.get("A v", shape)).reshape(-1)
 
         def apply_M_inv(v):

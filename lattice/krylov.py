@@ -109,7 +109,7 @@ def gmres(apply_A, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
         done += j
         if j == 0:
             break
-        update = work.get("update", b.shape)
+        update = work.get("E r", b.shape)       # the opening's buffer is free again
         update[...] = 0.0
         sums.backend.subtract_combination(update, -y, V)
         x += apply_Minv(update)

@@ -246,9 +246,11 @@ class Rodas4:
                 argument, term = sums.stage(i)
                 rhs = s.f(t + ALPHA[i] * h, argument)
                 rhs += term
+                del argument, term            # two states' memory free during the solve
             if source is not None:
                 rhs += source
             K[i] = solve(rhs)
+            del rhs
             if source is None and self.constant_fields:
                 K[i, self.constant_fields] = 0.0
         y_new = sums.solution()
