@@ -23,6 +23,7 @@ from lattice.grid import Lattice
 from lattice.implicit import ImplicitLattice
 from lattice.rosenbrock import Rodas4
 from lattice.splitting import MidpointSourceCoupling, StrangSplitting
+from lattice.switching import SwitchingLattice
 
 
 @dataclass
@@ -99,9 +100,14 @@ def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape):
         return Rodas4(system, error_norm, reduce_max=comm.allreduce_max, backend=lattice.backend), None
     stepped = ImplicitLattice(system, diffusion, lattice, error_norm.field_weights, integ.krylov_tolerance,
                               integ.krylov_restart, integ.krylov_max_iterations, integ.stage_solver)
-    if integ.method == "dopri5" and integ.stage_solver == "gmres":     # explicit throughout, any backend
+    if integ.method != "rodas4" and integ.stage_solver == "gmres":     # the explicit branch, any backend
         explicit_norm = system.error_norm(integ.rtol * integ.explicit_rtol_factor, integ)
-        return Dopri5(stepped, explicit_norm, reduce_max=comm.allreduce_max, backend=lattice.backend), None
+        explicit = Dopri5(stepped, explicit_norm, reduce_max=comm.allreduce_max, backend=lattice.backend)
+        if integ.method == "dopri5":
+            return explicit, None
+        implicit = Rodas4(stepped, error_norm, reduce_max=comm.allreduce_max)
+        return SwitchingLattice(implicit, explicit, integ.method, probe_steps=integ.probe_steps,
+                                max_attempts=integ.max_steps), stepped.stats
     if integ.stage_solver == "direct":
         compiled = compiled_line_stepper(system, error_norm, diffusion, stepped, lattice, integ.rtol,
                                          integ.explicit_rtol_factor, integ.method,

@@ -39,6 +39,8 @@ class Dopri5(Rodas4):
         Laplacian sums to zero), so the totals move by round-off only. That leaves the error
         norm's maximum as the step's one device→host sync."""
         self._known = []   # [(t, y, f(t, y))]: this step's start and the last step's end (FSAL)
+        self.h_lambda = float("nan")
+        """Hairer's h|λ| of the last attempt made with `stiffness` (lattice.switching)."""
 
     def split_stats(self):
         """Statistics per branch: every step is DOPRI5."""
@@ -57,17 +59,39 @@ class Dopri5(Rodas4):
                 return value
         return self.system.f(t, y)
 
-    def attempt(self, t, y, h, source=None):
+    def attempt(self, t, y, h, source=None, stiffness=False):
         """One DOPRI5 step of size h from (t, y); returns (y_new, error norm). `source` must be
-        None (the explicit stepper does not serve a split coupling)."""
+        None (the explicit stepper does not serve a split coupling).
+
+        With `stiffness`, also Hairer's estimate h|λ| ≈ h‖k₆ − k₅‖/‖y_new − y₅‖ from the two
+        stages at t + h (k₅ at the argument y₅ of stage 5), into `h_lambda` (NaN where y_new = y₅):
+        its two sums come to the host in the error norm's copy.
+        """
         if source is not None:
             raise ValueError("Dopri5 takes no source term")
         k = [self._f_at(t, y)]
+        stage5 = None
         for s in range(1, STAGES - 1):
-            k.append(self.system.f(t + DP_C[s] * h, self._combination(y, h, DP_A[s], k)))
+            argument = self._combination(y, h, DP_A[s], k)
+            if s == STAGES - 2 and stiffness:
+                stage5 = argument
+            k.append(self.system.f(t + DP_C[s] * h, argument))
         y_new = self._combination(y, h, DP_A[STAGES - 1], k)
         k.append(self.system.f(t + h, y_new))
-        norm = float(self.reduce_max(self.error_norm(self._combination(None, h, DP_E, k), y, y_new)))
+        error = self._combination(None, h, DP_E, k)
+        local = getattr(self.error_norm, "local", None) if stiffness else None
+        if stiffness:
+            sums, xp = self.system.sums, self.backend.xp
+            dk, dy = (k[-1] - k[-2]).reshape(-1), (y_new - stage5).reshape(-1)
+            both = xp.concatenate((sums.local_dots(dk[None], dk), sums.local_dots(dy[None], dy)))
+            parts = [both.reshape(-1)] + ([xp.reshape(local(error, y, y_new), (1,))] if local else [])
+            host = self.backend.to_host(xp.concatenate(parts))
+            num, den = sums.combine(host[:both.size].reshape(both.shape))
+            self.h_lambda = h * (num / den) ** 0.5 if den > 0.0 else float("nan")
+        if local is not None:
+            norm = float(self.reduce_max(float(host[-1])))
+        else:
+            norm = float(self.reduce_max(self.error_norm(error, y, y_new)))
         self._known = [(t, y, k[0]), (t + h, y_new, k[-1])]
         return y_new, norm
 

@@ -136,13 +136,20 @@ def stiffness_test(h, k6, k5, y_new, y5, state):
         dy = y_new[q] - y5[q]
         den += dy * dy
     if den > 0.0:
-        if h * (num / den) ** 0.5 > STIFF_LIMIT:
-            state[3] = 0
-            state[2] += 1
-        else:
-            state[3] += 1
-            if state[3] == NONSTIFF_RESET:
-                state[2] = 0
+        count_stiffness(h * (num / den) ** 0.5, state)
+
+
+@register_jitable
+def count_stiffness(h_lambda, state):
+    """Update the stiff and non-stiff counts in state from Hairer's estimate h|λ| of an accepted
+    DOPRI5 step (stiff above STIFF_LIMIT)."""
+    if h_lambda > STIFF_LIMIT:
+        state[3] = 0
+        state[2] += 1
+    else:
+        state[3] += 1
+        if state[3] == NONSTIFF_RESET:
+            state[2] = 0
 
 
 @register_jitable

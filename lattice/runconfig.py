@@ -38,12 +38,12 @@ INTEGRATOR = (
           "(any dimension; lattice/krylov.py) or direct (1D grids only: an exact cyclic "
           "block-tridiagonal solve of the whole line on every rank; lattice/line_solver.py)",
           default="gmres", choices=("gmres", "direct")),
-    Field("method", str, "", "single sites with compiled kernels and 1D lattices with stage_solver "
-          "= direct (lattice/explicit_rk.py): auto (Rodas4 where the problem is stiff, the explicit "
-          "Dormand-Prince 5(4) where the step is set by accuracy, switching automatically) or "
-          "rodas4 (implicit throughout) or dopri5 (explicit throughout); lattices with stage_solver "
-          "= gmres (any dimension, CPU or GPU): rodas4 (auto means rodas4) or dopri5 (explicit "
-          "throughout, lattice/dopri5.py); split couplings step with Rodas4 (dopri5 is refused there)",
+    Field("method", str, "", "auto (Rodas4 where the problem is stiff, the explicit Dormand-Prince "
+          "5(4) where the step is set by accuracy, switching automatically: lattice/explicit_rk.py "
+          "for single sites with compiled kernels and 1D lattices with stage_solver = direct, "
+          "lattice/switching.py for lattices with stage_solver = gmres, any dimension, CPU or GPU) "
+          "or rodas4 (implicit throughout) or dopri5 (explicit throughout); split couplings step "
+          "with Rodas4 (dopri5 is refused there)",
           default="auto",
           choices=("auto", "rodas4", "dopri5")),
     Field("explicit_rtol_factor", float, "", "method auto: the explicit branch runs at rtol times "

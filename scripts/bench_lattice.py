@@ -69,7 +69,8 @@ def _implicit_steps(shape, comm, dt_hubble, T, xp=np):
     from lattice.driver import Simulation
 
     deck, schema = _deck(shape, T, 0.5 * T, [f"grid.box_hubble={0.05 * shape[0] / 64}",
-                                             "seed.amplitude=0", "integrator.coupling=implicit"])
+                                             "seed.amplitude=0", "integrator.coupling=implicit",
+                                             "integrator.method=rodas4"])
     sim = Simulation(deck, schema, write=False, comm=comm, xp=xp)
     cosmology = sim.system.cosmology
     y = xp.asarray(relaxed_state(T, to_host(sim.system.L0)))

@@ -205,7 +205,8 @@ def _implicit_step(shape, xp):
 
     deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml",
                              [f"grid.shape={list(shape)}", "seed.kind=sine", "seed.amplitude=3e-11",
-                              "integrator.coupling=implicit", "integrator.stage_solver=gmres"])
+                              "integrator.coupling=implicit", "integrator.stage_solver=gmres",
+                              "integrator.method=rodas4"])
     parts = assemble(deck, schema.spec, SerialComm(), xp)
     implicit, cosmology = parts.stepper.system, parts.system.cosmology
     T = deck.time.T_start_MeV

@@ -203,11 +203,13 @@ def test_step_floor_raises_like_rodas4():
 
 def test_only_single_site_qke_runs_use_the_compiled_stepper():
     from lattice.driver import Simulation
+    from lattice.switching import SwitchingLattice
 
     deck, schema = load_deck(INPUT / "homogeneous_B.yaml", ["output.progress=none"])
     assert isinstance(Simulation(deck, schema, write=False).stepper, CompiledSiteStepper)
     deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[8]", "output.progress=none"])
-    assert isinstance(Simulation(deck, schema, write=False).stepper, Rodas4)
+    stepper = Simulation(deck, schema, write=False).stepper          # the lattice's own switch (GMRES)
+    assert isinstance(stepper, SwitchingLattice) and isinstance(stepper.implicit, Rodas4)
     deck, schema = load_deck(INPUT / "pb_const_evol0.yaml", ["output.progress=none"])
     assert isinstance(Simulation(deck, schema, write=False).stepper, Rodas4)
     deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[8]"])

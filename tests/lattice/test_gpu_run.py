@@ -22,6 +22,9 @@ pytestmark = pytest.mark.usefixtures("cupy")
 
 SMALL = ["grid.shape=[12]", "seed.kind=sine", "seed.amplitude=5e-11", "time.T_start_MeV=24",
          "time.T_end_MeV=23.99", "output.samples=5", "output.snapshots=2", "integrator.rtol=1e-3"]
+SWITCHING = ("grid.shape=[4, 3]", "integrator.probe_steps=50")
+"""method auto (the default) on a 2D GMRES lattice, with probes often enough that the short
+window switches several times (9 switches, 241 of 318 steps DOPRI5)."""
 NOT_THE_SOLUTION = ("deck", "backend", "devices", "run_id", "summary_wall_s", "out_dir", "io_parts",
                     "io_strategy")
 """Attributes (and checkpoint metadata entries) that describe the run (its deck, backend, ranks'
@@ -74,6 +77,7 @@ def _assert_same_files(a, b, pattern):
     ("integrator.coupling=strang",),
     ("grid.doubling_cells_per_lD=1e-6", "grid.max_doublings=2"),   # doubles twice at the start
     ("grid.shape=[4, 3]", "integrator.method=dopri5"),       # the explicit stepper (lattice/dopri5.py)
+    SWITCHING,                                               # the switch (lattice/switching.py)
 ])
 def test_a_cupy_run_writes_numpys_outputs_bitwise(tmp_path, overrides):
     """Time series, snapshots and a checkpoint (every_s: one after each sample) bitwise equal."""
@@ -90,14 +94,16 @@ def test_a_cupy_run_writes_numpys_outputs_bitwise(tmp_path, overrides):
         assert f.attrs["backend"] == "numpy" and list(f.attrs["devices"]) == [-1]
 
 
-@pytest.mark.parametrize("first,second", [("cupy", "numpy"), ("numpy", "cupy")])
-def test_a_restart_crosses_backends_exactly(tmp_path, first, second):
+@pytest.mark.parametrize("first,second,overrides", [("cupy", "numpy", ()), ("numpy", "cupy", ()),
+                                                    ("cupy", "numpy", SWITCHING)])
+def test_a_restart_crosses_backends_exactly(tmp_path, first, second, overrides):
     """Stopped by a wall-time limit (with a checkpoint) on one backend, continued on the other:
-    the outputs are those of the uninterrupted NumPy run."""
-    assert _qke_run(tmp_path / "whole") == 0
+    the outputs are those of the uninterrupted NumPy run (also with the switch, whose state the
+    checkpoint carries; tests/lattice/test_switching_lattice.py stops one in a DOPRI5 run)."""
+    assert _qke_run(tmp_path / "whole", *overrides) == 0
     part = tmp_path / "part"
-    assert _qke_run(part, f"device.backend={first}", "checkpoint.walltime_s=1e-9") == 3
-    assert _qke_run(part, f"device.backend={second}", restart=part / "checkpoint.h5") == 0
+    assert _qke_run(part, *overrides, f"device.backend={first}", "checkpoint.walltime_s=1e-9") == 3
+    assert _qke_run(part, *overrides, f"device.backend={second}", restart=part / "checkpoint.h5") == 0
     for pattern in ("timeseries.h5", "snapshots/*.h5"):
         _assert_same_files(tmp_path / "whole", part, pattern)
 

@@ -187,10 +187,16 @@ def _assert_same_run(base, other):
 SHORT = ["integrator.rtol=1e-3", "time.T_start_MeV=24", "output.samples=3"]
 
 
-def test_2d_lattice_run_on_two_ranks_equals_one_rank():
-    """The GMRES stage solver (pre-rounded inner products, halo exchanges) on an 8 x 8 grid."""
-    overrides = SHORT + ["grid.shape=[8, 8]", "time.T_end_MeV=23.997"]
+@pytest.mark.parametrize("method", ["rodas4", "auto"])
+def test_2d_lattice_run_on_two_ranks_equals_one_rank(method):
+    """The GMRES stage solver (reproducible inner products, halo exchanges) on an 8 x 8 grid; with
+    method auto also the switching between Rodas4 and DOPRI5 (lattice.switching: its ρ
+    estimates and stiffness tests), which switches here."""
+    overrides = SHORT + ["grid.shape=[8, 8]", "time.T_end_MeV=23.997", f"integrator.method={method}",
+                         "integrator.probe_steps=50"]
     base = _run_on(1, "lattice_2d_laptop.yaml", overrides)
+    if method == "auto":
+        assert base[1].stats["switches"] >= 2
     _assert_same_run(base, _run_on(2, "lattice_2d_laptop.yaml", overrides))
 
 
