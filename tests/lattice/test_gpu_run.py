@@ -220,3 +220,27 @@ def test_device_syncs_of_one_step(cupy, method, shape, step, second_passes):
         parts.stepper.attempt(t, parts.y, h)
         syncs = 1
     assert cupy.counters.syncs == syncs
+
+
+def test_device_syncs_of_the_switch(cupy):
+    """The switch's own numbers (lattice/switching.py) on the stand-in: a DOPRI5 attempt with
+    Hairer's stiffness test makes one device→host sync (its two sums ride in the error norm's
+    copy), an estimate of ρ(J) two (the scale after a quarter of the products, then the norms)."""
+    from lattice.assembly import assemble
+    from lattice.parallel import SerialComm
+    from scripts.models import load_deck
+
+    if REAL_CUPY:
+        pytest.skip("the stand-in counts the syncs")
+    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[8, 6]", "seed.kind=sine",
+                                                               "seed.amplitude=3e-11"])
+    parts = assemble(deck, schema.spec, SerialComm(), cupy)
+    stepper = parts.stepper
+    cosmology, T = parts.system.cosmology, deck.time.T_start_MeV
+    t, h = cosmology.time(T), 1e-7 / cosmology.hubble(T)
+    stepper.explicit.attempt(t, parts.y, h, stiffness=True)
+    cupy.counters.reset()
+    stepper.explicit.attempt(t, parts.y, h, stiffness=True)
+    assert cupy.counters.syncs == 1 and np.isfinite(stepper.explicit.h_lambda)
+    cupy.counters.reset()
+    assert stepper.radius(t, parts.y) > 0.0 and cupy.counters.syncs == 2
