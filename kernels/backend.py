@@ -42,8 +42,8 @@ class Backend:
             (`lattice.reductions`), of stored terms or of products formed on the fly; the result
             stays where the terms are (one copy to the host per batch of sums).
         subtract_combination: w −= Σ_k c_k V_k element by element (the Krylov solver).
-        stage_preconditioner, stage_operator: the implicit lattice's per-site stage blocks and
-            its stage operator.
+        stage_preconditioner, stage_diffusion: the implicit lattice's per-site preconditioner
+            blocks and the neighbour coupling of its stage operator.
     """
 
     name: str
@@ -60,7 +60,7 @@ class Backend:
     binned_dots: Callable
     subtract_combination: Callable
     stage_preconditioner: Callable
-    stage_operator: Callable
+    stage_diffusion: Callable
 
     @classmethod
     def from_module(cls, ops: ModuleType) -> "Backend":

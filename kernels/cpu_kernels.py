@@ -58,24 +58,19 @@ def _product_row(M, v, i, start, stop, row):
 
 
 @njit(cache=True)
-def stage_operator(v, M, lap, K, sigma, inv_w, out):
-    """out = (v σ − M v) − (K lap) inv_w per site: the local and diffusive parts of the implicit
-    stage operator in one pass (`lattice.implicit`), for v, lap, inv_w, out (n, sites),
-    field-major M (n, n, sites) and the site-independent diffusion matrix K (n, n).
-
-    M v is summed over j in order, as in `block_product`; K lap over the nonzero K[i, k] in
-    order of k, which is the sum the diffusion model's own tendency forms (a diffusion matrix
-    couples each field to one or two others, and x + y = y + x exactly), so the result is
-    bitwise that of the NumPy sequence it replaces.
+def stage_diffusion(x, w, lap, K, own_cell, inv_w, out):
+    """out = −(K (lap + own_cell·(x w))) inv_w per site: minus the neighbour coupling of the
+    implicit stage matrix in the variables scaled by the allowances w, W⁻¹ K (∇² + own_cell)(W x)
+    (`lattice.implicit`: A M⁻¹ − I = −this ∘ M⁻¹), for x, w, lap (the Laplacian of x w), inv_w,
+    out (n, sites) and the site-independent diffusion matrix K (n, n), in one pass. K (lap +
+    own_cell·x w) is summed over the nonzero K[i, k] in order of k.
     """
-    n, sites = v.shape
+    n, sites = x.shape
     tend = np.empty(CHUNK)
     for start in range(0, sites, CHUNK):
         stop = min(start + CHUNK, sites)
         size = stop - start
         for i in range(n):
-            row = out[i, start:stop]
-            _product_row(M, v, i, start, stop, row)
             for s in range(size):
                 tend[s] = 0.0
             first = True
@@ -83,27 +78,27 @@ def stage_operator(v, M, lap, K, sigma, inv_w, out):
                 c = K[i, k]
                 if c == 0.0:
                     continue
-                lk = lap[k, start:stop]
+                lk, xk, wk = lap[k, start:stop], x[k, start:stop], w[k, start:stop]
                 if first:
                     for s in range(size):
-                        tend[s] = lk[s] * c
+                        tend[s] = (lk[s] + own_cell * (xk[s] * wk[s])) * c
                     first = False
                 else:
                     for s in range(size):
-                        tend[s] += lk[s] * c
-            vi, wi = v[i, start:stop], inv_w[i, start:stop]
+                        tend[s] += (lk[s] + own_cell * (xk[s] * wk[s])) * c
+            row, wi = out[i, start:stop], inv_w[i, start:stop]
             for s in range(size):
-                row[s] = (vi[s] * sigma - row[s]) - tend[s] * wi[s]
+                row[s] = -(tend[s] * wi[s])
     return out
 
 
 @njit(cache=True, error_model="numpy")
-def stage_preconditioner(blocks, K, own_cell, sigma, w, M_inv, J_scaled):
-    """The per-site blocks of the implicit lattice's stage solve, in one pass over the sites
-    (`lattice.implicit.CoupledJacobian.factorise`):
+def stage_preconditioner(blocks, K, own_cell, sigma, w, M_inv):
+    """The per-site preconditioner blocks of the implicit lattice's stage solve, in one pass over
+    the sites (`lattice.implicit.CoupledJacobian.factorise`):
 
         M = σ − J + own_cell K        (σ on the diagonal; −J + own_cell·K in that order)
-        M_inv[i, j, s] = (M⁻¹)_ij · (w_j / w_i),   J_scaled[i, j, s] = J_ij · (w_j / w_i)
+        M_inv[i, j, s] = (M⁻¹)_ij · (w_j / w_i)
 
     for site-major blocks J (sites, n, n), the site-independent diffusion matrix K (n, n), the
     own-cell Laplacian weight own_cell = Σ_axes 2/dx² and the error allowances w (n, sites);
@@ -128,9 +123,6 @@ def stage_preconditioner(blocks, K, own_cell, sigma, w, M_inv, J_scaled):
             lu_solve(G, piv, column)
             for i in range(n):
                 M_inv[i, c, s] = column[i] * (w[c, s] / w[i, s])
-        for i in range(n):
-            for j in range(n):
-                J_scaled[i, j, s] = blocks[s, i, j] * (w[j, s] / w[i, s])
 
 
 @njit(cache=True)

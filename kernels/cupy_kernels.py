@@ -1,6 +1,6 @@
 """Fused CUDA kernels (CuPy) behind the signatures of the NumPy kernels.
 
-The CuPy backend's `laplacian`, `apply_field_major`, `stage_operator` and `subtract_combination`
+The CuPy backend's `laplacian`, `apply_field_major`, `stage_diffusion` and `subtract_combination`
 (`kernels.cupy_ops`) are these: each is one pass over memory (every input element read once,
 every output written once), where the sequence of whole-array calls makes 5–20 passes and as
 many launches; `stage_preconditioner` is the per-site LU of
@@ -69,9 +69,9 @@ _STAGE_PRECONDITIONER = r'''
 #define N __N__
 extern "C" __global__
 void stage_preconditioner(const double* blocks, const double* K, double own_cell, double sigma,
-                          const double* w, double* M_inv, double* J_scaled, long long sites)
+                          const double* w, double* M_inv, long long sites)
 {
-    // blocks (sites, N, N) site-major; K (N, N); w (N, sites); M_inv, J_scaled (N, N, sites).
+    // blocks (sites, N, N) site-major; K (N, N); w (N, sites); M_inv (N, N, sites).
     long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
     if (s >= sites) return;
     double G[N][N], column[N];
@@ -118,35 +118,30 @@ void stage_preconditioner(const double* blocks, const double* K, double own_cell
         }
         for (int i = 0; i < N; ++i) M_inv[(i * N + c) * sites + s] = column[i] * (w[c * sites + s] / w[i * sites + s]);
     }
-    for (int i = 0; i < N; ++i)
-        for (int j = 0; j < N; ++j)
-            J_scaled[(i * N + j) * sites + s] = B[i * N + j] * (w[j * sites + s] / w[i * sites + s]);
 }
 '''
 
 
-_STAGE_OPERATOR = cupy.RawKernel(r"""
+_STAGE_DIFFUSION = cupy.RawKernel(r"""
 extern "C" __global__
-void stage_operator(const double* v, const double* M, const double* lap, const double* K, double sigma,
-                    const double* inv_w, double* out, long long n, long long sites)
+void stage_diffusion(const double* x, const double* w, const double* lap, const double* K, double own_cell,
+                     const double* inv_w, double* out, long long n, long long sites)
 {
     long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
     if (s >= sites) return;
     for (long long i = 0; i < n; ++i) {
-        double acc = M[(i * n) * sites + s] * v[s];                       // M v over j, in order
-        for (long long j = 1; j < n; ++j) acc += M[(i * n + j) * sites + s] * v[j * sites + s];
-        double tendency = 0.0;                                            // K lap over the nonzero K[i, k]
+        double tendency = 0.0;                      // K (lap + own_cell x w) over the nonzero K[i, k]
         bool first = true;
         for (long long k = 0; k < n; ++k) {
             double c = K[i * n + k];
             if (c == 0.0) continue;
-            double term = lap[k * sites + s] * c;
+            double term = (lap[k * sites + s] + own_cell * (x[k * sites + s] * w[k * sites + s])) * c;
             if (first) { tendency = term; first = false; } else tendency += term;
         }
-        out[i * sites + s] = (v[i * sites + s] * sigma - acc) - tendency * inv_w[i * sites + s];
+        out[i * sites + s] = -(tendency * inv_w[i * sites + s]);
     }
 }
-""", "stage_operator", options=("--fmad=false",))
+""", "stage_diffusion", options=("--fmad=false",))
 
 _SUBTRACT_COMBINATION = cupy.RawKernel(r"""
 extern "C" __global__
@@ -161,16 +156,16 @@ void subtract_combination(double* w, const double* c, const double* V, long long
 """, "subtract_combination", options=("--fmad=false",))
 
 
-def stage_operator(v, M, lap, K, sigma, inv_w, out):
-    """As kernels.cpu_kernels.stage_operator (the same operations in the same order), one thread
-    per site, one pass: v, lap, inv_w, out (n, *grid) on the device (out C-contiguous), M
-    field-major (n, n, *grid), K (n, n) on the host (copied once per distinct K)."""
-    n = v.shape[0]
-    sites = v.size // n
-    _STAGE_OPERATOR(_blocks(sites), (_THREADS,),
-                    (cupy.ascontiguousarray(v), cupy.ascontiguousarray(M), cupy.ascontiguousarray(lap),
-                     _on_device(K), cupy.float64(sigma), cupy.ascontiguousarray(inv_w), out,
-                     cupy.int64(n), cupy.int64(sites)))
+def stage_diffusion(x, w, lap, K, own_cell, inv_w, out):
+    """As kernels.cpu_kernels.stage_diffusion (the same operations in the same order), one thread
+    per site, one pass: x, w, lap, inv_w, out (n, *grid) on the device (out C-contiguous), K
+    (n, n) on the host (copied once per distinct K)."""
+    n = x.shape[0]
+    sites = x.size // n
+    _STAGE_DIFFUSION(_blocks(sites), (_THREADS,),
+                     (cupy.ascontiguousarray(x), cupy.ascontiguousarray(w), cupy.ascontiguousarray(lap),
+                      _on_device(K), cupy.float64(own_cell), cupy.ascontiguousarray(inv_w), out,
+                      cupy.int64(n), cupy.int64(sites)))
     return out
 
 
@@ -189,7 +184,7 @@ _K_ON_DEVICE = {}
 
 
 def _on_device(K):
-    """The small host matrix K on the device, copied once per distinct value (the stage operator
+    """The small host matrix K on the device, copied once per distinct value (the stage diffusion
     is applied with the same K throughout an attempt)."""
     K = np.ascontiguousarray(K, dtype=float)
     key = K.tobytes()
@@ -395,13 +390,13 @@ def apply_field_major(matrices, vectors, out=None):
 def stage_preconditioner(blocks, K, own_cell, sigma, w):
     """As kernels.cpu_kernels.stage_preconditioner (the same operations in the same order), one
     thread per site: blocks (*grid, n, n) site-major on the device, K (n, n) on the host, w
-    (n, *grid); returns (M_inv, J_scaled), each field-major (n, n, *grid)."""
+    (n, *grid); returns M_inv, field-major (n, n, *grid)."""
     n, grid = w.shape[0], w.shape[1:]
     sites = int(w.size // n)
-    M_inv, J = cupy.empty((n, n) + grid), cupy.empty((n, n) + grid)
+    M_inv = cupy.empty((n, n) + grid)
     _stage_preconditioner_kernel(n)(
         _blocks(sites), (_THREADS,),
         (cupy.ascontiguousarray(blocks, dtype=cupy.float64), cupy.asarray(K, dtype=cupy.float64),
-         cupy.float64(own_cell), cupy.float64(sigma), cupy.ascontiguousarray(w, dtype=cupy.float64), M_inv, J,
+         cupy.float64(own_cell), cupy.float64(sigma), cupy.ascontiguousarray(w, dtype=cupy.float64), M_inv,
          cupy.int64(sites)))
-    return M_inv, J
+    return M_inv

@@ -118,32 +118,33 @@ def subtract_combination(w, c, V):
 
 
 def stage_preconditioner(blocks, K, own_cell, sigma, w):
-    """The per-site blocks of the implicit lattice's stage solve, scaled by the allowances w:
+    """The per-site preconditioner blocks of the implicit lattice's stage solve, scaled by the
+    allowances w:
 
-        M = σ − J + own_cell K,   M_inv_ij = (M⁻¹)_ij w_j / w_i,   J_scaled_ij = J_ij w_j / w_i
+        M = σ − J + own_cell K,   M_inv_ij = (M⁻¹)_ij w_j / w_i
 
     for site-major blocks J (*grid, n, n) [1/time], the site-independent diffusion matrix K
     (n, n, host) [length²/time], own_cell = Σ_axes 2/dx² [1/length²], σ [1/time] and w
-    (n, *grid); returns (M_inv, J_scaled), each field-major (n, n, *grid). M⁻¹ by LU with
-    partial pivoting per site in one compiled pass (kernels.small_lu).
+    (n, *grid); returns M_inv, field-major (n, n, *grid). M⁻¹ by LU with partial pivoting per
+    site in one compiled pass (kernels.small_lu).
     """
     n, grid = w.shape[0], w.shape[1:]
     sites = math.prod(grid)
-    M_inv, J = np.empty((n, n) + grid), np.empty((n, n) + grid)
+    M_inv = np.empty((n, n) + grid)
     cpu_kernels.stage_preconditioner(np.ascontiguousarray(blocks).reshape(sites, n, n),
                                      np.ascontiguousarray(K, dtype=float), float(own_cell), float(sigma),
-                                     np.ascontiguousarray(w).reshape(n, sites),
-                                     M_inv.reshape(n, n, sites), J.reshape(n, n, sites))
-    return M_inv, J
+                                     np.ascontiguousarray(w).reshape(n, sites), M_inv.reshape(n, n, sites))
+    return M_inv
 
 
-def stage_operator(v, M, lap, K, sigma, inv_w, out):
-    """out = (v σ − M v) − (K lap) inv_w per site, the local and diffusive parts of the implicit
-    stage operator, for v, lap, inv_w and out (n, *grid) (out C-contiguous), field-major M
-    (n, n, *grid) and the site-independent K (n, n, host); M v summed over j in order, K lap over
-    the nonzero K[i, k] in order of k. One compiled pass; returns out.
+def stage_diffusion(x, w, lap, K, own_cell, inv_w, out):
+    """out = −(K (lap + own_cell·x w)) inv_w per site: minus the neighbour coupling of the
+    implicit stage matrix in scaled variables, for x, w, lap (the Laplacian of x w), inv_w and
+    out (n, *grid) (out C-contiguous), the site-independent K (n, n, host) and own_cell =
+    Σ_axes 2/dx²; K (…) summed over the nonzero K[i, k] in order of k. One compiled pass;
+    returns out.
     """
-    n = v.shape[0]
-    cpu_kernels.stage_operator(v.reshape(n, -1), M.reshape(n, n, -1), flat_view(lap), np.ascontiguousarray(K),
-                               sigma, inv_w.reshape(n, -1), flat_view(out))
+    n = x.shape[0]
+    cpu_kernels.stage_diffusion(x.reshape(n, -1), w.reshape(n, -1), flat_view(lap), np.ascontiguousarray(K),
+                                float(own_cell), inv_w.reshape(n, -1), flat_view(out))
     return out

@@ -77,8 +77,8 @@ def _shifted_inverse(blocks, sigma, backend=NUMPY):
         G[..., diag, diag] += sigma
         return SmallBlockInverse(G, backend).apply
     xp = backend.xp
-    G_inv, _ = backend.stage_preconditioner(blocks, np.zeros((n, n)), 0.0, sigma,
-                                            xp.ones((n,) + blocks.shape[:-2]))
+    G_inv = backend.stage_preconditioner(blocks, np.zeros((n, n)), 0.0, sigma,
+                                         xp.ones((n,) + blocks.shape[:-2]))
     return lambda rhs: backend.apply_field_major(G_inv, rhs)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from kernels import cpu_kernels
 
-COMPILED_LOOPS = ("block_product", "laplacian", "binned_row_sums", "stage_operator",
+COMPILED_LOOPS = ("block_product", "laplacian", "binned_row_sums", "binned_dots", "stage_diffusion",
                   "subtract_combination")
 """The `kernels.cpu_kernels` loops bytes_moved counts (the ones the NumPy kernels call)."""
 

@@ -137,29 +137,28 @@ def _diffusion_matrix():
     return diffusion.matrix(14.0)
 
 
-def test_stage_operator(device):
-    """(v σ − M v) − (K lap)/w: the product over j and K lap over the nonzero K[i, k] in order
-    of k on both: bitwise, for the QKE's K (two-term rows) and one with a three-term and an
-    empty row."""
+def test_stage_diffusion(device):
+    """−(K (lap + own_cell·x w))/w: K (…) over the nonzero K[i, k] in order of k on both:
+    bitwise, for the QKE's K (two-term rows) and one with a three-term and an empty row."""
     rng = np.random.default_rng(5)
     grid = (6, 7)
-    v, lap = rng.standard_normal((8,) + grid), rng.standard_normal((8,) + grid)
-    M = rng.standard_normal((8, 8) + grid)
-    inv_w = 1.0 / rng.uniform(0.5, 2.0, (8,) + grid)
+    x, lap = rng.standard_normal((8,) + grid), rng.standard_normal((8,) + grid)
+    w = rng.uniform(0.5, 2.0, (8,) + grid)
+    inv_w = 1.0 / w
     K = _diffusion_matrix()
     other = K.copy()
     other[1, [0, 3, 5]] = (0.3, -0.2, 0.7)
     other[2] = 0.0
     for matrix in (K, other):
-        expected = NUMPY.stage_operator(v, M, lap, matrix, 3.7e4, inv_w, np.empty_like(v))
+        expected = NUMPY.stage_diffusion(x, w, lap, matrix, 3.7e4, inv_w, np.empty_like(x))
         out = device.xp.empty((8,) + grid)
-        args = (device.asarray(v), device.asarray(M), device.asarray(lap), matrix, 3.7e4, device.asarray(inv_w))
-        assert device.stage_operator(*args, out) is out
+        args = (device.asarray(x), device.asarray(w), device.asarray(lap), matrix, 3.7e4, device.asarray(inv_w))
+        assert device.stage_diffusion(*args, out) is out
         assert _same_bits(device.to_host(out), expected)
 
 
 def test_stage_preconditioner(device):
-    """J scaled and M⁻¹: the same per-site LU with partial pivoting, operation by operation, in
+    """M⁻¹: the same per-site LU with partial pivoting, operation by operation, in
     the compiled loop (NumPy) and the CUDA kernel (CuPy): bitwise; and M⁻¹ is the inverse (within
     cond(M)·n·u ≈ 1e-13 of a block's largest entry for these blocks, cond < 1e2 asserted)."""
     rng = np.random.default_rng(11)
@@ -171,9 +170,9 @@ def test_stage_preconditioner(device):
     M = -blocks + own_cell * K
     M[:, np.arange(n), np.arange(n)] += sigma
     assert np.max(np.linalg.cond(M)) < 1e2
-    M_inv, J = NUMPY.stage_preconditioner(blocks, K, own_cell, sigma, w)
-    M_inv_dev, J_dev = device.stage_preconditioner(device.asarray(blocks), K, own_cell, sigma, device.asarray(w))
-    assert _same_bits(device.to_host(J_dev), J) and _same_bits(device.to_host(M_inv_dev), M_inv)
+    M_inv = NUMPY.stage_preconditioner(blocks, K, own_cell, sigma, w)
+    M_inv_dev = device.stage_preconditioner(device.asarray(blocks), K, own_cell, sigma, device.asarray(w))
+    assert _same_bits(device.to_host(M_inv_dev), M_inv)
     exact = np.linalg.inv(M) * w.T[:, None, :] / w.T[:, :, None]         # (sites, i, j): (M⁻¹)_ij w_j / w_i
     scale = np.max(np.abs(M_inv), axis=(0, 1))
     assert np.max(np.abs(np.moveaxis(M_inv, -1, 0) - exact) / scale[:, None, None]) <= 1e-13

@@ -108,25 +108,23 @@ def test_traffic_counter_counts_a_compiled_loop_once_per_operand():
 
 
 @pytest.mark.parametrize("sites", [1, 128, 1500])
-def test_stage_operator_equals_the_numpy_sequence_bitwise(sites):
-    """(v σ − M v) − (K lap) / w with the QKE diffusion matrix (two-term rows, zeros elsewhere),
-    as `lattice.implicit` formed it by array calls: the diffusion model's own tendency."""
+def test_stage_diffusion_equals_the_numpy_sequence_bitwise(sites):
+    """−(K (lap + own_cell·x w)) / w with the QKE diffusion matrix (two-term rows, zeros
+    elsewhere), as the diffusion model's own tendency forms K (…) by array calls."""
     from physics.qke import MixingParameters, QKEDiffusion
 
     rng = np.random.default_rng(5)
-    v, lap = rng.standard_normal((8, sites)), rng.standard_normal((8, sites))
-    M = rng.standard_normal((8, 8, sites))
-    inv_w = 1.0 / rng.uniform(0.5, 2.0, (8, sites))
+    x, lap = rng.standard_normal((8, sites)), rng.standard_normal((8, sites))
+    w = rng.uniform(0.5, 2.0, (8, sites))
+    inv_w = 1.0 / w
     diffusion = QKEDiffusion(MixingParameters(delta_m2_eV2=-1.0, sin2_2theta=1e-5), T_ref=18.0)
-    T, sigma = 14.0, 3.7e4
+    T, own_cell = 14.0, 3.7e4
     K = diffusion.matrix(T)
-    expected = v * sigma
-    expected -= numpy_block_product(M, v)
-    tendency = diffusion.tendency(lap, T)
-    tendency *= inv_w
-    expected -= tendency
-    out = np.empty_like(v)
-    cpu_kernels.stage_operator(v, M, lap, K, sigma, inv_w, out)
+    expected = diffusion.tendency(lap + own_cell * (x * w), T)
+    expected *= inv_w
+    expected = -expected
+    out = np.empty_like(x)
+    cpu_kernels.stage_diffusion(x, w, lap, K, own_cell, inv_w, out)
     assert np.array_equal(out, expected)
 
 
@@ -144,9 +142,8 @@ def test_subtract_combination_equals_the_numpy_sequence_bitwise():
 def test_stage_preconditioner_inverts_each_block_and_scales_as_the_numpy_sequence():
     """M⁻¹ by LU in the loop against LAPACK's inverse of the same blocks: both lie within about
     cond(M)·n·2⁻⁵³ ≈ 1e-13 of the exact inverse (relative to its largest entry) for these blocks
-    (cond(M) < 1e2, asserted), so they agree to 1e-13 of it; J scaled is the same product
-    bitwise; a block's result does not depend on its position (the same block at two sites
-    gives the same bits)."""
+    (cond(M) < 1e2, asserted), so they agree to 1e-13 of it; a block's result does not depend
+    on its position (the same block at two sites gives the same bits)."""
     rng = np.random.default_rng(11)
     n, sites, sigma, own_cell = 8, 37, 50.0, 3.0
     blocks = rng.normal(size=(sites, n, n))
@@ -155,8 +152,8 @@ def test_stage_preconditioner_inverts_each_block_and_scales_as_the_numpy_sequenc
     K[0, 4] = 0.3
     w = rng.uniform(0.1, 10.0, size=(n, sites))
     w[:, 5] = w[:, 30]
-    M_inv, J = np.empty((n, n, sites)), np.empty((n, n, sites))
-    cpu_kernels.stage_preconditioner(blocks, K, own_cell, sigma, w, M_inv, J)
+    M_inv = np.empty((n, n, sites))
+    cpu_kernels.stage_preconditioner(blocks, K, own_cell, sigma, w, M_inv)
     M = -blocks + own_cell * K
     M[:, np.arange(n), np.arange(n)] += sigma
     to_scaled = w[None, :] / w[:, None]
@@ -164,5 +161,4 @@ def test_stage_preconditioner_inverts_each_block_and_scales_as_the_numpy_sequenc
     assert np.max(np.linalg.cond(M)) < 1e2
     scale = np.max(np.abs(reference), axis=(0, 1))
     assert np.max(np.abs(M_inv - reference) / scale) <= 1e-13
-    assert np.array_equal(J, np.moveaxis(blocks, (1, 2), (0, 1)) * to_scaled)
     assert np.array_equal(M_inv[..., 5], M_inv[..., 30])

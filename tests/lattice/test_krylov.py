@@ -89,7 +89,7 @@ def test_gmres_meets_its_tolerance_against_a_direct_solve(restart):
     sums = ReproducibleSums(SerialComm(), n)
     stats = KrylovStats()
     tol = 1e-10 * np.linalg.norm(b)
-    x, ok = gmres(lambda v: A @ v, lambda v: M_inv * v, b, sums, tol, restart, 500, stats)
+    x, ok = gmres(lambda v: A @ (M_inv * v) - v, lambda v: M_inv * v, b, sums, tol, restart, 500, stats)
     assert ok and stats.failures == 0 and stats.iterations > 1
     # what GMRES promises: the residual it stopped on (the same float vector; the 1e-6 covers
     # np.linalg.norm against the solver's exactly rounded norm, a few u)
@@ -105,7 +105,7 @@ def test_gmres_reports_failure_when_out_of_iterations():
     A = _system(n, rng, -2.0)
     b = rng.standard_normal(n)
     stats = KrylovStats()
-    x, ok = gmres(lambda v: A @ v, lambda v: v, b, ReproducibleSums(SerialComm(), n), 1e-14, 5, 3, stats)
+    x, ok = gmres(lambda v: A @ v - v, lambda v: v, b, ReproducibleSums(SerialComm(), n), 1e-14, 5, 3, stats)
     assert not ok and stats.failures == 1 and stats.iterations == 3
 
 
@@ -115,7 +115,8 @@ def test_first_guess_is_returned_when_the_preconditioner_is_exact():
     A_inv = np.linalg.inv(A)
     stats = KrylovStats()
     b = rng.standard_normal(50)
-    x, ok = gmres(lambda v: A @ v, lambda v: A_inv @ v, b, ReproducibleSums(SerialComm(), 50), 1e-9, 10, 10, stats)
+    x, ok = gmres(lambda v: A @ (A_inv @ v) - v, lambda v: A_inv @ v, b, ReproducibleSums(SerialComm(), 50), 1e-9, 10, 10,
+                  stats)
     assert ok and stats.iterations == 0
     assert np.linalg.norm(b - A @ x) <= 1e-9 * (1 + 1e-6)
     x_direct = np.linalg.solve(A, b)     # x = A⁻¹b by a BLAS product: its own rounding
@@ -143,7 +144,7 @@ def test_gmres_stops_on_the_true_residual_not_the_cycle_estimate(monkeypatch):
     monkeypatch.setattr(krylov, "_cycle", optimistic_cycle)
     stats = KrylovStats()
     tol = 1e-8 * np.linalg.norm(b)
-    x, converged = gmres(lambda v: A @ v, lambda v: v.copy(), b, ReproducibleSums(SerialComm(), n), tol,
+    x, converged = gmres(lambda v: A @ v - v, lambda v: v.copy(), b, ReproducibleSums(SerialComm(), n), tol,
                          restart=10, max_iterations=400, stats=stats)
     assert converged
     assert stats.estimate_misses == 1
@@ -166,9 +167,9 @@ def test_the_device_schedule_gives_the_same_bits(restart):
     sums = ReproducibleSums(SerialComm(), n)
     tol = 1e-10 * np.linalg.norm(b)
     plain_stats, device_stats = KrylovStats(), KrylovStats()
-    plain, ok = gmres(lambda v: A @ v, lambda v: M_inv * v, b, sums, tol, restart, 500, plain_stats)
+    plain, ok = gmres(lambda v: A @ (M_inv * v) - v, lambda v: M_inv * v, b, sums, tol, restart, 500, plain_stats)
     pending = PendingChecks(device_stats)
-    device, ok_device = gmres(lambda v: A @ v, lambda v: M_inv * v, b, sums, tol, restart, 500, device_stats,
+    device, ok_device = gmres(lambda v: A @ (M_inv * v) - v, lambda v: M_inv * v, b, sums, tol, restart, 500, device_stats,
                               speculative=True, pending=pending)
     assert ok and ok_device and np.array_equal(device, plain)
     assert device_stats.iterations == plain_stats.iterations and len(pending.local()) == 1
@@ -188,12 +189,12 @@ def test_a_failed_deferred_check_raises_at_the_next_copy():
         stats = KrylovStats()
         pending = PendingChecks(stats)
         pending.add(sums.local_dots(r[None], r), 3.6)
-        x, ok = gmres(lambda v: 2.0 * v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
+        x, ok = gmres(lambda v: 2.0 * v - v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
                       speculative=speculative, pending=pending)
         assert ok and stats.estimate_misses == 0
         pending.clear()
         pending.add(sums.local_dots(r[None], r), 3.5)
         with pytest.raises(DeferredCheckFailed):
-            gmres(lambda v: 2.0 * v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
+            gmres(lambda v: 2.0 * v - v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
                   speculative=speculative, pending=pending)
         assert stats.estimate_misses == 1 and pending.local() == []
