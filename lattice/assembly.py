@@ -75,7 +75,8 @@ def assemble(deck, spec, comm, xp=np) -> RunParts:
         y = system.initial_state((1,))
     t0 = system.cosmology.time(deck.time.T_start_MeV)   # the first sample's time (np.geomspace keeps start)
     error_norm = system.error_norm(integ.rtol, integ)
-    stepper, krylov = _stepper(deck, system, error_norm, lattice, diffusion, comm, np.shape(y))
+    stepper, krylov = _stepper(deck, system, error_norm, lattice, diffusion, comm, np.shape(y),
+                               spec.explicit_branch)
     dt0 = integ.dt_initial * t0
     if lattice is None or integ.coupling == "implicit":
         advancer = LocalOnly(stepper, dt0, krylov)
@@ -85,8 +86,9 @@ def assemble(deck, spec, comm, xp=np) -> RunParts:
     return RunParts(system, y, lattice, diffusion, unit, stepper, advancer)
 
 
-def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape):
-    """(stepper, GMRES statistics or None) for the run."""
+def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape, explicit_branch):
+    """(stepper, GMRES statistics or None) for the run; `explicit_branch`: whether the model
+    allows the explicit branch (method auto otherwise means Rodas4)."""
     integ = deck.integrator
     switching = dict(explicit_rtol_factor=integ.explicit_rtol_factor, probe_steps=integ.probe_steps,
                      max_attempts=integ.max_steps)
@@ -100,7 +102,7 @@ def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape):
         return Rodas4(system, error_norm, reduce_max=comm.allreduce_max, backend=lattice.backend), None
     stepped = ImplicitLattice(system, diffusion, lattice, error_norm.field_weights, integ.krylov_tolerance,
                               integ.krylov_restart, integ.krylov_max_iterations, integ.stage_solver)
-    if integ.method != "rodas4" and integ.stage_solver == "gmres":     # the explicit branch, any backend
+    if integ.method != "rodas4" and explicit_branch and integ.stage_solver == "gmres":   # any backend
         explicit_norm = system.error_norm(integ.rtol * integ.explicit_rtol_factor, integ)
         explicit = Dopri5(stepped, explicit_norm, reduce_max=comm.allreduce_max, backend=lattice.backend)
         if integ.method == "dopri5":

@@ -27,7 +27,7 @@ VECTORS_AT_PEAK = 34
 """State vectors (n_fields numbers per cell) an implicit lattice step holds on the device at its
 peak besides its Krylov basis: the preconditioner blocks (n; the Jacobian is evaluated per
 attempt and let go, and the stage matrix is never stored), the Rodas4 stages and GMRES work arrays.
-Measured on the stand-in (cupy.memory.peak, 64² cells): 31.2 + integrator.krylov_restart;
+Measured on the stand-in (cupy.memory.peak, 64² cells): 30.2 + integrator.krylov_restart;
 tests/lattice/test_gpu_run.py checks that the estimate holds."""
 
 DEVICE_ENV = "QKE_DEVICE"

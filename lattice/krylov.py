@@ -191,8 +191,7 @@ def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, work, pen
         beta = math.sqrt(max(float(pending.verify_with(sums, sums.local_dots(r_rows, r))[0]), 0.0))
         if not (allowed and math.isfinite(beta) and beta > tolerance):
             return beta, None
-    u = work.get("E r", r.shape)
-    u[...] = apply_E(r)
+    u = apply_E(r)            # its buffer lives until the cycle's second step applies E again
     if speculative:           # the pending checks, ‖r‖², ⟨r, u⟩, ‖u‖² in one copy
         both = xp.concatenate((sums.local_dots(r_rows, r), sums.local_dots(r_rows, u, with_norm=True)))
         rr, ru, uu = pending.verify_with(sums, both)
