@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from lattice.compiled_rodas import control
-from lattice.explicit_rk import (COST_RATIO, DOPRI5, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS,
+from lattice.explicit_rk import (COST_RATIO, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS,
                                  PROBE_STEPS, RODAS4, SwitchingCounters, check_stiffness, count_dopri,
                                  count_rodas, count_stiffness, estimate_radius, initial_state, switch)
 from lattice.rosenbrock import ERROR_ORDER, IntegrationError

@@ -5,11 +5,13 @@ built on this communicator's ranks at T = 20 MeV with the spacing of the item-5 
 problem (0.05/H(18 MeV) per 64 cells along every axis, so the box grows with the cell count)
 and a uniform L0. Every site starts on the relaxed pre-resonance state of a single-site run
 from 24 MeV, as in a long run past its start-up transient. `--steps` implicit steps
-(lattice/implicit.py: Rodas4 with the diffusion in its stages, GMRES stage solves) of a fixed
-dt (`--dt-hubble` Hubble times, the size the accuracy control takes there) are timed after one
-warm-up step. A site-update is one site advanced by one step. Printed per shape: site-updates
-per second, GMRES iterations per stage solve (the one data-dependent cost) and the error norm
-of the timed steps (≤ 1: the step meets the deck's tolerance).
+(lattice/implicit.py: Rodas4 with the diffusion in its stages, GMRES stage solves), or with
+`--method dopri5` explicit DOPRI5 steps (lattice/dopri5.py), of a fixed dt (`--dt-hubble`
+Hubble times; 1e-3 is the size the accuracy control takes for Rodas4 there, DOPRI5 needs one
+its stability allows) are timed after one warm-up step. A site-update is one site advanced by
+one step. Printed per shape: site-updates per second, GMRES iterations per stage solve (the one
+data-dependent cost of Rodas4) and the error norm of the timed steps (≤ 1: the step meets the
+deck's tolerance).
 
 Bandwidth: a STREAM-like copy of a 512 MiB array in the same process (best of 5), counted as
 read + write, all ranks copying at once. Two traffic figures are set against it:
@@ -62,15 +64,16 @@ def _deck(shape, T_start, T_end, extra=()):
     return load_deck(DECK, overrides)
 
 
-def _implicit_steps(shape, comm, dt_hubble, T, xp=np):
-    """(stepper, t, dt, relaxed state) for fixed implicit steps on `shape` at T [MeV], with the
-    fields in xp arrays (numpy, or cupy on a GPU)."""
+def _implicit_steps(shape, comm, dt_hubble, T, xp=np, method="rodas4"):
+    """(stepper, t, dt, relaxed state) for fixed steps of `method` (rodas4: implicit, GMRES
+    stages; dopri5: explicit) on `shape` at T [MeV], with the fields in xp arrays (numpy, or
+    cupy on a GPU)."""
     from kernels.backend import to_host
     from lattice.driver import Simulation
 
     deck, schema = _deck(shape, T, 0.5 * T, [f"grid.box_hubble={0.05 * shape[0] / 64}",
                                              "seed.amplitude=0", "integrator.coupling=implicit",
-                                             "integrator.method=rodas4"])
+                                             f"integrator.method={method}"])
     sim = Simulation(deck, schema, write=False, comm=comm, xp=xp)
     cosmology = sim.system.cosmology
     y = xp.asarray(relaxed_state(T, to_host(sim.system.L0)))
@@ -91,10 +94,10 @@ class _Stopwatch:
             self.seconds += time.perf_counter() - start
 
 
-def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0, xp=np):
-    """Site-updates per second of the implicit lattice step on `shape`; returns a dict (with
+def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0, xp=np, method="rodas4"):
+    """Site-updates per second of the lattice step (`method`) on `shape`; returns a dict (with
     `halo_share`: the largest fraction over ranks of the step time spent in halo exchanges)."""
-    stepper, t, dt, y = _implicit_steps(shape, comm, dt_hubble, T, xp)
+    stepper, t, dt, y = _implicit_steps(shape, comm, dt_hubble, T, xp, method)
     krylov = stepper.system.stats
     exchanger = stepper.system.lattice.exchanger
     exchanger.exchange = halo = _Stopwatch(exchanger.exchange)
@@ -112,7 +115,7 @@ def lattice_throughput(shape, comm, steps, dt_hubble, T=20.0, xp=np):
             "iterations_per_solve": (krylov.iterations - iterations) / max(krylov.solves - solves, 1)}
 
 
-def implementation_bytes(ndim, dt_hubble, T=20.0, sites=4096):
+def implementation_bytes(ndim, dt_hubble, T=20.0, sites=4096, method="rodas4"):
     """Bytes per site-update the NumPy step moves, counted on a one-rank sample lattice of `ndim`
     axes and about `sites` cells; returns (bytes, GMRES iterations per solve in the sample)."""
     from lattice.parallel import SerialComm
@@ -120,7 +123,7 @@ def implementation_bytes(ndim, dt_hubble, T=20.0, sites=4096):
 
     side = round(sites ** (1.0 / ndim))
     shape = (side,) * ndim
-    stepper, t, dt, y = _implicit_steps(shape, SerialComm(), dt_hubble, T)
+    stepper, t, dt, y = _implicit_steps(shape, SerialComm(), dt_hubble, T, method=method)
     y, _ = stepper.replay(t, y, [dt])
     krylov = stepper.system.stats
     solves, iterations = krylov.solves, krylov.iterations
@@ -252,16 +255,19 @@ def bench_lattice(args, comm, say):
         say(f"ranks {comm.size}, CuPy; device copy bandwidth, all ranks: {bw / 1e9:.1f} GB/s")
     for text in args.shapes:
         shape = tuple(int(v) for v in text.lower().split("x"))
-        r = lattice_throughput(shape, comm, args.steps, args.dt_hubble, xp=xp)
-        moved, sample_its = implementation_bytes(len(shape), args.dt_hubble)
+        method = getattr(args, "method", "rodas4")
+        r = lattice_throughput(shape, comm, args.steps, args.dt_hubble, xp=xp, method=method)
+        moved, sample_its = implementation_bytes(len(shape), args.dt_hubble, method=method)
         rate = r["updates_per_s"]
-        say(f"shape {'x'.join(map(str, shape)):>12} ({r['sites']:,} sites, dt·H = {args.dt_hubble:g}, "
-            f"{args.steps} steps): {rate:.3e} site-updates/s; GMRES {r['iterations_per_solve']:.1f} "
-            f"iterations per stage solve, step error norm {r['error_norm']:.2f}, halo exchange "
-            f"{100 * r['halo_share']:.1f} % of the step time")
+        solves = (f"GMRES {r['iterations_per_solve']:.1f} iterations per stage solve, " if method == "rodas4"
+                  else "")
+        say(f"shape {'x'.join(map(str, shape)):>12} ({r['sites']:,} sites, {method}, dt·H = {args.dt_hubble:g}, "
+            f"{args.steps} steps): {rate:.3e} site-updates/s; {solves}step error norm {r['error_norm']:.2f}, "
+            f"halo exchange {100 * r['halo_share']:.1f} % of the step time")
+        sample = f", {sample_its:.1f} GMRES it/solve" if method == "rodas4" else ""
         say(f"  traffic per site-update: compulsory {COMPULSORY_BYTES} B -> "
             f"{100 * rate * COMPULSORY_BYTES / bw:.3f} % of the copy bandwidth; implementation "
-            f"{moved / 1e3:.1f} kB (counted on a {len(shape)}D sample, {sample_its:.1f} GMRES it/solve) -> "
+            f"{moved / 1e3:.1f} kB (counted on a {len(shape)}D sample{sample}) -> "
             f"{rate * moved / 1e9:.2f} GB/s = {100 * rate * moved / bw:.1f} % of the copy bandwidth")
     if args.mol:
         if comm.size > 1:

@@ -34,7 +34,10 @@ def add_parser(subparsers):
                        help="stop SciPy Radau after this many seconds (speed-up becomes a bound)")
     bench.add_argument("--shapes", nargs="+", default=["1048576", "128x128x128"],
                        help="lattice shapes for `bench lattice`, e.g. 1048576 128x128x128")
-    bench.add_argument("--steps", type=int, default=3, help="timed implicit lattice steps per shape")
+    bench.add_argument("--steps", type=int, default=3, help="timed lattice steps per shape")
+    bench.add_argument("--method", choices=("rodas4", "dopri5"), default="rodas4",
+                       help="`bench lattice`: the step timed, Rodas4 with GMRES stages or the explicit "
+                       "DOPRI5 (give it a --dt-hubble its stability allows, e.g. 1e-7)")
     bench.add_argument("--dt-hubble", type=float, default=1e-3,
                        help="lattice step in Hubble times (about the accuracy control's choice at "
                        "20 MeV, rtol 1e-6)")
@@ -50,7 +53,7 @@ def add_parser(subparsers):
     bench.add_argument("--mol-rtols", type=float, nargs="+", default=None, metavar="R",
                        help="with --rtols: the MOL at these rtols (default --mol-rtol)")
     bench.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
-                       help="array library for `bench kernels`")
+                       help="array library for `bench kernels` and `bench lattice`")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (`bench kernels`)")
     bench.add_argument("--sites", type=int, default=1024, help="`bench batch`: number of sites")
     bench.add_argument("--window", type=float, default=1.0, metavar="T_END/T_RES",

@@ -6,7 +6,8 @@ timeout, all figures into one JSON file, `$OUT/device.json` (or ./device.json).
 Parts: the card and the environment; the backend-parametrised tests on the device
 (QKE_CUPY=device: tests/lattice/test_gpu_run.py, tests/kernels/test_backend.py with the real
 CuPy, tests/kernels/test_gpu_kernels.py); the copy bandwidth and the kernels (`qke bench
-kernels`); the implicit lattice step at 1D 2^24 and at 256³ (`qke bench lattice`); two ranks on
+kernels`); the implicit and the explicit lattice step at 1D 2^24 and at 256³ (`qke bench
+lattice`, `--method dopri5`); two ranks on
 one device (a short `qke run` under mpiexec with QKE_DEVICE=0); compute-sanitizer (memcheck) on
 the kernel tests, where it is installed. A part that fails or runs out of time is recorded with
 its exit status and the tail of its output; the others still run.
@@ -45,6 +46,8 @@ def parts(out: Path) -> list:
                            "16777216", "256x256x256"], 90, {}),
         ("bench_implicit", [PY, "-m", "scripts.cli", "bench", "lattice", "--backend", "cupy", "--shapes",
                             "16777216", "256x256x256", "--steps", "2"], 150, {}),
+        ("bench_explicit", [PY, "-m", "scripts.cli", "bench", "lattice", "--backend", "cupy", "--method", "dopri5",
+                            "--dt-hubble", "1e-7", "--shapes", "16777216", "256x256x256", "--steps", "3"], 90, {}),
         ("two_ranks_one_device", [mpiexec, "-n", "2", *run_deck, "--out", str(out / "two_ranks")], 90,
          {"QKE_DEVICE": "0"}),
         ("sanitizer", ([sanitizer, "--tool", "memcheck", *pytest, "tests/kernels/test_gpu_kernels.py"]

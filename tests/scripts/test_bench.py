@@ -1,5 +1,7 @@
 """`qke bench homogeneous` runs end to end on a short window (figures are not asserted)."""
 
+import pytest
+
 from conftest import INPUT
 from scripts.cli import main
 
@@ -13,12 +15,16 @@ def test_bench_command_prints_the_comparison(capsys):
     assert "final signs agree" in out
 
 
-def test_bench_lattice_prints_throughput_and_bandwidth(capsys):
-    """`qke bench lattice` on small shapes: per shape a line with site-updates/s, GMRES iterations
-    and the step's error norm, and a line with both traffic figures against the copy bandwidth."""
+@pytest.mark.parametrize("method", ["rodas4", "dopri5"])
+def test_bench_lattice_prints_throughput_and_bandwidth(capsys, method):
+    """`qke bench lattice` on small shapes, implicit and explicit: per shape a line with
+    site-updates/s, (Rodas4) GMRES iterations and the step's error norm, and a line with both
+    traffic figures against the copy bandwidth."""
     import re
 
-    rc = main(["bench", "lattice", "--shapes", "256", "4x4x4", "--steps", "1"])
+    step = "1e-3" if method == "rodas4" else "1e-7"
+    rc = main(["bench", "lattice", "--shapes", "256", "4x4x4", "--steps", "1", "--method", method,
+               "--dt-hubble", step])
     out = capsys.readouterr().out
     assert rc == 0
     assert "copy bandwidth, all ranks at once" in out
@@ -26,7 +32,7 @@ def test_bench_lattice_prints_throughput_and_bandwidth(capsys):
     assert len(lines) == 2
     for line in lines:
         rate = float(re.search(r"([0-9.e+]+) site-updates/s", line).group(1))
-        assert rate > 0
+        assert rate > 0 and method in line and ("GMRES" in line) == (method == "rodas4")
         assert float(re.search(r"step error norm ([0-9.e+-]+)", line).group(1)) <= 1.0
     traffic = [line for line in out.splitlines() if "traffic per site-update" in line]
     assert len(traffic) == 2
