@@ -42,6 +42,7 @@ class Backend:
             (`lattice.reductions`), of stored terms or of products formed on the fly; the result
             stays where the terms are (one copy to the host per batch of sums).
         subtract_combination: w −= Σ_k c_k V_k element by element (the Krylov solver).
+        combine: base + Σ_j c_j rows_j element by element (the steppers' stage combinations).
         stage_preconditioner, stage_diffusion: the implicit lattice's per-site preconditioner
             blocks and the neighbour coupling of its stage operator.
     """
@@ -59,6 +60,7 @@ class Backend:
     binned_row_sums: Callable
     binned_dots: Callable
     subtract_combination: Callable
+    combine: Callable
     stage_preconditioner: Callable
     stage_diffusion: Callable
 

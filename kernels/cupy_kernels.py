@@ -143,6 +143,46 @@ void stage_diffusion(const double* x, const double* w, const double* lap, const 
 }
 """, "stage_diffusion", options=("--fmad=false",))
 
+_COMBINE = cupy.RawKernel(r"""
+extern "C" __global__
+void combine(const double* base, const double* r0, const double* r1, const double* r2, const double* r3,
+             const double* r4, const double* r5, const double* r6, const double* r7,
+             double c0, double c1, double c2, double c3, double c4, double c5, double c6, double c7,
+             int count, int has_base, double* out, long long n)
+{
+    long long i = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (i >= n) return;
+    const double* rows[8] = {r0, r1, r2, r3, r4, r5, r6, r7};
+    const double c[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+    int first = 0;
+    double acc;
+    if (has_base) acc = base[i];
+    else { acc = r0[i] * c0; first = 1; }
+    for (int j = first; j < count; ++j) acc += rows[j][i] * c[j];     // in order of j
+    out[i] = acc;
+}
+""", "combine", options=("--fmad=false",))
+
+
+def combine(rows, weights, base=None):
+    """As kernels.numpy_ops.combine (the same products and sums per element, in order), one
+    pass per 8 nonzero terms; a new device array."""
+    terms = [(cupy.ascontiguousarray(k), float(c)) for k, c in zip(rows, weights) if float(c) != 0.0]
+    if not terms:
+        return base.copy() if base is not None else cupy.zeros_like(rows[0])
+    out = cupy.empty(terms[0][0].shape)
+    start = None if base is None else cupy.ascontiguousarray(base)
+    for at in range(0, len(terms), 8):
+        chunk = terms[at:at + 8]
+        arrays = [k for k, _ in chunk] + [chunk[0][0]] * (8 - len(chunk))
+        weights8 = [cupy.float64(c) for _, c in chunk] + [cupy.float64(0.0)] * (8 - len(chunk))
+        _COMBINE(_blocks(out.size), (_THREADS,),
+                 (start if start is not None else chunk[0][0], *arrays, *weights8, cupy.int32(len(chunk)),
+                  cupy.int32(start is not None), out, cupy.int64(out.size)))
+        start = out
+    return out
+
+
 _SUBTRACT_COMBINATION = cupy.RawKernel(r"""
 extern "C" __global__
 void subtract_combination(double* w, const double* c, const double* V, long long k, long long n)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cupy
 
 from kernels import cupy_kernels
-from kernels.cupy_kernels import apply_field_major, stage_diffusion, subtract_combination  # noqa: F401  (fused one-pass kernels)
+from kernels.cupy_kernels import apply_field_major, combine, stage_diffusion, subtract_combination  # noqa: F401  (fused one-pass kernels)
 from kernels.shared_ops import batched_apply, to_field_major  # noqa: F401  (array methods only)
 from kernels.stencil import check_halo
 

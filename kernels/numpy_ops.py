@@ -108,6 +108,28 @@ def binned_dots(V, w, with_norm, width, n_bins):
                                    np.empty((k + bool(with_norm), 2 + n_bins)))
 
 
+def combine(rows, weights, base=None):
+    """base + Σ_j weights_j rows_j, term by term in order of j (zero weights skipped; without
+    base the first term starts the sum, and a weight 1 copies), as a new array; zeros if nothing
+    is left. Element by element, never BLAS: an element's rounding does not depend on its
+    position (the stage combinations of lattice.rosenbrock and lattice.dopri5). weights on the
+    host."""
+    out = None if base is None else base.copy()
+    term = None
+    for c, k in zip(weights, rows):
+        c = float(c)
+        if c == 0.0:
+            continue
+        if out is None:
+            out = np.multiply(k, c)
+        else:
+            if term is None:
+                term = np.empty_like(out)
+            np.multiply(k, c, out=term)
+            out += term
+    return out if out is not None else np.zeros_like(rows[0])
+
+
 def subtract_combination(w, c, V):
     """w −= c_0 V_0, then −= c_1 V_1, … element by element in order of k (no BLAS: an element's
     result does not depend on its position); w C-contiguous, V (≥ len(c), *w.shape), c on the

@@ -107,7 +107,7 @@ def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape, explicit
         explicit = Dopri5(stepped, explicit_norm, reduce_max=comm.allreduce_max, backend=lattice.backend)
         if integ.method == "dopri5":
             return explicit, None
-        implicit = Rodas4(stepped, error_norm, reduce_max=comm.allreduce_max)
+        implicit = Rodas4(stepped, error_norm, reduce_max=comm.allreduce_max, backend=lattice.backend)
         return SwitchingLattice(implicit, explicit, integ.method, probe_steps=integ.probe_steps,
                                 max_attempts=integ.max_steps), stepped.stats
     if integ.stage_solver == "direct":
@@ -116,7 +116,7 @@ def _stepper(deck, system, error_norm, lattice, diffusion, comm, shape, explicit
                                          probe_steps=integ.probe_steps, max_attempts=integ.max_steps)
         if compiled is not None:
             return compiled, stepped.stats
-    return Rodas4(stepped, error_norm, reduce_max=comm.allreduce_max), stepped.stats
+    return Rodas4(stepped, error_norm, reduce_max=comm.allreduce_max, backend=lattice.backend), stepped.stats
 
 
 def _splitting(coupling, stepper, system, lattice, diffusion, comm):

@@ -95,17 +95,7 @@ class Dopri5(Rodas4):
         self._known = [(t, y, k[0]), (t + h, y_new, k[-1])]
         return y_new, norm
 
-    @staticmethod
-    def _combination(y, h, weights, k):
+    def _combination(self, y, h, weights, k):
         """y + (h w_0) k_0 + (h w_1) k_1 + … (terms with w_j = 0 skipped), element by element in
-        that order; without y, the sum alone."""
-        out = None if y is None else y.copy()
-        for w, kj in zip(weights, k):
-            if w == 0.0:
-                continue
-            term = kj * (h * float(w))
-            if out is None:
-                out = term
-            else:
-                out += term
-        return out
+        that order (the backend's `combine`); without y, the sum alone."""
+        return self.backend.combine(k, [h * float(w) if w != 0.0 else 0.0 for w in weights], base=y)

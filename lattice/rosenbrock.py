@@ -74,51 +74,34 @@ def _stage_weights():
 _STATE_W, _RHS_W_PER_H, _RHS_W_TIMES_H, _SOLUTION_W = _stage_weights()
 
 
-def _combine_elementwise(weights, rows):
-    """Σ_j w_j rows_j term by term in order of j, zero weights skipped (a weight 1 copies).
-
-    Not a BLAS product: its blocking may round an element differently depending on where it
-    sits in the array, which would make lattice results depend on the decomposition.
-    """
-    out, term = None, None
-    for c, k in zip(weights, rows):
-        if c == 0.0:
-            continue
-        if out is None:
-            out = np.multiply(k, c)
-        else:
-            if term is None:
-                term = np.empty_like(out)
-            np.multiply(k, c, out=term)
-            out += term
-    return out if out is not None else np.zeros_like(rows[0])
-
-
 class ElementwiseStageSums:
-    """The stage sums of one attempt, term by term (`_combine_elementwise`): rounding
-    independent of an element's position, so lattice results do not depend on the decomposition.
+    """The stage sums of one attempt, term by term in a fixed order, zero weights skipped (the
+    backend's `combine`: one fused pass on a GPU): not a BLAS product, whose blocking may round an
+    element differently depending on where it sits in the array, so lattice results do not
+    depend on the decomposition.
 
     Args:
         y, dfdt: the step's state and ∂f/∂t (field-major, NumPy or CuPy).
         h: the step size.
+        backend: the arrays' backend (kernels.backend).
     Attributes:
         K: the stage store (STAGES, *y.shape), filled by the stepper.
     """
 
-    def __init__(self, y, dfdt, h):
-        self.h = h
+    def __init__(self, y, dfdt, h, backend=NUMPY):
+        self.h, self.combine = h, backend.combine
         self.K = np.empty_like(y, shape=(STAGES,) + y.shape)   # NumPy or CuPy, as y
         self._rows = [y, dfdt, *self.K]
 
     def stage(self, i):
         """(argument y + Σ_j a_ij K_j, term Σ_j (c_ij/h) K_j + γ_i h ∂f/∂t) of stage i ≥ 1."""
         rows, h = self._rows, self.h
-        return (_combine_elementwise(_STATE_W[i], rows),
-                _combine_elementwise(_RHS_W_PER_H[i] / h + _RHS_W_TIMES_H[i] * h, rows))
+        return (self.combine(rows, _STATE_W[i]),
+                self.combine(rows, _RHS_W_PER_H[i] / h + _RHS_W_TIMES_H[i] * h))
 
     def solution(self):
         """y + Σ_j m_j K_j."""
-        return _combine_elementwise(_SOLUTION_W, self._rows)
+        return self.combine(self._rows, _SOLUTION_W)
 
 
 def _padded(rows):
@@ -140,7 +123,7 @@ class BlasStageSums:
     not for decomposed lattices. Same interface as `ElementwiseStageSums`.
     """
 
-    def __init__(self, y, dfdt, h):
+    def __init__(self, y, dfdt, h, backend=NUMPY):
         self._store = np.empty_like(y, shape=(2 + STAGES,) + y.shape)
         self._store[0], self._store[1] = y, dfdt
         self._flat = self._store.reshape(2 + STAGES, -1)
@@ -237,7 +220,7 @@ class Rodas4:
             self._at = (t, y, s.jac(t, y), s.dfdt(t, y), s.f(t, y))
         J, dfdt = self._at[2], self._at[3]
         solve = factorise(J, 1.0 / (GAMMA[0] * h), self.backend)
-        sums = self._stage_sums(y, dfdt, h)
+        sums = self._stage_sums(y, dfdt, h, self.backend)
         K = sums.K
         for i in range(STAGES):
             if i == 0:

@@ -130,6 +130,21 @@ def test_subtract_combination(device):
     assert _same_bits(device.to_host(on_device), NUMPY.subtract_combination(w.copy(), c, V))
 
 
+@pytest.mark.parametrize("count, with_base", [(3, True), (7, False), (11, True), (11, False)])
+def test_combine(device, count, with_base):
+    """base + Σ c_j rows_j term by term in order, zero weights skipped (the steppers' stage sums;
+    one fused pass per 8 terms on a GPU): bitwise, with and without a base, across a chunk
+    boundary."""
+    rng = np.random.default_rng(count)
+    rows = [rng.standard_normal((8, 5, 6)) for _ in range(count)]
+    weights = rng.standard_normal(count) * (rng.random(count) > 0.3)
+    base = rng.standard_normal((8, 5, 6)) if with_base else None
+    expected = NUMPY.combine(rows, weights, base)
+    got = device.combine([device.asarray(r) for r in rows], weights,
+                         None if base is None else device.asarray(base))
+    assert _same_bits(device.to_host(got), expected)
+
+
 def _diffusion_matrix():
     from physics.qke import MixingParameters, QKEDiffusion
 

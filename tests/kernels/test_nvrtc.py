@@ -80,7 +80,7 @@ def test_every_kernel_compiles_for_sm90_without_fused_multiply_adds():
     sources = _sources()
     assert {name.split(" ")[0] for name, _, _ in sources} == {"laplacian", "block_product", "stage_preconditioner",
                                                               "row_maxima", "row_bins", "row_grids", "row_finish",
-                                                              "stage_diffusion",
+                                                              "stage_diffusion", "combine",
                                                               "subtract_combination"}
     for name, source, options in sources:
         assert "--fmad=false" in options, name
