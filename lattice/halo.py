@@ -91,6 +91,7 @@ class HaloExchanger:
         self.staged = self.device and not cuda_aware
         self._local: List[List[tuple]] = []   # per axis: (dst_idx, src_idx) same-rank copies
         self._faces: List[List[_Face]] = []   # per axis: faces shared with other ranks
+        self._stacks: List[tuple] = []        # per axis: the faces' (pack, unpack, send, recv) buffers
         for axis in range(partition.ndim):
             local, faces = self._plan_axis(axis, tag_base)
             self._local.append(local)
@@ -102,8 +103,11 @@ class HaloExchanger:
         self._pending = None
 
     def _plan_axis(self, axis: int, tag_base: int):
+        """(same-rank copies, faces) of one axis. The faces' strips (same shape on both sides)
+        are slices of one contiguous buffer per direction, so that staged strips cross between
+        device and host in one copy per axis."""
         p, r, lead = self.partition, self.rank, (slice(None),)
-        local, faces = [], []
+        local, remote = [], []
         for d in (-1, 1):
             nb = p.neighbour(r, axis, d)
             if nb is None:
@@ -112,18 +116,20 @@ class HaloExchanger:
             if nb == r:  # one rank along a periodic axis: the strip sent towards -d lands here
                 local.append((recv_idx, lead + p.send_slice(r, axis, -d)))
                 continue
-            strip = list(self.shape)
-            strip[axis + 1] = p.halo
-            pack, unpack = self.xp.empty(strip, self.dtype), self.xp.empty(strip, self.dtype)
-            send_msg, recv_msg = pack, unpack
-            if self.staged:
-                import cupyx
+            remote.append((d, nb, recv_idx))
+        strip = list(self.shape)
+        strip[axis + 1] = p.halo
+        stacked = [len(remote)] + strip
+        packs, unpacks = self.xp.empty(stacked, self.dtype), self.xp.empty(stacked, self.dtype)
+        sends, recvs = packs, unpacks
+        if self.staged and remote:
+            import cupyx
 
-                send_msg = cupyx.empty_pinned(strip, self.dtype)
-                recv_msg = cupyx.empty_pinned(strip, self.dtype)
-            faces.append(_Face(nb, lead + p.send_slice(r, axis, d), recv_idx,
-                               _tag(tag_base, axis, d), _tag(tag_base, axis, -d),
-                               pack, unpack, send_msg, recv_msg))
+            sends, recvs = cupyx.empty_pinned(stacked, self.dtype), cupyx.empty_pinned(stacked, self.dtype)
+        self._stacks.append((packs, unpacks, sends, recvs))
+        faces = [_Face(nb, lead + p.send_slice(r, axis, d), recv_idx, _tag(tag_base, axis, d),
+                       _tag(tag_base, axis, -d), packs[i], unpacks[i], sends[i], recvs[i])
+                 for i, (d, nb, recv_idx) in enumerate(remote)]
         return local, faces
 
     def _post(self, axis: int, array) -> list:
@@ -131,8 +137,9 @@ class HaloExchanger:
         reqs = [self.comm.irecv(f.recv_msg, f.nb, f.recv_tag) for f in faces]
         for f in faces:
             f.pack[...] = array[f.send_idx]
-            if self.staged:
-                f.pack.get(out=f.send_msg)  # blocking device-to-host copy
+        if faces and self.staged:
+            packs, _, sends, _ = self._stacks[axis]
+            packs.get(out=sends)  # one blocking device-to-host copy for the axis's faces
         if faces and self.device and not self.staged:
             self.xp.cuda.get_current_stream().synchronize()  # packs done before the sends read
         reqs += [self.comm.isend(f.send_msg, f.nb, f.send_tag) for f in faces]
@@ -143,9 +150,11 @@ class HaloExchanger:
     def _complete(self, axis: int, array, reqs: list) -> None:
         if reqs:
             self.comm.waitall(reqs)
-        for f in self._faces[axis]:
-            if self.staged:
-                f.unpack.set(f.recv_msg)  # host-to-device copy
+        faces = self._faces[axis]
+        if faces and self.staged:
+            _, unpacks, _, recvs = self._stacks[axis]
+            unpacks.set(recvs)  # one host-to-device copy for the axis's faces
+        for f in faces:
             array[f.recv_idx] = f.unpack
 
     def start(self, array) -> None:

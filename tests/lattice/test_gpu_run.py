@@ -244,3 +244,41 @@ def test_device_syncs_of_the_switch(cupy):
     assert cupy.counters.syncs == 1 and np.isfinite(stepper.explicit.h_lambda)
     cupy.counters.reset()
     assert stepper.radius(t, parts.y) > 0.0 and cupy.counters.syncs == 2
+
+
+@pytest.mark.parametrize("shape, ranks", [((12, 10), (2, 1)), ((8, 6, 4), (2, 2, 1))])
+def test_staged_halos_fill_the_ghosts_with_one_copy_per_axis(cupy, shape, ranks):
+    """Device strips staged through host buffers (no CUDA-aware MPI), ranks as threads: every
+    rank's ghosts equal those the one-rank NumPy exchange fills, and each exchange makes one
+    device→host copy per axis with faces on other ranks (both faces of an axis in one copy)."""
+    from lattice.halo import HaloExchanger
+    from lattice.local_comm import run_ranks
+    from lattice.partition import Partition
+
+    if REAL_CUPY:
+        pytest.skip("the stand-in counts the syncs")
+    n_fields, count = 3, int(np.prod(ranks))
+    part = Partition(shape, ranks, halo=1, periodic=(True,) * len(shape))
+    one = Partition(shape, (1,) * len(shape), halo=1, periodic=(True,) * len(shape))
+    fields = np.random.default_rng(3).standard_normal((n_fields,) + shape)
+    whole = np.zeros((n_fields,) + one.padded_shape(0))
+    whole[(slice(None),) + one.interior_slice(0)] = fields
+    HaloExchanger(one, n_fields).exchange(whole)
+
+    def body(comm):
+        ex = HaloExchanger(part, n_fields, comm=comm, xp=cupy)
+        u = cupy.zeros((n_fields,) + part.padded_shape(comm.rank))
+        u[(slice(None),) + part.interior_slice(comm.rank)] = cupy.asarray(fields[(slice(None),) + part.global_slice(comm.rank)])
+        comm.barrier()
+        if comm.rank == 0:
+            cupy.counters.reset()
+        comm.barrier()
+        ex.exchange(u)
+        comm.barrier()
+        return cupy.asnumpy(u)
+
+    results = run_ranks(count, body)
+    assert cupy.counters.syncs == count * sum(r > 1 for r in ranks) + count    # + each rank's asnumpy
+    for rank, u in enumerate(results):
+        window = tuple(slice(o, o + m + 2 * part.halo) for o, m in zip(part.offset(rank), part.local_shape(rank)))
+        assert np.array_equal(u, whole[(slice(None),) + window])
