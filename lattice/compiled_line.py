@@ -56,7 +56,7 @@ from lattice.compiled_rodas import (_ALPHA, _EXPONENT, _GAMMA, STAGES, control, 
                                     stage_term)
 from lattice.explicit_rk import (COST_RATIO, DOPRI5, DP_C, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS,
                                  PROBE_STEPS, RODAS4, SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
-                                 dopri_error, estimate_radius, initial_state, power_radius, power_start,
+                                 dopri_error, estimate_radius, power_radius, power_start,
                                  power_update, stiffness_test, switch)
 from lattice.line_solver import gather_line, laplacian_coefficients
 from lattice.model import LineKernels
@@ -359,12 +359,7 @@ class CompiledLineStepper(SwitchingCounters):
         self._advance = make_line_integrator(kernels.coefficients, kernels.rhs, kernels.jac, kernels.dfdt,
                                              kernels.err, kernels.diffusion, kernels.apply_diffusion, n,
                                              kernels.n_coefficients)
-        self.state = initial_state(method)            # branch, calm, stiff, non-stiff, explicit run
-        self.counts = np.zeros(5, dtype=np.int64)    # Rodas4 acc/rej, DOPRI5 acc/rej, switches
-        self.memory = np.zeros(2)                    # the switching guard's (lattice.explicit_rk)
-        self.h_rho = float("nan")
-        """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the state
-        reached [dimensionless]."""
+        self.start_switching(method)
         self.on_accept = None
         """Optional callable(t, h) after every `chunk` accepted steps (progress reports)."""
         self.t_reached = None

@@ -43,7 +43,7 @@ from kernels.small_lu import lu_factor, lu_solve
 from lattice.model import SiteKernels
 from lattice.explicit_rk import (DOPRI5, DP_C, DP_EXPONENT, POWER_ITERATIONS, PROBE_STEPS, RODAS4, SITE_COST_RATIO,
                                  SITE_EXPLICIT_MARGIN, SwitchingCounters, check_stiffness, count_dopri, count_rodas, dopri_argument,
-                                 dopri_error, estimate_radius, initial_state, power_radius, power_start,
+                                 dopri_error, estimate_radius, power_radius, power_start,
                                  power_update, stiffness_test, switch)
 from lattice.rosenbrock import _A_ROWS, _C_ROWS, ALPHA, ERROR_ORDER, GAMMA, M, STAGES, IntegrationError
 
@@ -310,8 +310,7 @@ class CompiledSiteStepper(SwitchingCounters):
         if kernels.params_rtol_times is None:
             method = "rodas4"
         self.method = method
-        self.state = initial_state(method)
-        self.counts = np.zeros(5, dtype=np.int64)
+        self.start_switching(method)
         self.auto = method == "auto"
         tightened = kernels.params_rtol_times
         self.params_explicit = (kernels.params if tightened is None
@@ -322,13 +321,9 @@ class CompiledSiteStepper(SwitchingCounters):
         self.explicit_margin = float(explicit_margin)
         self.controls = np.array([safety, fac_min, fac_max, h_min_rel, self.probe_steps, self.explicit_margin,
                                   SITE_COST_RATIO], dtype=float)
-        self.memory = np.zeros(2)
         self.max_attempts = max_attempts
         self._advance = make_site_integrator(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err,
                                              kernels.n_fields)
-        self.h_rho = float("nan")
-        """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the state
-        reached [dimensionless]."""
         self.on_accept = None       # not called: the loop runs compiled between samples
         self.t_reached = None
         self.wall_s = 0.0

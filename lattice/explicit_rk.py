@@ -227,6 +227,15 @@ class SwitchingCounters:
     """The stepper has the explicit branch: its branch, counters and h·ρ go into the time
     series, the statistics and the checkpoints."""
 
+    def start_switching(self, method):
+        """The state a stepper starts with for `method` (auto, rodas4 or dopri5)."""
+        self.state = initial_state(method)            # branch, calm, stiff, non-stiff, explicit run
+        self.counts = np.zeros(5, dtype=np.int64)    # Rodas4 acc/rej, DOPRI5 acc/rej, switches
+        self.memory = np.zeros(2)                    # the switching guard's (see `switch`)
+        self.h_rho = float("nan")
+        """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the
+        state reached [dimensionless]."""
+
     @property
     def n_accepted(self):
         return int(self.counts[0] + self.counts[2])

@@ -30,7 +30,7 @@ import numpy as np
 from lattice.compiled_rodas import control
 from lattice.explicit_rk import (COST_RATIO, DP_EXPONENT, EXPLICIT_MARGIN, POWER_ITERATIONS,
                                  PROBE_STEPS, RODAS4, SwitchingCounters, check_stiffness, count_dopri,
-                                 count_rodas, count_stiffness, estimate_radius, initial_state, switch)
+                                 count_rodas, count_stiffness, estimate_radius, switch)
 from lattice.rosenbrock import ERROR_ORDER, IntegrationError
 
 
@@ -58,12 +58,7 @@ class SwitchingLattice(SwitchingCounters):
         self.probe_steps = PROBE_STEPS if probe_steps is None else int(probe_steps)
         self.safety, self.fac_min, self.fac_max, self.h_min_rel = safety, fac_min, fac_max, h_min_rel
         self.max_attempts = max_attempts
-        self.state = initial_state(method)            # branch, calm, stiff, non-stiff, explicit run
-        self.counts = np.zeros(5, dtype=np.int64)    # Rodas4 acc/rej, DOPRI5 acc/rej, switches
-        self.memory = np.zeros(2)                    # the switching guard's (lattice.explicit_rk)
-        self.h_rho = float("nan")
-        """h·ρ after the last call: the last accepted step times the estimate of ρ(J) at the state
-        reached [dimensionless]."""
+        self.start_switching(method)
         self.on_accept = None
         """Optional callable(t, h) after every accepted step (progress reports)."""
         self.t_reached = None

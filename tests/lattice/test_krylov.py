@@ -79,17 +79,20 @@ def _error_bound(A, b, x, x_direct):
     return (exact_residual_bound(x) + exact_residual_bound(x_direct)) / singular[-1] * (1 + 1e-6)
 
 
-@pytest.mark.parametrize("restart", [3, 50])
-def test_gmres_meets_its_tolerance_against_a_direct_solve(restart):
+def _jacobi_problem(n=200):
+    """(A, b, M⁻¹ diagonal, E = A M⁻¹ − I, sums, tolerance 1e-10‖b‖) of a stage-like system."""
     rng = np.random.default_rng(11)
-    n = 200
     A = _system(n, rng, -1.9)
     b = rng.standard_normal(n)
     M_inv = 1.0 / np.diag(A)
-    sums = ReproducibleSums(SerialComm(), n)
+    return A, b, M_inv, lambda v: A @ (M_inv * v) - v, ReproducibleSums(SerialComm(), n), 1e-10 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("restart", [3, 50])
+def test_gmres_meets_its_tolerance_against_a_direct_solve(restart):
+    A, b, M_inv, E, sums, tol = _jacobi_problem()
     stats = KrylovStats()
-    tol = 1e-10 * np.linalg.norm(b)
-    x, ok = gmres(lambda v: A @ (M_inv * v) - v, lambda v: M_inv * v, b, sums, tol, restart, 500, stats)
+    x, ok = gmres(E, lambda v: M_inv * v, b, sums, tol, restart, 500, stats)
     assert ok and stats.failures == 0 and stats.iterations > 1
     # what GMRES promises: the residual it stopped on (the same float vector; the 1e-6 covers
     # np.linalg.norm against the solver's exactly rounded norm, a few u)
@@ -159,17 +162,11 @@ def test_the_device_schedule_gives_the_same_bits(restart):
     solution bitwise as the checked, non-speculative schedule; the deferred check passes."""
     from lattice.krylov import PendingChecks
 
-    rng = np.random.default_rng(11)
-    n = 200
-    A = _system(n, rng, -1.9)
-    b = rng.standard_normal(n)
-    M_inv = 1.0 / np.diag(A)
-    sums = ReproducibleSums(SerialComm(), n)
-    tol = 1e-10 * np.linalg.norm(b)
+    A, b, M_inv, E, sums, tol = _jacobi_problem()
     plain_stats, device_stats = KrylovStats(), KrylovStats()
-    plain, ok = gmres(lambda v: A @ (M_inv * v) - v, lambda v: M_inv * v, b, sums, tol, restart, 500, plain_stats)
+    plain, ok = gmres(E, lambda v: M_inv * v, b, sums, tol, restart, 500, plain_stats)
     pending = PendingChecks(device_stats)
-    device, ok_device = gmres(lambda v: A @ (M_inv * v) - v, lambda v: M_inv * v, b, sums, tol, restart, 500, device_stats,
+    device, ok_device = gmres(E, lambda v: M_inv * v, b, sums, tol, restart, 500, device_stats,
                               speculative=True, pending=pending)
     assert ok and ok_device and np.array_equal(device, plain)
     assert device_stats.iterations == plain_stats.iterations and len(pending.local()) == 1
