@@ -100,7 +100,7 @@ def gmres(apply_E, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
     done, beta_est, deferred = 0, None, False
     while True:
         beta, opening = _opening(apply_E, r, sums, tolerance, done < max_iterations, speculative, stats,
-                                 work, pending)
+                                 pending)
         if beta_est is not None and beta_est <= tolerance < beta:   # the true residual decides:
             stats.estimate_misses += 1                                # the estimate can be far below it
         if opening is None:
@@ -178,15 +178,16 @@ class PendingChecks:
         return totals[n:]
 
 
-def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, work, pending):
+def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, pending):
     """The residual norm β = ‖r‖ and, unless r has converged (or is not finite, or no iteration
     is `allowed`), the first Arnoldi step's raw products: (u = E r, ⟨r, u⟩, ⟨u, u⟩), with
     E = A M⁻¹ − I. Speculative: u first, then the three sums in one copy to the host; else ‖r‖
-    alone first, and u only when needed. The same numbers either way (each row's sum does
-    not depend on the batch)."""
+    alone first, and u only when needed (also on a device when no iteration is allowed). The
+    same numbers either way (each row's sum does not depend on the batch)."""
     xp = sums.backend.xp
     r_rows = r[None]
     pending = pending if pending is not None else PendingChecks(stats)
+    speculative = speculative and allowed
     if not speculative:
         beta = math.sqrt(max(float(pending.verify_with(sums, sums.local_dots(r_rows, r))[0]), 0.0))
         if not (allowed and math.isfinite(beta) and beta > tolerance):
