@@ -43,8 +43,11 @@ class Backend:
             stays where the terms are (one copy to the host per batch of sums).
         subtract_combination: w −= Σ_k c_k V_k element by element (the Krylov solver).
         combine: base + Σ_j c_j rows_j element by element (the steppers' stage combinations).
-        stage_preconditioner, stage_diffusion: the implicit lattice's per-site preconditioner
-            blocks and the neighbour coupling of its stage operator.
+        site_jacobian, apply_site_jacobian: per-site Jacobian products (kept as the model's
+            JacobianTerms on a GPU).
+        stage_preconditioner, apply_stage_preconditioner, stage_diffusion: the implicit
+            lattice's per-site preconditioner (made, applied) and the neighbour coupling of its
+            stage operator.
     """
 
     name: str
@@ -61,7 +64,10 @@ class Backend:
     binned_dots: Callable
     subtract_combination: Callable
     combine: Callable
+    site_jacobian: Callable
+    apply_site_jacobian: Callable
     stage_preconditioner: Callable
+    apply_stage_preconditioner: Callable
     stage_diffusion: Callable
 
     @classmethod

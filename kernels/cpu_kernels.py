@@ -58,10 +58,10 @@ def _product_row(M, v, i, start, stop, row):
 
 
 @njit(cache=True)
-def stage_diffusion(x, w, lap, K, own_cell, inv_w, out):
-    """out = −(K (lap + own_cell·(x w))) inv_w per site: minus the neighbour coupling of the
+def stage_diffusion(x, w, lap, K, own_cell, out):
+    """out = −(K (lap + own_cell·(x w))) / w per site: minus the neighbour coupling of the
     implicit stage matrix in the variables scaled by the allowances w, W⁻¹ K (∇² + own_cell)(W x)
-    (`lattice.implicit`: A M⁻¹ − I = −this ∘ M⁻¹), for x, w, lap (the Laplacian of x w), inv_w,
+    (`lattice.implicit`: A M⁻¹ − I = −this ∘ M⁻¹), for x, w, lap (the Laplacian of x w),
     out (n, sites) and the site-independent diffusion matrix K (n, n), in one pass. K (lap +
     own_cell·x w) is summed over the nonzero K[i, k] in order of k.
     """
@@ -86,9 +86,9 @@ def stage_diffusion(x, w, lap, K, own_cell, inv_w, out):
                 else:
                     for s in range(size):
                         tend[s] += (lk[s] + own_cell * (xk[s] * wk[s])) * c
-            row, wi = out[i, start:stop], inv_w[i, start:stop]
+            row, wi = out[i, start:stop], w[i, start:stop]
             for s in range(size):
-                row[s] = -(tend[s] * wi[s])
+                row[s] = -(tend[s] / wi[s])
     return out
 
 

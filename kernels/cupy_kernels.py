@@ -67,21 +67,16 @@ void block_product(const double* M, const double* v, double* out, long long n, l
 
 _STAGE_PRECONDITIONER = r'''
 #define N __N__
-extern "C" __global__
-void stage_preconditioner(const double* blocks, const double* K, double own_cell, double sigma,
-                          const double* w, double* M_inv, long long sites)
+// The per-site stage preconditioner of kernels.cpu_kernels.stage_preconditioner, operation by
+// operation: G = σ − J + own_cell K, LU with partial pivoting (kernels.small_lu), then M⁻¹ column
+// by column, each entry scaled by w_c / w_i. Two kernels: `stage_preconditioner` stores the
+// scaled M⁻¹ (N, N, sites) from stored blocks J; `apply_stage_preconditioner` stores nothing:
+// it rebuilds J from JacobianTerms (uniform + Σ_k scalar_k pattern_k, in order of k), forms the
+// same M⁻¹ and multiplies it into v as block_product does (the same numbers as the stored path).
+
+__device__ void lu_factor(double G[N][N], int piv[N])
 {
-    // blocks (sites, N, N) site-major; K (N, N); w (N, sites); M_inv (N, N, sites).
-    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
-    if (s >= sites) return;
-    double G[N][N], column[N];
-    int piv[N];
-    const double* B = blocks + s * N * N;
-    for (int i = 0; i < N; ++i) {
-        for (int j = 0; j < N; ++j) G[i][j] = -B[i * N + j] + own_cell * K[i * N + j];
-        G[i][i] += sigma;
-    }
-    for (int k = 0; k < N; ++k) {                       // LU with partial pivoting (kernels.small_lu)
+    for (int k = 0; k < N; ++k) {
         double best = fabs(G[k][k]);
         int p = k;
         for (int i = k + 1; i < N; ++i) {
@@ -99,24 +94,98 @@ void stage_preconditioner(const double* blocks, const double* K, double own_cell
                 for (int j = k + 1; j < N; ++j) G[i][j] -= l_ik * G[k][j];
         }
     }
+}
+
+__device__ void inverse_column(const double G[N][N], const int piv[N], int c, double column[N])
+{
+    for (int i = 0; i < N; ++i) column[i] = 0.0;
+    column[c] = 1.0;
+    for (int k = 0; k < N; ++k) {
+        int p = piv[k];
+        if (p != k) { double t = column[k]; column[k] = column[p]; column[p] = t; }
+    }
+    for (int i = 1; i < N; ++i) {
+        double acc = column[i];
+        for (int j = 0; j < i; ++j) acc -= G[i][j] * column[j];
+        column[i] = acc;
+    }
+    for (int i = N - 1; i >= 0; --i) {
+        double acc = column[i];
+        for (int j = i + 1; j < N; ++j) acc -= G[i][j] * column[j];
+        column[i] = acc / G[i][i];
+    }
+}
+
+extern "C" __global__
+void stage_preconditioner(const double* blocks, const double* K, double own_cell, double sigma,
+                          const double* w, double* M_inv, long long sites)
+{
+    // blocks (sites, N, N) site-major; K (N, N); w (N, sites); M_inv (N, N, sites).
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    double G[N][N], column[N];
+    int piv[N];
+    const double* B = blocks + s * N * N;
+    for (int i = 0; i < N; ++i) {
+        for (int j = 0; j < N; ++j) G[i][j] = -B[i * N + j] + own_cell * K[i * N + j];
+        G[i][i] += sigma;
+    }
+    lu_factor(G, piv);
     for (int c = 0; c < N; ++c) {
-        for (int i = 0; i < N; ++i) column[i] = 0.0;
-        column[c] = 1.0;
-        for (int k = 0; k < N; ++k) {
-            int p = piv[k];
-            if (p != k) { double t = column[k]; column[k] = column[p]; column[p] = t; }
-        }
-        for (int i = 1; i < N; ++i) {
-            double acc = column[i];
-            for (int j = 0; j < i; ++j) acc -= G[i][j] * column[j];
-            column[i] = acc;
-        }
-        for (int i = N - 1; i >= 0; --i) {
-            double acc = column[i];
-            for (int j = i + 1; j < N; ++j) acc -= G[i][j] * column[j];
-            column[i] = acc / G[i][i];
-        }
+        inverse_column(G, piv, c, column);
         for (int i = 0; i < N; ++i) M_inv[(i * N + c) * sites + s] = column[i] * (w[c * sites + s] / w[i * sites + s]);
+    }
+}
+
+extern "C" __global__
+void apply_stage_preconditioner(const double* uniform, const double* patterns, const double* scalars,
+                                long long n_terms, const double* K, double own_cell, double sigma,
+                                const double* w, const double* v, double* out, long long sites)
+{
+    // uniform (N, N); patterns (n_terms, N, N); scalars (n_terms, sites); w, v, out (N, sites).
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    double G[N][N], column[N], acc[N], wi[N];
+    int piv[N];
+    for (int i = 0; i < N; ++i) {
+        for (int j = 0; j < N; ++j) {
+            double J = uniform[i * N + j];
+            for (long long k = 0; k < n_terms; ++k) J += scalars[k * sites + s] * patterns[(k * N + i) * N + j];
+            G[i][j] = -J + own_cell * K[i * N + j];
+        }
+        G[i][i] += sigma;
+    }
+    lu_factor(G, piv);
+    for (int i = 0; i < N; ++i) wi[i] = w[i * sites + s];
+    for (int c = 0; c < N; ++c) {
+        inverse_column(G, piv, c, column);
+        double wc = w[c * sites + s], vc = v[c * sites + s];
+        for (int i = 0; i < N; ++i) {
+            double m = column[i] * (wc / wi[i]);
+            acc[i] = c == 0 ? m * vc : acc[i] + m * vc;
+        }
+    }
+    for (int i = 0; i < N; ++i) out[i * sites + s] = acc[i];
+}
+
+extern "C" __global__
+void apply_jacobian_terms(const double* uniform, const double* patterns, const double* scalars,
+                          long long n_terms, const double* v, double* out, long long sites)
+{
+    // out = J v per site, J rebuilt from JacobianTerms as above, the product in block_product's
+    // order (the same numbers as to_field_major(blocks) then apply_field_major).
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    double x[N];
+    for (int j = 0; j < N; ++j) x[j] = v[j * sites + s];
+    for (int i = 0; i < N; ++i) {
+        double acc = 0.0;
+        for (int j = 0; j < N; ++j) {
+            double J = uniform[i * N + j];
+            for (long long k = 0; k < n_terms; ++k) J += scalars[k * sites + s] * patterns[(k * N + i) * N + j];
+            acc = j == 0 ? J * x[0] : acc + J * x[j];
+        }
+        out[i * sites + s] = acc;
     }
 }
 '''
@@ -125,7 +194,7 @@ void stage_preconditioner(const double* blocks, const double* K, double own_cell
 _STAGE_DIFFUSION = cupy.RawKernel(r"""
 extern "C" __global__
 void stage_diffusion(const double* x, const double* w, const double* lap, const double* K, double own_cell,
-                     const double* inv_w, double* out, long long n, long long sites)
+                     double* out, long long n, long long sites)
 {
     long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
     if (s >= sites) return;
@@ -138,7 +207,7 @@ void stage_diffusion(const double* x, const double* w, const double* lap, const 
             double term = (lap[k * sites + s] + own_cell * (x[k * sites + s] * w[k * sites + s])) * c;
             if (first) { tendency = term; first = false; } else tendency += term;
         }
-        out[i * sites + s] = -(tendency * inv_w[i * sites + s]);
+        out[i * sites + s] = -(tendency / w[i * sites + s]);
     }
 }
 """, "stage_diffusion", options=("--fmad=false",))
@@ -196,15 +265,15 @@ void subtract_combination(double* w, const double* c, const double* V, long long
 """, "subtract_combination", options=("--fmad=false",))
 
 
-def stage_diffusion(x, w, lap, K, own_cell, inv_w, out):
+def stage_diffusion(x, w, lap, K, own_cell, out):
     """As kernels.cpu_kernels.stage_diffusion (the same operations in the same order), one thread
-    per site, one pass: x, w, lap, inv_w, out (n, *grid) on the device (out C-contiguous), K
+    per site, one pass: x, w, lap, out (n, *grid) on the device (out C-contiguous), K
     (n, n) on the host (copied once per distinct K)."""
     n = x.shape[0]
     sites = x.size // n
     _STAGE_DIFFUSION(_blocks(sites), (_THREADS,),
                      (cupy.ascontiguousarray(x), cupy.ascontiguousarray(w), cupy.ascontiguousarray(lap),
-                      _on_device(K), cupy.float64(own_cell), cupy.ascontiguousarray(inv_w), out,
+                      _on_device(K), cupy.float64(own_cell), out,
                       cupy.int64(n), cupy.int64(sites)))
     return out
 
@@ -376,11 +445,11 @@ class BinnedRows:
 
 
 @functools.cache
-def _stage_preconditioner_kernel(n):
-    """The stage-preconditioner kernel for blocks of size n (n a compile-time constant, so the
-    per-thread matrices stay in registers)."""
-    return cupy.RawKernel(_STAGE_PRECONDITIONER.replace("__N__", str(int(n))), "stage_preconditioner",
-                          options=_OPTIONS)
+def _stage_preconditioner_kernel(n, name="stage_preconditioner"):
+    """The stage-preconditioner kernel `name` (stage_preconditioner or apply_stage_preconditioner)
+    for blocks of size n (n a compile-time constant, so the per-thread matrices stay in
+    registers)."""
+    return cupy.RawKernel(_STAGE_PRECONDITIONER.replace("__N__", str(int(n))), name, options=_OPTIONS)
 
 
 def _blocks(count):
@@ -425,6 +494,58 @@ def apply_field_major(matrices, vectors, out=None):
     if target is not out:
         out[...] = target
     return out
+
+
+class _TermsKernel:
+    """A kernel of the _STAGE_PRECONDITIONER template that rebuilds each site's Jacobian from
+    JacobianTerms (k scalars per site) instead of reading a stored n×n block."""
+
+    def __init__(self, terms, name):
+        self.uniform = cupy.ascontiguousarray(cupy.asarray(terms.uniform, dtype=cupy.float64))
+        self.patterns = cupy.ascontiguousarray(cupy.asarray(terms.patterns, dtype=cupy.float64))
+        self.scalars = cupy.ascontiguousarray(terms.scalars, dtype=cupy.float64)
+        self.n = int(self.uniform.shape[0])
+        self.kernel = _stage_preconditioner_kernel(self.n, name)
+
+    def _launch(self, v, out, *middle):
+        v = cupy.ascontiguousarray(v, dtype=cupy.float64)
+        if out is None:
+            out = cupy.empty_like(v)
+        sites = v.size // self.n
+        self.kernel(_blocks(sites), (_THREADS,),
+                    (self.uniform, self.patterns, self.scalars, cupy.int64(self.patterns.shape[0]), *middle, v,
+                     out, cupy.int64(sites)))
+        return out
+
+
+class JacobianProduct(_TermsKernel):
+    """J v per site from JacobianTerms, bitwise as the stored field-major blocks' product
+    (to_field_major, then apply_field_major), storing k scalars per site instead of n²."""
+
+    def __init__(self, terms):
+        super().__init__(terms, "apply_jacobian_terms")
+
+    def apply(self, v, out=None):
+        """J v: v, out (n, *grid) on the device (out C-contiguous)."""
+        return self._launch(v, out)
+
+
+class StagePreconditioner(_TermsKernel):
+    """The stage preconditioner of kernels.numpy_ops.stage_preconditioner kept as the Jacobian's
+    terms (JacobianTerms: k scalars per site) instead of M_inv (n² numbers per site): `apply`
+    forms each site's scaled M⁻¹ and multiplies it into v in one kernel, with the operations of
+    the stored path (stage_preconditioner, then apply_field_major) in their order, so the
+    product is bitwise the same. It reads v, w and the scalars (2n + k numbers per site) where
+    the stored product reads n² + n."""
+
+    def __init__(self, terms, K, own_cell, sigma, w):
+        super().__init__(terms, "apply_stage_preconditioner")
+        self.K, self.own_cell, self.sigma = _on_device(K), own_cell, sigma
+        self.w = cupy.ascontiguousarray(w, dtype=cupy.float64)
+
+    def apply(self, v, out=None):
+        """M_inv v per site: v, out (n, *grid) on the device (out C-contiguous)."""
+        return self._launch(v, out, self.K, cupy.float64(self.own_cell), cupy.float64(self.sigma), self.w)
 
 
 def stage_preconditioner(blocks, K, own_cell, sigma, w):

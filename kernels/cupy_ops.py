@@ -19,6 +19,7 @@ import cupy
 
 from kernels import cupy_kernels
 from kernels.cupy_kernels import apply_field_major, combine, stage_diffusion, subtract_combination  # noqa: F401  (fused one-pass kernels)
+from kernels.jacobian_terms import JacobianTerms
 from kernels.shared_ops import batched_apply, to_field_major  # noqa: F401  (array methods only)
 from kernels.stencil import check_halo
 
@@ -66,9 +67,35 @@ def binned_dots(V, w, with_norm, width, n_bins):
     return cupy_kernels.BinnedRows(V, w, with_norm).binned(width, n_bins)
 
 
-def stage_preconditioner(blocks, K, own_cell, sigma, w):
-    """As kernels.numpy_ops.stage_preconditioner: the same per-site LU, one thread per site (the
-    fused kernel of kernels.cupy_kernels)."""
-    return cupy_kernels.stage_preconditioner(blocks, K, float(own_cell), float(sigma), w)
+def stage_preconditioner(jacobian, K, own_cell, sigma, w):
+    """As kernels.numpy_ops.stage_preconditioner. For JacobianTerms nothing is computed or stored
+    (k scalars per site instead of n² numbers): `apply_stage_preconditioner` forms each site's
+    M_inv where it is applied (one fused kernel, the same operations as the stored path). For
+    blocks, the same per-site LU as the compiled loop, stored (the fused kernel of
+    kernels.cupy_kernels)."""
+    if isinstance(jacobian, JacobianTerms):
+        return cupy_kernels.StagePreconditioner(jacobian, K, float(own_cell), float(sigma), w)
+    return cupy_kernels.stage_preconditioner(jacobian, K, float(own_cell), float(sigma), w)
 
 
+def site_jacobian(jacobian):
+    """As kernels.numpy_ops.site_jacobian; for JacobianTerms nothing is stored (the fused kernel
+    of kernels.cupy_kernels.JacobianProduct rebuilds each site's block where it is applied)."""
+    if isinstance(jacobian, JacobianTerms):
+        return cupy_kernels.JacobianProduct(jacobian)
+    return to_field_major(jacobian)
+
+
+def apply_site_jacobian(jacobian, v, out=None):
+    """As kernels.numpy_ops.apply_site_jacobian."""
+    if isinstance(jacobian, cupy_kernels.JacobianProduct):
+        return jacobian.apply(v, out)
+    return apply_field_major(jacobian, v, out=out)
+
+
+def apply_stage_preconditioner(preconditioner, v, out=None):
+    """As kernels.numpy_ops.apply_stage_preconditioner: stored blocks' product, or the fused
+    kernel that forms each site's M_inv from the Jacobian's terms and applies it."""
+    if isinstance(preconditioner, cupy_kernels.StagePreconditioner):
+        return preconditioner.apply(v, out)
+    return apply_field_major(preconditioner, v, out=out)

@@ -19,6 +19,7 @@ import numpy as np
 
 from kernels import cpu_kernels
 from kernels.cpu_kernels import flat_view
+from kernels.jacobian_terms import JacobianTerms
 from kernels.shared_ops import batched_apply, to_field_major  # noqa: F401  (array methods only)
 from kernels.stencil import check_halo, interior
 
@@ -139,17 +140,20 @@ def subtract_combination(w, c, V):
     return w
 
 
-def stage_preconditioner(blocks, K, own_cell, sigma, w):
-    """The per-site preconditioner blocks of the implicit lattice's stage solve, scaled by the
+def stage_preconditioner(jacobian, K, own_cell, sigma, w):
+    """The per-site preconditioner of the implicit lattice's stage solve, scaled by the
     allowances w:
 
         M = σ − J + own_cell K,   M_inv_ij = (M⁻¹)_ij w_j / w_i
 
-    for site-major blocks J (*grid, n, n) [1/time], the site-independent diffusion matrix K
-    (n, n, host) [length²/time], own_cell = Σ_axes 2/dx² [1/length²], σ [1/time] and w
-    (n, *grid); returns M_inv, field-major (n, n, *grid). M⁻¹ by LU with partial pivoting per
-    site in one compiled pass (kernels.small_lu).
+    for the Jacobian J, as site-major blocks (*grid, n, n) or as JacobianTerms [1/time], the
+    site-independent diffusion matrix K (n, n, host) [length²/time], own_cell = Σ_axes 2/dx²
+    [1/length²], σ [1/time] and w (n, *grid). Returns what `apply_stage_preconditioner` takes:
+    here M_inv itself, field-major (n, n, *grid), by LU with partial pivoting per site in one
+    compiled pass (kernels.small_lu). (The CuPy backend keeps JacobianTerms and forms the same
+    M_inv per site where it is applied, storing nothing.)
     """
+    blocks = jacobian.blocks() if isinstance(jacobian, JacobianTerms) else jacobian
     n, grid = w.shape[0], w.shape[1:]
     sites = math.prod(grid)
     M_inv = np.empty((n, n) + grid)
@@ -159,14 +163,32 @@ def stage_preconditioner(blocks, K, own_cell, sigma, w):
     return M_inv
 
 
-def stage_diffusion(x, w, lap, K, own_cell, inv_w, out):
-    """out = −(K (lap + own_cell·x w)) inv_w per site: minus the neighbour coupling of the
-    implicit stage matrix in scaled variables, for x, w, lap (the Laplacian of x w), inv_w and
+def site_jacobian(jacobian):
+    """The per-site Jacobian, as site-major blocks (*grid, n, n) or JacobianTerms [1/time], made
+    ready for `apply_site_jacobian`: here the field-major blocks (n, n, *grid)."""
+    blocks = jacobian.blocks() if isinstance(jacobian, JacobianTerms) else jacobian
+    return to_field_major(blocks)
+
+
+def apply_site_jacobian(jacobian, v, out=None):
+    """J v per site (n, *grid) for what `site_jacobian` returned (apply_field_major's order)."""
+    return apply_field_major(jacobian, v, out=out)
+
+
+def apply_stage_preconditioner(preconditioner, v, out=None):
+    """M_inv v per site (n, *grid) for what `stage_preconditioner` returned: the stored blocks'
+    product (apply_field_major)."""
+    return apply_field_major(preconditioner, v, out=out)
+
+
+def stage_diffusion(x, w, lap, K, own_cell, out):
+    """out = −(K (lap + own_cell·x w)) / w per site: minus the neighbour coupling of the
+    implicit stage matrix in scaled variables, for x, w, lap (the Laplacian of x w) and
     out (n, *grid) (out C-contiguous), the site-independent K (n, n, host) and own_cell =
     Σ_axes 2/dx²; K (…) summed over the nonzero K[i, k] in order of k. One compiled pass;
     returns out.
     """
     n = x.shape[0]
     cpu_kernels.stage_diffusion(x.reshape(n, -1), w.reshape(n, -1), flat_view(lap), np.ascontiguousarray(K),
-                                float(own_cell), inv_w.reshape(n, -1), flat_view(out))
+                                float(own_cell), flat_view(out))
     return out

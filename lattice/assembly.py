@@ -21,6 +21,7 @@ from lattice.devices import check_memory
 from lattice.dopri5 import Dopri5
 from lattice.grid import Lattice
 from lattice.implicit import ImplicitLattice
+from lattice.model import System
 from lattice.rosenbrock import Rodas4
 from lattice.splitting import MidpointSourceCoupling, StrangSplitting
 from lattice.switching import SwitchingLattice
@@ -67,7 +68,7 @@ def assemble(deck, spec, comm, xp=np) -> RunParts:
     integ = deck.integrator
     if spec.on_lattice(deck):
         lattice, system, diffusion, unit = build_lattice(deck, spec, comm, xp)
-        check_memory(lattice, spec.lattice.n_fields, integ.krylov_restart)
+        check_memory(lattice, spec.lattice.n_fields, integ, stored_blocks=type(system).jac_terms is System.jac_terms)
         y = xp.asarray(system.initial_state(lattice.local_shape))
     else:
         lattice, diffusion, unit = None, None, 1.0

@@ -23,12 +23,18 @@ from lattice.deck import DeckError
 
 log = logging.getLogger(__name__)
 
-VECTORS_AT_PEAK = 34
-"""State vectors (n_fields numbers per cell) an implicit lattice step holds on the device at its
-peak besides its Krylov basis: the preconditioner blocks (n; the Jacobian is evaluated per
-attempt and let go, and the stage matrix is never stored), the Rodas4 stages and GMRES work arrays.
-Measured on the stand-in (cupy.memory.peak, 64² cells): 30.2 + integrator.krylov_restart;
-tests/lattice/test_gpu_run.py checks that the estimate holds."""
+VECTORS_AT_PEAK = 18
+"""State vectors (n_fields numbers per cell) a lattice step holds on the device at its peak,
+besides the ghosted copy of a field (lattice.grid.Lattice.padded, its own size) and the
+coupling's own: with coupling = implicit, integrator.krylov_restart more Krylov basis vectors;
+with a split coupling, the local Jacobian blocks and their inverse (2 n_fields). Counted: the
+state, the six Rodas4 stages, ∂f/∂t, the error allowances, the stage's right-hand side, GMRES's
+first basis vector, iterate and residual, two operator buffers and the Jacobian's terms (7
+scalars per cell for the QKE: the preconditioner is formed where it is applied, never stored).
+Measured on the stand-in (cupy.memory.peak, default deck, krylov_restart 10): 28.7 vectors on
+64² cells (padded 1.06), 29.0 on 16³ (padded 1.42); split coupling on 16³: 34.8.
+tests/lattice/test_gpu_run.py checks that the estimate holds. A model without JacobianTerms
+(System.jac_terms) stores its implicit preconditioner: n_fields vectors more."""
 
 DEVICE_ENV = "QKE_DEVICE"
 """Environment variable: the device number (among the visible ones) every rank of the run uses."""
@@ -106,27 +112,41 @@ def _device_number(node_rank: int, count: int):
     return device, ""
 
 
-def device_bytes_needed(cells: int, n_fields: int, krylov_restart: int) -> int:
-    """Upper estimate of the GPU memory [bytes] a rank's block of `cells` cells needs."""
-    return (VECTORS_AT_PEAK + krylov_restart) * 8 * n_fields * cells
+def vectors_needed(n_fields: int, padded_ratio: float, coupling: str, krylov_restart: int,
+                   stored_blocks: bool = False) -> float:
+    """Upper estimate of the state vectors per cell a rank holds on the GPU at its peak:
+    padded_ratio = padded cells / cells of its block, coupling and krylov_restart as in the
+    deck's integrator section, stored_blocks: the model has no JacobianTerms."""
+    if coupling == "implicit":
+        return VECTORS_AT_PEAK + padded_ratio + krylov_restart + (n_fields if stored_blocks else 0)
+    return VECTORS_AT_PEAK + padded_ratio + 2 * n_fields
 
 
-def check_memory(lattice, n_fields: int, krylov_restart: int):
+def device_bytes_needed(cells: int, vectors: float, n_fields: int) -> int:
+    """GPU memory [bytes] of `vectors` state vectors of n_fields float64 fields on `cells` cells."""
+    return int(math.ceil(vectors * 8 * n_fields * cells))
+
+
+def check_memory(lattice, n_fields: int, integrator, stored_blocks: bool = False):
     """On the GPU: DeckError on every rank, before the run allocates its arrays, if a rank's
-    block does not fit in its device's free memory ("needs X GB, Y free")."""
+    block does not fit in its device's free memory ("needs X GB, Y free"). `integrator`: the
+    deck's integrator section (coupling, krylov_restart)."""
     if lattice.backend.name != "cupy":
         return
     cupy = lattice.xp
     cells = math.prod(lattice.local_shape)
-    need = device_bytes_needed(cells, n_fields, krylov_restart)
+    vectors = vectors_needed(n_fields, lattice.padded.size / (n_fields * cells), integrator.coupling,
+                             integrator.krylov_restart, stored_blocks)
+    need = device_bytes_needed(cells, vectors, n_fields)
     pool = cupy.get_default_memory_pool()
     free = cupy.cuda.runtime.memGetInfo()[0] + pool.total_bytes() - pool.used_bytes()
     error = ""
     if need > free:
         error = (f"device.backend = 'cupy': a rank's block of {cells} cells needs about {need / 1e9:.3g} GB "
-                 f"of GPU memory ({VECTORS_AT_PEAK} + integrator.krylov_restart = {krylov_restart} state "
-                 f"vectors of {n_fields} fields per cell), {free / 1e9:.3g} GB free on device "
-                 f"{cupy.cuda.runtime.getDevice()}; use more ranks (one GPU each) or a smaller grid.shape")
+                 f"of GPU memory ({vectors:.1f} state vectors of {n_fields} fields per cell with "
+                 f"integrator.coupling = {integrator.coupling!r}, krylov_restart = {integrator.krylov_restart}), "
+                 f"{free / 1e9:.3g} GB free on device {cupy.cuda.runtime.getDevice()}; use more ranks (one "
+                 f"GPU each), a smaller grid.shape or a smaller integrator.krylov_restart")
     error = lattice.comm.allreduce_max(error)
     if error:
         raise DeckError(error)

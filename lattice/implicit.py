@@ -57,7 +57,7 @@ class ImplicitLattice(Equations):
         stage_solver: "gmres", or "direct" for the exact line solve of a 1D NumPy lattice.
     """
 
-    def __init__(self, local, diffusion, lattice, weights, tolerance=1e-3, restart=20,
+    def __init__(self, local, diffusion, lattice, weights, tolerance=1e-3, restart=10,
                  max_iterations=400, stage_solver="gmres"):
         self.local, self.diffusion, self.lattice = local, diffusion, lattice
         self.weights = weights
@@ -89,8 +89,11 @@ class ImplicitLattice(Equations):
         return sum(2.0 / dx ** 2 for dx in self.lattice.spacing)
 
     def diffusion_tendency(self, y, T):
-        """K(T) ∇²y: the diffusion terms of f [state/MeV^-1]."""
-        return self.diffusion.tendency(self.lattice.laplacian(y), T)
+        """K(T) ∇²y: the diffusion terms of f [state/MeV^-1], in a work buffer that the next
+        evaluation (or stage solve) overwrites."""
+        work, shape = self.work, y.shape     # the stage operator's buffers (free outside a stage solve)
+        lap = self.lattice.laplacian(y, out=work.get("laplacian", shape))
+        return self.diffusion.tendency(lap, T, out=work.get("M⁻¹ v", shape))
 
     def f(self, t, y):
         """dy/dt = f_local + K ∇²y [state/MeV^-1]."""
@@ -170,9 +173,11 @@ class CoupledJacobian:
     """J = blocks + K ∇² at one (t, y); `factorise(σ)` returns the stage solver (GMRES, which
     scales by the error allowances `weights`, or the direct line solve, which gets None).
 
-    For GMRES the per-site blocks J_local(t, y) are not kept: `factorise` evaluates them, turns
-    them into the stage preconditioner and lets them go (an n×n block per site is n state
-    vectors of device memory); a rejected step's retry, with a new σ, evaluates them again.
+    For GMRES the per-site blocks J_local(t, y) are not kept: `factorise` evaluates them (as the
+    model's JacobianTerms where it has them), turns them into the stage preconditioner and lets
+    them go (an n×n block per site is n state vectors of device memory); a rejected step's
+    retry, with a new σ, evaluates them again. On a GPU, JacobianTerms are all the
+    preconditioner keeps (k scalars per site): each application forms the sites' M⁻¹ anew.
     y must not change while this object is in use (Rodas4 keeps it for one step's attempts).
     """
 
@@ -196,21 +201,25 @@ class CoupledJacobian:
         if s.direct is not None:
             return s.direct.factorise(self.blocks, self.K, sigma)
         w, shape, work, ops = self.w, self.w.shape, s.work, s.backend
-        M_inv = ops.stage_preconditioner(s.local.jac(self.t, self.y), self.K, s.own_cell, sigma, w)
+        jacobian = s.local.jac_terms(self.t, self.y)
+        if jacobian is None:
+            jacobian = s.local.jac(self.t, self.y)
+        M_inv = ops.stage_preconditioner(jacobian, self.K, s.own_cell, sigma, w)
+        del jacobian
         s.pending.clear()                     # a new attempt: nothing of an abandoned one is pending
-        inv_w = 1.0 / w
         own_cell = s.own_cell
 
         def apply_M_inv(v):
-            return ops.apply_field_major(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape)).reshape(-1)
+            return ops.apply_stage_preconditioner(M_inv, v.reshape(shape), out=work.get("M⁻¹ v", shape)).reshape(-1)
 
-        def apply_E(v):           # Ã M̃⁻¹ v − v = −D̃ M̃⁻¹ v
+        def apply_E(v, out):      # Ã M̃⁻¹ v − v = −D̃ M̃⁻¹ v
             x = apply_M_inv(v).reshape(shape)
             lap = s.lattice.laplacian(x, out=work.get("laplacian", shape), scale=w)
-            return ops.stage_diffusion(x, w, lap, self.K, own_cell, inv_w, work.get("E v", shape)).reshape(-1)
+            return ops.stage_diffusion(x, w, lap, self.K, own_cell, out.reshape(shape)).reshape(-1)
 
-        def solve(r):
-            x, converged = gmres(apply_E, apply_M_inv, (r * inv_w).reshape(-1), s.sums, s.tolerance * sigma,
+        def solve(r):             # r is scaled in place: it is GMRES's right-hand side
+            r /= w
+            x, converged = gmres(apply_E, apply_M_inv, r.reshape(-1), s.sums, s.tolerance * sigma,
                                  s.restart, s.max_iterations, s.stats, workspace=work,
                                  pending=s.pending if s.defer_checks else None)
             if not converged:

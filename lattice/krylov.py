@@ -61,14 +61,17 @@ class KrylovStats:
     reorthogonalised: int = 0
 
 
-def gmres(apply_E, apply_Minv, b, sums, tolerance, restart=20, max_iterations=200, stats=None,
+def gmres(apply_E, apply_Minv, b, sums, tolerance, restart=10, max_iterations=200, stats=None,
           workspace=None, speculative=None, pending=None):
-    """Solve A x = b to ‖b − A M⁻¹ u‖₂ ≤ tolerance, x = M⁻¹ u; returns (x, converged).
+    """Solve A x = b to ‖b − A M⁻¹ u‖₂ ≤ tolerance, x = M⁻¹ u; returns (x, converged), x as
+    apply_Minv returned it (valid until its next call).
 
     Args:
-        apply_E: function v -> E v = A M⁻¹ v − v on flat local vectors (the result may be a
-            buffer that the next call overwrites; GMRES does not keep it).
-        apply_Minv: function v -> M⁻¹ v (the preconditioner; same rule).
+        apply_E: function (v, out) -> E v = A M⁻¹ v − v on flat local vectors, written into out
+            (returns out; GMRES passes the basis slot the result is orthogonalised in, so the
+            operator needs no buffer of its own for it).
+        apply_Minv: function v -> M⁻¹ v (the preconditioner; the result may be a buffer that the
+            next call overwrites: GMRES does not keep it).
         b: right-hand side, flat local vector.
         sums: a ReproducibleSums over the vector's global length (inner products, norms); its
             backend (kernels.backend) is the vectors' and does the element-wise combinations.
@@ -95,41 +98,42 @@ def gmres(apply_E, apply_Minv, b, sums, tolerance, restart=20, max_iterations=20
     if speculative is None:
         speculative = sums.backend.name != "numpy"
     stats.solves += 1
-    u = b.copy()
-    r = _residual(apply_E, b, u)
+    basis = work.get("basis", (max(min(restart, max_iterations), 1) + 1,) + b.shape)   # also E's output
+    u = b.copy()                    # the iterate and the residual live only during the solve
+    r = _residual(apply_E, b, u, np.empty_like(b), basis[0])
     done, beta_est, deferred = 0, None, False
     while True:
         beta, opening = _opening(apply_E, r, sums, tolerance, done < max_iterations, speculative, stats,
-                                 pending)
+                                 pending, basis[1])
         if beta_est is not None and beta_est <= tolerance < beta:   # the true residual decides:
             stats.estimate_misses += 1                                # the estimate can be far below it
         if opening is None:
             break
         j, y, V, beta_est = _cycle(apply_E, r, beta, opening, sums, tolerance,
-                                   min(restart, max_iterations - done), work, stats)
+                                   min(restart, max_iterations - done), basis, stats)
         done += j
         if j == 0:
             break
         sums.backend.subtract_combination(u, -y, V)       # u += V y, element by element
-        r = _residual(apply_E, b, u)
+        r = _residual(apply_E, b, u, r, basis[0])
         if pending is not None and beta_est <= tolerance:     # the check travels with the next copy
             pending.add(sums.local_dots(r[None], r), tolerance)
             deferred = True
             break
     stats.iterations += done
     if deferred:
-        return apply_Minv(u).copy(), True
+        return apply_Minv(u), True
     converged = bool(math.isfinite(beta) and beta <= tolerance)
     if not converged:
         stats.failures += 1
-    return apply_Minv(u).copy(), converged
+    return apply_Minv(u), converged
 
 
-def _residual(apply_E, b, u):
-    """The true residual b − B u = (b − u) − E u (a fresh vector)."""
-    r = b - u
-    r -= apply_E(u)
-    return r
+def _residual(apply_E, b, u, out, scratch):
+    """The true residual b − B u = (b − u) − E u into out (E u formed in `scratch`)."""
+    np.subtract(b, u, out=out)
+    out -= apply_E(u, scratch)
+    return out
 
 
 class DeferredCheckFailed(RuntimeError):
@@ -178,7 +182,7 @@ class PendingChecks:
         return totals[n:]
 
 
-def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, pending):
+def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, pending, out):
     """The residual norm β = ‖r‖ and, unless r has converged (or is not finite, or no iteration
     is `allowed`), the first Arnoldi step's raw products: (u = E r, ⟨r, u⟩, ⟨u, u⟩), with
     E = A M⁻¹ − I. Speculative: u first, then the three sums in one copy to the host; else ‖r‖
@@ -192,7 +196,7 @@ def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, pending):
         beta = math.sqrt(max(float(pending.verify_with(sums, sums.local_dots(r_rows, r))[0]), 0.0))
         if not (allowed and math.isfinite(beta) and beta > tolerance):
             return beta, None
-    u = apply_E(r)            # its buffer lives until the cycle's second step applies E again
+    u = apply_E(r, out)       # in basis slot 1, where the cycle orthogonalises it
     if speculative:           # the pending checks, ‖r‖², ⟨r, u⟩, ‖u‖² in one copy
         both = xp.concatenate((sums.local_dots(r_rows, r), sums.local_dots(r_rows, u, with_norm=True)))
         rr, ru, uu = pending.verify_with(sums, both)
@@ -205,10 +209,11 @@ def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, pending):
     return beta, (u, float(ru), float(uu))
 
 
-def _cycle(apply_E, r, beta, opening, sums, tolerance, m, work, stats):
+def _cycle(apply_E, r, beta, opening, sums, tolerance, m, basis, stats):
     """One Arnoldi cycle of at most m steps from residual r (norm beta), whose first step's raw
-    products are `opening` (see _opening); returns (steps, y, V, residual estimate)."""
-    V = work.get("basis", (m + 1,) + r.shape)
+    products are `opening` (see _opening), in `basis` (≥ m + 1 vectors; E V_j is formed in
+    V_{j+1} and orthogonalised and normalised there); returns (steps, y, V, residual estimate)."""
+    V = basis[:m + 1]
     H = np.zeros((m + 1, m))
     cs, sn = np.zeros(m), np.zeros(m)
     g = np.zeros(m + 1)
@@ -221,7 +226,7 @@ def _cycle(apply_E, r, beta, opening, sums, tolerance, m, work, stats):
             w = np.divide(u, beta, out=u)
             h, norm2 = np.array([ru / beta ** 2]), uu / beta ** 2
         else:
-            w = apply_E(V[j])      # Arnoldi on E = A M⁻¹ − I (same Krylov space, H_E = H − I):
+            w = apply_E(V[j], V[j + 1])   # Arnoldi on E = A M⁻¹ − I (same Krylov space, H_E = H − I):
             h, norm2 = sums.dots_and_norm2(V[:j + 1], w)   # no cancellation when A M⁻¹ ≈ I
         sums.backend.subtract_combination(w, h, V)
         rest2 = norm2 - h @ h

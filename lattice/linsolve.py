@@ -116,7 +116,8 @@ class LowRankCoupled:
 
 def factorise(J, sigma, backend=NUMPY):
     """A function solving (σ − J) x = rhs for the Jacobian J (see the module docstring): blocks
-    that are an array of `backend` (kernels.backend), or an object with `factorise(sigma)`."""
+    that are an array of `backend` (kernels.backend), or an object with `factorise(sigma)`.
+    The function may overwrite rhs (the implicit lattice's GMRES scales it in place)."""
     if isinstance(J, backend.xp.ndarray):
         return _shifted_inverse(J, sigma, backend)
     return J.factorise(sigma)

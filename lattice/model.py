@@ -24,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from kernels.jacobian_terms import JacobianTerms  # noqa: F401  (part of the model interface)
+
 
 @dataclass(frozen=True)
 class SiteKernels:
@@ -116,6 +118,11 @@ class Equations(ABC):
     @abstractmethod
     def dfdt(self, t, y):
         """∂f/∂t at fixed y [MeV²]."""
+
+    def jac_terms(self, t, y):
+        """∂f/∂y as JacobianTerms (what `jac` returns, as few numbers per site), or None when the
+        model has only `jac`."""
+        return None
 
 
 class System(Equations):

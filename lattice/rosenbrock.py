@@ -93,11 +93,14 @@ class ElementwiseStageSums:
         self.K = np.empty_like(y, shape=(STAGES,) + y.shape)   # NumPy or CuPy, as y
         self._rows = [y, dfdt, *self.K]
 
-    def stage(self, i):
-        """(argument y + Σ_j a_ij K_j, term Σ_j (c_ij/h) K_j + γ_i h ∂f/∂t) of stage i ≥ 1."""
-        rows, h = self._rows, self.h
-        return (self.combine(rows, _STATE_W[i]),
-                self.combine(rows, _RHS_W_PER_H[i] / h + _RHS_W_TIMES_H[i] * h))
+    def argument(self, i):
+        """The argument y + Σ_j a_ij K_j of stage i ≥ 1."""
+        return self.combine(self._rows, _STATE_W[i])
+
+    def term(self, i):
+        """The extra right-hand-side term Σ_j (c_ij/h) K_j + γ_i h ∂f/∂t of stage i ≥ 1 (formed
+        after f of the argument, so the two never occupy memory together)."""
+        return self.combine(self._rows, _RHS_W_PER_H[i] / self.h + _RHS_W_TIMES_H[i] * self.h)
 
     def solution(self):
         """y + Σ_j m_j K_j."""
@@ -134,10 +137,14 @@ class BlasStageSums:
         np.multiply(_PER_H_MAT, 1.0 / h, out=self._weights[:, 1])
         self._weights[:, 1] += _TIMES_H_MAT * h
 
-    def stage(self, i):
+    def argument(self, i):
         n = 2 + i      # stage i reads y, ∂f/∂t and K_0 … K_(i−1)
-        both = self._weights[i, :, :n] @ self._flat[:n]
-        return both[0].reshape(self._shape), both[1].reshape(self._shape)
+        both = self._weights[i, :, :n] @ self._flat[:n]     # both sums in one product
+        self._term = both[1].reshape(self._shape)
+        return both[0].reshape(self._shape)
+
+    def term(self, i):
+        return self._term
 
     def solution(self):
         return (_SOLUTION_W @ self._flat).reshape(self._shape)
@@ -176,7 +183,7 @@ class Rodas4:
         self.h_min_rel = h_min_rel
         self.n_accepted = 0
         self.n_rejected = 0
-        self._at = None   # (t, y, J, ∂f/∂t, f) of the last attempt: a rejected step retries from there
+        self._at = None   # (t, y, J, ∂f/∂t) of the last attempt: a rejected step retries from there
         self.on_accept = None
         """Optional callable(t, h) after every accepted step (progress reports)."""
         self.t_reached = None
@@ -217,19 +224,19 @@ class Rodas4:
     def _attempt(self, t, y, h, source):
         s = self.system
         if self._at is None or self._at[0] != t or self._at[1] is not y:   # a retry reuses them
-            self._at = (t, y, s.jac(t, y), s.dfdt(t, y), s.f(t, y))
+            self._at = None                   # the previous step's Jacobian goes before the next comes
+            self._at = (t, y, s.jac(t, y), s.dfdt(t, y))
         J, dfdt = self._at[2], self._at[3]
         solve = factorise(J, 1.0 / (GAMMA[0] * h), self.backend)
         sums = self._stage_sums(y, dfdt, h, self.backend)
         K = sums.K
         for i in range(STAGES):
-            if i == 0:
-                rhs = self._at[4] + (GAMMA[0] * h) * dfdt
+            if i == 0:                        # f(y) again on a retry: a state less kept
+                rhs = s.f(t, y)
+                rhs += (GAMMA[0] * h) * dfdt
             else:
-                argument, term = sums.stage(i)
-                rhs = s.f(t + ALPHA[i] * h, argument)
-                rhs += term
-                del argument, term            # two states' memory free during the solve
+                rhs = s.f(t + ALPHA[i] * h, sums.argument(i))   # the argument is let go at once
+                rhs += sums.term(i)
             if source is not None:
                 rhs += source
             K[i] = solve(rhs)
@@ -281,6 +288,7 @@ class Rodas4:
                 if interrupt is not None and t < t_end and interrupt():
                     break
             else:
+                y_new = None          # the rejected state's memory is free during the retry
                 self.n_rejected += 1
                 reject_streak += 1
                 h = h_try * max(self.fac_min, min(1.0, factor))

@@ -55,8 +55,8 @@ INTEGRATOR = (
     Field("krylov_tolerance", float, "error allowances", "implicit coupling: GMRES stops when the "
           "stage-solve error is about this fraction of the local-error tolerance", default=1e-3,
           minimum=1e-12, maximum=0.5),
-    Field("krylov_restart", int, "", "implicit coupling: GMRES basis vectors before a restart",
-          default=20, minimum=2, maximum=500),
+    Field("krylov_restart", int, "", "implicit coupling: GMRES basis vectors before a restart (each "
+          "costs one state vector of memory)", default=10, minimum=2, maximum=500),
     Field("krylov_max_iterations", int, "", "implicit coupling: GMRES iterations per stage solve "
           "before the step is rejected and retried smaller", default=400, minimum=1,
           maximum=100_000),

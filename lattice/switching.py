@@ -110,6 +110,8 @@ class SwitchingLattice(SwitchingCounters):
             fresh = True
             if switch(self.auto, self.state, self.counts, self.memory, t, self.probe_steps):
                 self.implicit._at, self.explicit._known = None, []
+                if self.state[0] != RODAS4:
+                    self.system.work.release()    # the Krylov basis is not needed by DOPRI5
             if self.on_accept:
                 self.on_accept(t, h_try)
             if interrupt is not None and t < t_end and interrupt():
@@ -125,11 +127,13 @@ class SwitchingLattice(SwitchingCounters):
         s = self.system
         backend, sums = s.backend, s.sums
         T = s.local.temperature(t)
-        blocks = backend.to_field_major(s.local.jac(t, y))
+        terms = s.local.jac_terms(t, y)
+        jacobian = backend.site_jacobian(terms if terms is not None else s.local.jac(t, y))
+        del terms
         xp = backend.xp
 
         def product(u, scale):
-            out = backend.apply_field_major(blocks, u)
+            out = backend.apply_site_jacobian(jacobian, u)
             out += s.diffusion.tendency(s.lattice.laplacian(u), T)
             out *= scale
             return out
@@ -169,5 +173,5 @@ class SwitchingLattice(SwitchingCounters):
                          for a, sl in enumerate(lattice.global_slice)) % 2
             cells = np.where(parity == 0, 1.0, -0.5)
             fields = 1.0 + 0.25 * np.arange(n) / n
-            self._start = lattice.to_device(fields.reshape((n,) + (1,) * cells.ndim) * cells)
-        return self._start.copy()
+            self._start = fields.reshape((n,) + (1,) * cells.ndim) * cells   # kept on the host
+        return self.system.lattice.to_device(self._start.copy())

@@ -27,6 +27,11 @@ class Workspace:
         self._views: dict = {}    # (name, shape) -> the view last handed out (the solver loops ask
         #                          for the same few hundred per step: a dict hit, not a reshape)
 
+    def release(self):
+        """Let every buffer go (they are made again on the next `get`): for a phase that does not
+        use them, e.g. the explicit steps between implicit ones, to free device memory."""
+        self._buffers, self._views = {}, {}
+
     def get(self, name: str, shape):
         """A C-contiguous array of `shape` (uninitialised) backed by the buffer `name`.
 

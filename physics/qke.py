@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lattice.model import Diffusion, LineKernels, SiteKernels, System
+from lattice.model import Diffusion, JacobianTerms, LineKernels, SiteKernels, System
 
 from physics import constants as c
 from physics.cosmology import Cosmology
@@ -57,6 +57,8 @@ _JACOBIAN_PATTERNS = {
     "dVL_Pxp": _pattern((PYM, P0M, 1), (PYM, PZM, 1)),
 }
 """Fixed 8×8 structures of the Jacobian, weighted by rates or per-site scalars."""
+_SITE_PATTERNS = ("VL", "C_plus", "C_minus", "dVL_Pym", "dVL_Pyp", "dVL_Pxm", "dVL_Pxp")
+"""The patterns weighted by per-site scalars, in the order of QKELocal.jacobian_terms."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class QKELocal(System):
         self.params = params
         self.L0 = L0
         self._patterns = {name: xp.asarray(p) for name, p in _JACOBIAN_PATTERNS.items()}   # in xp, once
+        self._site_patterns = xp.asarray(np.stack([_JACOBIAN_PATTERNS[name] for name in _SITE_PATTERNS]))
         self.cosmology = Cosmology(params.g_star)
         n_gamma_per_T3 = 2.0 * c.ZETA3 / math.pi ** 2
         vac_T = params.delta_m2 / (2.0 * params.mean_p_over_T)        # δm²/(2<p>) · T  [MeV²]
@@ -231,29 +234,21 @@ class QKELocal(System):
         out[PZP] += two_C
         return out
 
-    def jacobian(self, y, k: LocalCoefficients):
-        """∂f/∂y per site, shaped (*grid, 8, 8) [MeV].
-
-        The Jacobian is a sum of fixed 8×8 patterns (_JACOBIAN_PATTERNS) weighted by the rates
-        (uniform) and by per-site scalars (V_L, ∂(2C)/∂P0^±, ∂V_L/∂Pz⁻ times a transverse field).
-        """
+    def jacobian_terms(self, y, k: LocalCoefficients) -> JacobianTerms:
+        """∂f/∂y per site as fixed 8×8 patterns (_JACOBIAN_PATTERNS) weighted by the rates
+        (uniform) and by 7 per-site scalars (V_L, ∂(2C)/∂P0^±, ∂V_L/∂Pz⁻ times a transverse
+        field) [MeV]."""
         P = self._patterns
         uniform = k.D * P["D"] + k.V0 * P["V0"] + k.Vx * P["Vx"]
         dVL = 0.375 * k.kL  # ∂V_L/∂P0⁻ = ∂V_L/∂Pz⁻
-        per_site = (
-            (k.kL * self.asymmetry(y), P["VL"]),
-            (-0.25 * k.Gamma * (y[P0P] + y[PZP]), P["C_plus"]),
-            (0.25 * k.Gamma * (y[P0M] + y[PZM]), P["C_minus"]),
-            (dVL * y[PYM], P["dVL_Pym"]),
-            (dVL * y[PYP], P["dVL_Pyp"]),
-            (dVL * y[PXM], P["dVL_Pxm"]),
-            (dVL * y[PXP], P["dVL_Pxp"]),
-        )
-        J = np.empty_like(y, shape=y.shape[1:] + (N_FIELDS, N_FIELDS))   # NumPy or CuPy, as y
-        J[...] = uniform
-        for scalar, pattern in per_site:
-            J += scalar[..., None, None] * pattern
-        return J
+        scalars = np.stack([k.kL * self.asymmetry(y), -0.25 * k.Gamma * (y[P0P] + y[PZP]),
+                            0.25 * k.Gamma * (y[P0M] + y[PZM]), dVL * y[PYM], dVL * y[PYP], dVL * y[PXM],
+                            dVL * y[PXP]])       # NumPy's stack dispatches to CuPy's for device arrays
+        return JacobianTerms(uniform, self._site_patterns, scalars)
+
+    def jacobian(self, y, k: LocalCoefficients):
+        """∂f/∂y per site, shaped (*grid, 8, 8) [MeV]: `jacobian_terms` added up."""
+        return self.jacobian_terms(y, k).blocks()
 
     # -- the interface the time integrator uses (t in MeV^-1) ---------------------------------
     def f(self, t, y):
@@ -263,6 +258,10 @@ class QKELocal(System):
     def jac(self, t, y):
         """∂f/∂y at cosmic time t, shaped (*grid, 8, 8) [MeV]."""
         return self.jacobian(y, self.coefficients(self.temperature(t)))
+
+    def jac_terms(self, t, y):
+        """∂f/∂y at cosmic time t as JacobianTerms (7 scalars per site) [MeV]."""
+        return self.jacobian_terms(y, self.coefficients(self.temperature(t)))
 
     def dfdt(self, t, y):
         """∂f/∂t at fixed y [MeV²]."""

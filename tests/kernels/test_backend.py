@@ -159,15 +159,14 @@ def test_stage_diffusion(device):
     grid = (6, 7)
     x, lap = rng.standard_normal((8,) + grid), rng.standard_normal((8,) + grid)
     w = rng.uniform(0.5, 2.0, (8,) + grid)
-    inv_w = 1.0 / w
     K = _diffusion_matrix()
     other = K.copy()
     other[1, [0, 3, 5]] = (0.3, -0.2, 0.7)
     other[2] = 0.0
     for matrix in (K, other):
-        expected = NUMPY.stage_diffusion(x, w, lap, matrix, 3.7e4, inv_w, np.empty_like(x))
+        expected = NUMPY.stage_diffusion(x, w, lap, matrix, 3.7e4, np.empty_like(x))
         out = device.xp.empty((8,) + grid)
-        args = (device.asarray(x), device.asarray(w), device.asarray(lap), matrix, 3.7e4, device.asarray(inv_w))
+        args = (device.asarray(x), device.asarray(w), device.asarray(lap), matrix, 3.7e4)
         assert device.stage_diffusion(*args, out) is out
         assert _same_bits(device.to_host(out), expected)
 
@@ -191,6 +190,40 @@ def test_stage_preconditioner(device):
     exact = np.linalg.inv(M) * w.T[:, None, :] / w.T[:, :, None]         # (sites, i, j): (M⁻¹)_ij w_j / w_i
     scale = np.max(np.abs(M_inv), axis=(0, 1))
     assert np.max(np.abs(np.moveaxis(M_inv, -1, 0) - exact) / scale[:, None, None]) <= 1e-13
+
+
+def test_jacobian_terms_products_store_nothing_and_give_the_same_bits(device):
+    """The Jacobian as JacobianTerms (uniform + Σ_k scalar_k pattern_k): NumPy adds up the blocks
+    and stores M⁻¹ (and the field-major blocks); CuPy keeps the terms and forms each site's M⁻¹
+    (or block) in the kernel that applies it. The products are bitwise equal, also with zero
+    pattern entries against negative zeros and an infinite scalar (NaN rows on both)."""
+    from kernels.jacobian_terms import JacobianTerms
+
+    rng = np.random.default_rng(12)
+    n, k, grid, sigma, own_cell = 8, 7, (5, 9), 40.0, 3.0
+    patterns = rng.integers(-1, 2, size=(k, n, n)).astype(float)
+    uniform = rng.normal(size=(n, n))
+    uniform[0, 1] = -0.0
+    scalars = rng.normal(size=(k,) + grid)
+    scalars[2, 4, 8] = np.inf
+    K = np.diag(rng.uniform(0.5, 1.0, n))
+    K[0, 4] = 0.3
+    w = rng.uniform(0.1, 10.0, size=(n,) + grid)
+    v = rng.normal(size=(n,) + grid)
+    terms = JacobianTerms(uniform, patterns, scalars)
+    expected = NUMPY.apply_stage_preconditioner(NUMPY.stage_preconditioner(terms, K, own_cell, sigma, w), v)
+    on_device = JacobianTerms(device.asarray(uniform), device.asarray(patterns), device.asarray(scalars))
+    kept = device.stage_preconditioner(on_device, K, own_cell, sigma, device.asarray(w))
+    out = device.xp.empty((n,) + grid)
+    assert device.apply_stage_preconditioner(kept, device.asarray(v), out) is out
+    assert _same_bits(device.to_host(out), expected)
+    assert np.isnan(expected[:, 4, 8]).all() and np.isfinite(np.delete(expected.reshape(n, -1), 44, axis=1)).all()
+    product = device.apply_site_jacobian(device.site_jacobian(on_device), device.asarray(v))
+    assert _same_bits(device.to_host(product), NUMPY.apply_site_jacobian(NUMPY.site_jacobian(terms), v))
+    assert _same_bits(NUMPY.apply_site_jacobian(NUMPY.site_jacobian(terms), v),
+                      NUMPY.apply_field_major(NUMPY.to_field_major(terms.blocks()), v))
+    for made in (kept, device.site_jacobian(on_device)):          # no n² numbers per site kept
+        assert not any(getattr(a, "size", 0) >= n * n * 45 for a in vars(made).values())
 
 
 @pytest.mark.parametrize("n", [2, 3, 8])

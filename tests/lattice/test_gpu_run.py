@@ -159,9 +159,11 @@ def test_the_memory_estimate_bounds_the_peak_and_a_block_too_big_is_refused(cupy
                                                                           capsys, tmp_path):
     """The peak device memory of a short run (the stand-in's count of live device buffers) stays
     within lattice.devices' estimate, and for the implicit coupling (which the estimate is made
-    for) above 60 % of it; the run checks the estimate against the free memory first: with less
-    free, a deck error says how much is needed and free."""
-    from lattice.devices import device_bytes_needed
+    for) above 60 % of it and within the issue's budget of 30 state vectors per site at the
+    default Krylov restart (measured: 28.8 on 24², 18.7 + restart on 64²); the run checks the
+    estimate against the free memory first: with less free, a deck error says how much is
+    needed and free."""
+    from lattice.devices import device_bytes_needed, vectors_needed
     from lattice.driver import Simulation
     from scripts.models import load_deck
 
@@ -173,9 +175,13 @@ def test_the_memory_estimate_bounds_the_peak_and_a_block_too_big_is_refused(cupy
     sim = Simulation(deck, schema, write=False, xp=cupy)
     sim.run()
     cells = int(np.prod(deck.grid.shape))
-    estimate = device_bytes_needed(cells, 8, deck.integrator.krylov_restart)
+    padded_ratio = sim.lattice.padded.size / (8 * cells)
+    estimate = device_bytes_needed(cells, vectors_needed(8, padded_ratio, deck.integrator.coupling,
+                                                         deck.integrator.krylov_restart), 8)
     peak = cupy.memory.peak - before
     assert peak <= estimate and (peak > 0.6 * estimate or not implicit)
+    if implicit:
+        assert peak <= 30 * 8 * 8 * cells
     monkeypatch.setattr(cupy.cuda.runtime, "memGetInfo", lambda: (estimate // 2, 80 << 30))
     assert _qke_run(tmp_path / "big", *overrides, "device.backend=cupy") == 2
     err = capsys.readouterr().err

@@ -85,7 +85,7 @@ def _jacobi_problem(n=200):
     A = _system(n, rng, -1.9)
     b = rng.standard_normal(n)
     M_inv = 1.0 / np.diag(A)
-    return A, b, M_inv, lambda v: A @ (M_inv * v) - v, ReproducibleSums(SerialComm(), n), 1e-10 * np.linalg.norm(b)
+    return A, b, M_inv, lambda v, out: A @ (M_inv * v) - v, ReproducibleSums(SerialComm(), n), 1e-10 * np.linalg.norm(b)
 
 
 @pytest.mark.parametrize("restart", [3, 50])
@@ -108,7 +108,7 @@ def test_gmres_reports_failure_when_out_of_iterations():
     A = _system(n, rng, -2.0)
     b = rng.standard_normal(n)
     stats = KrylovStats()
-    x, ok = gmres(lambda v: A @ v - v, lambda v: v, b, ReproducibleSums(SerialComm(), n), 1e-14, 5, 3, stats)
+    x, ok = gmres(lambda v, out: A @ v - v, lambda v: v, b, ReproducibleSums(SerialComm(), n), 1e-14, 5, 3, stats)
     assert not ok and stats.failures == 1 and stats.iterations == 3
 
 
@@ -118,7 +118,7 @@ def test_first_guess_is_returned_when_the_preconditioner_is_exact():
     A_inv = np.linalg.inv(A)
     stats = KrylovStats()
     b = rng.standard_normal(50)
-    x, ok = gmres(lambda v: A @ (A_inv @ v) - v, lambda v: A_inv @ v, b, ReproducibleSums(SerialComm(), 50), 1e-9, 10, 10,
+    x, ok = gmres(lambda v, out: A @ (A_inv @ v) - v, lambda v: A_inv @ v, b, ReproducibleSums(SerialComm(), 50), 1e-9, 10, 10,
                   stats)
     assert ok and stats.iterations == 0
     assert np.linalg.norm(b - A @ x) <= 1e-9 * (1 + 1e-6)
@@ -147,7 +147,7 @@ def test_gmres_stops_on_the_true_residual_not_the_cycle_estimate(monkeypatch):
     monkeypatch.setattr(krylov, "_cycle", optimistic_cycle)
     stats = KrylovStats()
     tol = 1e-8 * np.linalg.norm(b)
-    x, converged = gmres(lambda v: A @ v - v, lambda v: v.copy(), b, ReproducibleSums(SerialComm(), n), tol,
+    x, converged = gmres(lambda v, out: A @ v - v, lambda v: v.copy(), b, ReproducibleSums(SerialComm(), n), tol,
                          restart=10, max_iterations=400, stats=stats)
     assert converged
     assert stats.estimate_misses == 1
@@ -186,12 +186,12 @@ def test_a_failed_deferred_check_raises_at_the_next_copy():
         stats = KrylovStats()
         pending = PendingChecks(stats)
         pending.add(sums.local_dots(r[None], r), 3.6)
-        x, ok = gmres(lambda v: 2.0 * v - v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
+        x, ok = gmres(lambda v, out: 2.0 * v - v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
                       speculative=speculative, pending=pending)
         assert ok and stats.estimate_misses == 0
         pending.clear()
         pending.add(sums.local_dots(r[None], r), 3.5)
         with pytest.raises(DeferredCheckFailed):
-            gmres(lambda v: 2.0 * v - v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
+            gmres(lambda v, out: 2.0 * v - v, lambda v: v, np.ones(n), sums, 1e-9, 5, 5, stats,
                   speculative=speculative, pending=pending)
         assert stats.estimate_misses == 1 and pending.local() == []
