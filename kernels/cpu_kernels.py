@@ -115,14 +115,42 @@ def stage_preconditioner(blocks, K, own_cell, sigma, w, M_inv):
             for j in range(n):
                 G[i, j] = -blocks[s, i, j] + own_cell * K[i, j]
             G[i, i] += sigma
-        lu_factor(G, piv)
-        for c in range(n):
-            for i in range(n):
-                column[i] = 0.0
-            column[c] = 1.0
-            lu_solve(G, piv, column)
-            for i in range(n):
-                M_inv[i, c, s] = column[i] * (w[c, s] / w[i, s])
+        _scaled_inverse(G, piv, column, w, s, M_inv)
+
+
+@njit(cache=True, error_model="numpy")
+def stage_preconditioner_from_terms(uniform, patterns, scalars, K, own_cell, sigma, w, M_inv):
+    """As stage_preconditioner for the Jacobian given as JacobianTerms (uniform (n, n), patterns
+    (k, n, n), scalars (k, sites)): each site's block J = uniform + Σ_k scalars[k, s] patterns[k],
+    added in order of k as JacobianTerms.blocks adds them, is formed in place (no blocks array)."""
+    sites = scalars.shape[1]
+    n = K.shape[0]
+    G = np.empty((n, n))
+    piv = np.empty(n, dtype=np.int64)
+    column = np.empty(n)
+    for s in range(sites):
+        for i in range(n):
+            for j in range(n):
+                J = uniform[i, j]
+                for k in range(patterns.shape[0]):
+                    J += scalars[k, s] * patterns[k, i, j]
+                G[i, j] = -J + own_cell * K[i, j]
+            G[i, i] += sigma
+        _scaled_inverse(G, piv, column, w, s, M_inv)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _scaled_inverse(G, piv, column, w, s, M_inv):
+    """M_inv[i, c, s] = (G⁻¹)_ic · (w_c / w_i): LU with partial pivoting, then column by column."""
+    n = G.shape[0]
+    lu_factor(G, piv)
+    for c in range(n):
+        for i in range(n):
+            column[i] = 0.0
+        column[c] = 1.0
+        lu_solve(G, piv, column)
+        for i in range(n):
+            M_inv[i, c, s] = column[i] * (w[c, s] / w[i, s])
 
 
 @njit(cache=True)

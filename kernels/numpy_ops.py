@@ -150,16 +150,21 @@ def stage_preconditioner(jacobian, K, own_cell, sigma, w):
     site-independent diffusion matrix K (n, n, host) [length²/time], own_cell = Σ_axes 2/dx²
     [1/length²], σ [1/time] and w (n, *grid). Returns what `apply_stage_preconditioner` takes:
     here M_inv itself, field-major (n, n, *grid), by LU with partial pivoting per site in one
-    compiled pass (kernels.small_lu). (The CuPy backend keeps JacobianTerms and forms the same
-    M_inv per site where it is applied, storing nothing.)
+    compiled pass (kernels.small_lu); for JacobianTerms each site's block is formed in that pass
+    (no blocks array). (The CuPy backend keeps JacobianTerms and forms the same M_inv per site
+    where it is applied, storing nothing.)
     """
-    blocks = jacobian.blocks() if isinstance(jacobian, JacobianTerms) else jacobian
     n, grid = w.shape[0], w.shape[1:]
     sites = math.prod(grid)
     M_inv = np.empty((n, n) + grid)
-    cpu_kernels.stage_preconditioner(np.ascontiguousarray(blocks).reshape(sites, n, n),
-                                     np.ascontiguousarray(K, dtype=float), float(own_cell), float(sigma),
-                                     np.ascontiguousarray(w).reshape(n, sites), M_inv.reshape(n, n, sites))
+    common = (np.ascontiguousarray(K, dtype=float), float(own_cell), float(sigma),
+              np.ascontiguousarray(w).reshape(n, sites), M_inv.reshape(n, n, sites))
+    if isinstance(jacobian, JacobianTerms):          # each site's block formed in the loop
+        cpu_kernels.stage_preconditioner_from_terms(
+            np.ascontiguousarray(jacobian.uniform, dtype=float), np.ascontiguousarray(jacobian.patterns, dtype=float),
+            np.ascontiguousarray(jacobian.scalars, dtype=float).reshape(-1, sites), *common)
+    else:
+        cpu_kernels.stage_preconditioner(np.ascontiguousarray(jacobian).reshape(sites, n, n), *common)
     return M_inv
 
 
