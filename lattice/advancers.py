@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from lattice.checkpoint import RestartError
 
+KRYLOV_COUNTERS = ("solves", "iterations", "failures", "estimate_misses")
+"""The GMRES counters (lattice.krylov.KrylovStats) a run reports and a checkpoint carries: the same on
+every rank and backend (not the device's discarded speculative products)."""
+
 SWITCHING_COLUMNS = {
     "integrator": "code: 0 rodas4, 1 dopri5 (the branch the next step takes)",
     "explicit_steps": "count (accepted dopri5 steps since the start)",
@@ -64,7 +68,10 @@ class LocalOnly:
 
     def checkpoint_state(self) -> dict:
         st = self.stepper
-        return {"accepted": st.n_accepted, "rejected": st.n_rejected, "h": self.h, **st.checkpoint_state()}
+        state = {"accepted": st.n_accepted, "rejected": st.n_rejected, "h": self.h, **st.checkpoint_state()}
+        if self.krylov is not None:
+            state["krylov"] = {name: getattr(self.krylov, name) for name in KRYLOV_COUNTERS}
+        return state
 
     def restore_state(self, meta, path):
         """Restore from checkpoint metadata; RestartError if the checkpoint lacks the stepper's state."""
@@ -77,13 +84,15 @@ class LocalOnly:
                                    f"Python Rodas4, or a version before it); restart it with the "
                                    f"version that wrote it")
             st.restore_state(meta)
+        if self.krylov is not None:            # a checkpoint from before stop 30 has none: from 0
+            for name in KRYLOV_COUNTERS:
+                setattr(self.krylov, name, int(meta.get("krylov", {}).get(name, 0)))
 
     def stats(self) -> dict:
         stats = {"accepted": self.n_accepted, "rejected": self.n_rejected, **self.stepper.split_stats()}
         k = self.krylov
         if k is not None:
-            stats.update(krylov_solves=k.solves, krylov_iterations=k.iterations, krylov_failures=k.failures,
-                         krylov_estimate_misses=k.estimate_misses)
+            stats.update({f"krylov_{name}": getattr(k, name) for name in KRYLOV_COUNTERS})
         return stats
 
     def report_steps(self, report, hubble):
