@@ -93,7 +93,9 @@ def _fail(comm, message, code):
     whole job (MPI_Abort) instead, since the other ranks may wait in a collective forever.
 
     A rank other than 0 waits a moment first: if rank 0 failed too (an error every rank
-    raises), its abort ends the job with a single message."""
+    raises), its abort ends the job with a single message. After the message every rank waits
+    half a second before the abort, so that mpiexec forwards it (once, under a loaded machine,
+    the job ended with the line lost)."""
     where = f" on rank {comm.rank}" if comm.size > 1 else ""
     if comm.size > 1 and comm.rank:
         time.sleep(1.0)
@@ -104,6 +106,7 @@ def _fail(comm, message, code):
         traceback.print_exc()
     if comm.size > 1:
         sys.stderr.flush()
+        time.sleep(0.5)     # let mpiexec forward the line: MPI_Abort may drop output still in the pipe
         comm.abort(code)
     return code
 
