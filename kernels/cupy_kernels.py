@@ -116,6 +116,15 @@ __device__ void inverse_column(const double G[N][N], const int piv[N], int c, do
     }
 }
 
+__device__ double terms_entry(const double* uniform, const double* patterns, const double* scalars,
+                             long long n_terms, long long s, long long sites, int i, int j)
+{
+    // Entry (i, j) of site s's Jacobian from JacobianTerms, added in order of k as blocks() adds.
+    double J = uniform[i * N + j];
+    for (long long k = 0; k < n_terms; ++k) J += scalars[k * sites + s] * patterns[(k * N + i) * N + j];
+    return J;
+}
+
 extern "C" __global__
 void stage_preconditioner(const double* blocks, const double* K, double own_cell, double sigma,
                           const double* w, double* M_inv, long long sites)
@@ -148,11 +157,8 @@ void apply_stage_preconditioner(const double* uniform, const double* patterns, c
     double G[N][N], column[N], acc[N], wi[N];
     int piv[N];
     for (int i = 0; i < N; ++i) {
-        for (int j = 0; j < N; ++j) {
-            double J = uniform[i * N + j];
-            for (long long k = 0; k < n_terms; ++k) J += scalars[k * sites + s] * patterns[(k * N + i) * N + j];
-            G[i][j] = -J + own_cell * K[i * N + j];
-        }
+        for (int j = 0; j < N; ++j)
+            G[i][j] = -terms_entry(uniform, patterns, scalars, n_terms, s, sites, i, j) + own_cell * K[i * N + j];
         G[i][i] += sigma;
     }
     lu_factor(G, piv);
@@ -181,8 +187,7 @@ void apply_jacobian_terms(const double* uniform, const double* patterns, const d
     for (int i = 0; i < N; ++i) {
         double acc = 0.0;
         for (int j = 0; j < N; ++j) {
-            double J = uniform[i * N + j];
-            for (long long k = 0; k < n_terms; ++k) J += scalars[k * sites + s] * patterns[(k * N + i) * N + j];
+            double J = terms_entry(uniform, patterns, scalars, n_terms, s, sites, i, j);
             acc = j == 0 ? J * x[0] : acc + J * x[j];
         }
         out[i * sites + s] = acc;

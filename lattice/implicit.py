@@ -161,6 +161,13 @@ class ImplicitLattice(Equations):
         shift = (totals[:len(idx)] - totals[len(idx):]) / self.lattice.n_cells
         y_new[idx] += self.backend.asarray(shift.reshape((-1,) + (1,) * (y_new.ndim - 1)))
 
+    def local_jacobian(self, t, y):
+        """J_local(t, y) [MeV]: the model's JacobianTerms where it has them (a GPU then keeps a few
+        scalars per site), else its per-site blocks; what the backends' per-site Jacobian
+        operations take."""
+        terms = self.local.jac_terms(t, y)
+        return terms if terms is not None else self.local.jac(t, y)
+
     def jac(self, t, y):
         """The coupled Jacobian J_local + K ∇², as an object the Rosenbrock stages factorise."""
         K = self.diffusion.matrix(self.local.temperature(t))
@@ -201,11 +208,7 @@ class CoupledJacobian:
         if s.direct is not None:
             return s.direct.factorise(self.blocks, self.K, sigma)
         w, shape, work, ops = self.w, self.w.shape, s.work, s.backend
-        jacobian = s.local.jac_terms(self.t, self.y)
-        if jacobian is None:
-            jacobian = s.local.jac(self.t, self.y)
-        M_inv = ops.stage_preconditioner(jacobian, self.K, s.own_cell, sigma, w)
-        del jacobian
+        M_inv = ops.stage_preconditioner(s.local_jacobian(self.t, self.y), self.K, s.own_cell, sigma, w)
         s.pending.clear()                     # a new attempt: nothing of an abandoned one is pending
         own_cell = s.own_cell
 

@@ -127,9 +127,7 @@ class SwitchingLattice(SwitchingCounters):
         s = self.system
         backend, sums = s.backend, s.sums
         T = s.local.temperature(t)
-        terms = s.local.jac_terms(t, y)
-        jacobian = backend.site_jacobian(terms if terms is not None else s.local.jac(t, y))
-        del terms
+        jacobian = backend.site_jacobian(s.local_jacobian(t, y))
         xp = backend.xp
 
         def product(u, scale):
