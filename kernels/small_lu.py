@@ -3,13 +3,14 @@
 Called inside compiled loops (the single-site Rodas4 loop, lattice.compiled_rodas; the
 per-site preconditioner blocks of the implicit lattice, kernels.cpu_kernels), where a LAPACK
 call per 8×8 matrix would cost more in overhead than in arithmetic. Plain IEEE arithmetic in a
-fixed order: a matrix's factors do not depend on where it sits in an array.
+fixed order: a matrix's factors do not depend on where it sits in an array. `register_jitable`:
+compiled into each caller, on the host (`njit`) and on a GPU (`numba.cuda`) alike.
 """
 
-from numba import njit
+from numba.extending import register_jitable
 
 
-@njit(cache=True, error_model="numpy")
+@register_jitable
 def lu_factor(G, piv):
     """In-place LU factorisation of the square G with partial pivoting (row swaps in piv)."""
     n = G.shape[0]
@@ -32,7 +33,7 @@ def lu_factor(G, piv):
                     G[i, j] -= l_ik * G[k, j]
 
 
-@njit(cache=True, error_model="numpy")
+@register_jitable
 def lu_solve(LU, piv, b):
     """Solve LU x = P b in place in b (factors from lu_factor)."""
     n = LU.shape[0]

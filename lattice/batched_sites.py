@@ -55,9 +55,10 @@ from typing import Callable
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.extending import register_jitable
 
-from lattice.compiled_rodas import (OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CompiledSiteStepper, SiteKernels,
-                                    make_site_integrator)
+from lattice.compiled_rodas import (OK, STEP_TOO_SMALL, TOO_MANY_ATTEMPTS, CompiledSiteStepper,
+                                    SiteKernels, host_scratch, make_site_integrator_in)
 from lattice.explicit_rk import PROBE_STEPS, SITE_COST_RATIO, SITE_EXPLICIT_MARGIN, initial_state
 from lattice.outcome import RunResult
 from lattice.rosenbrock import IntegrationError
@@ -69,22 +70,74 @@ STATUS_NAMES = {OK: "ok", STEP_TOO_SMALL: "step too small", TOO_MANY_ATTEMPTS: "
 
 
 @functools.cache
-def make_batch_loop(advance):
-    """The compiled batch loop around one site's compiled `advance` (make_site_integrator).
+def make_site_samples(advance_with, n):
+    """One site's run through its sample intervals, around a site loop of lattice.compiled_rodas
+    with its work arrays given (n fields: make_site_integrator_in's on the host, make_site_loop's
+    on a GPU), as a `register_jitable` function that the host batch (`make_batch_loop`) and the
+    GPU batch (lattice.device_batch) both call.
+
+    Returns site_samples(s, t_samples, n_samples, stop, y, h, params, params_explicit, constant,
+    controls, auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop,
+    states, steps, branches, explicit, h_rhos, mats, rows, piv): site s (status OK) is advanced
+    from its sample next_sample[s] - 1 through its samples up to min(stop, n_samples[s]) - 1,
+    with its own controls[s], auto[s], switching state[s], counters counts[s] and guard memory[s]
+    (lattice.explicit_rk), in the work arrays mats, rows, piv; at each sample i reached,
+    states[s, i] = y[s], steps[s, i] = its accepted steps, branches[s, i] = its branch,
+    explicit[s, i] = its DOPRI5 steps and h_rhos[s, i] = h_rho[s] (the last h·ρ the loop
+    returned). A failed interval sets status[s] (STEP_TOO_SMALL, TOO_MANY_ATTEMPTS), t_stop[s]
+    and h_stop[s] as the loop returned them; more than max_steps[s] attempts in all after an
+    interval sets MAX_STEPS_EXCEEDED; the site then stops, that sample not stored (as the driver
+    raises before sampling it).
+    """
+
+    @register_jitable
+    def site_samples(s, t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls, auto,
+                     max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states, steps,
+                     branches, explicit, h_rhos, mats, rows, piv):
+        if status[s] != OK:
+            return
+        ys = y[s]
+        c = counts[s]
+        end = min(stop, n_samples[s])
+        i = next_sample[s]
+        while i < end:
+            if i > 0:
+                code, t_out, h_out, hr = advance_with(
+                    t_samples[s, i - 1], t_samples[s, i], ys, h[s], params[s], params_explicit[s], constant,
+                    controls[s], auto[s], state[s], c, memory[s], max_steps[s], mats, rows, piv)
+                h[s] = h_out
+                if hr == hr:
+                    h_rho[s] = hr
+                if code != OK:
+                    status[s] = code
+                    t_stop[s] = t_out
+                    h_stop[s] = h_out
+                    break
+                if c[0] + c[1] + c[2] + c[3] > max_steps[s]:
+                    status[s] = MAX_STEPS_EXCEEDED
+                    t_stop[s] = t_out
+                    break
+            for k in range(n):
+                states[s, i, k] = ys[k]
+            steps[s, i] = c[0] + c[2]
+            branches[s, i] = state[s, 0]
+            explicit[s, i] = c[2]
+            h_rhos[s, i] = h_rho[s]
+            i += 1
+        next_sample[s] = i
+
+    return site_samples
+
+
+@functools.cache
+def make_batch_loop(site_samples, n):
+    """The compiled host batch loop around one site's `make_site_samples` (n fields).
 
     Returns loop(order, t_samples, n_samples, stop, y, h, params, params_explicit, constant,
     controls, auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop,
-    states, steps, branches, explicit, h_rhos): the sites are started in the order `order` (a
-    permutation; it changes no site's arithmetic); every site s with status OK is advanced from
-    its sample next_sample[s] - 1 through its samples up to min(stop, n_samples[s]) - 1, with its
-    own controls[s], auto[s], switching state[s], counters counts[s] and guard memory[s]
-    (lattice.explicit_rk);
-    at each sample i reached, states[s, i] = y[s], steps[s, i] = its accepted steps,
-    branches[s, i] = its branch, explicit[s, i] = its DOPRI5 steps and h_rhos[s, i] = h_rho[s]
-    (the last h·ρ the loop returned). A failed call sets status[s] (STEP_TOO_SMALL,
-    TOO_MANY_ATTEMPTS), t_stop[s] and h_stop[s] as `advance` returned them; more than
-    max_steps[s] attempts in all after an interval sets MAX_STEPS_EXCEEDED; the site then
-    stops, that sample not stored (as the driver raises before sampling it).
+    states, steps, branches, explicit, h_rhos): every site runs `site_samples` with these
+    arguments, in its own work arrays; the sites are started in the order `order` (a
+    permutation; it changes no site's arithmetic).
     """
 
     # not cached on disk: Numba keys a closure's cache entry by its pickled cells, and a
@@ -96,38 +149,10 @@ def make_batch_loop(advance):
              explicit, h_rhos):
         old_chunk = numba.set_parallel_chunksize(1)     # threads take one site at a time
         for q in prange(order.shape[0]):
-            s = order[q]
-            if status[s] != OK:
-                continue
-            ys = y[s]
-            c = counts[s]
-            end = min(stop, n_samples[s])
-            i = next_sample[s]
-            while i < end:
-                if i > 0:
-                    code, t_out, h_out, hr = advance(
-                        t_samples[s, i - 1], t_samples[s, i], ys, h[s], params[s], params_explicit[s], constant,
-                        controls[s], auto[s], state[s], c, memory[s], max_steps[s])
-                    h[s] = h_out
-                    if hr == hr:
-                        h_rho[s] = hr
-                    if code != OK:
-                        status[s] = code
-                        t_stop[s] = t_out
-                        h_stop[s] = h_out
-                        break
-                    if c[0] + c[1] + c[2] + c[3] > max_steps[s]:
-                        status[s] = MAX_STEPS_EXCEEDED
-                        t_stop[s] = t_out
-                        break
-                for k in range(ys.shape[0]):
-                    states[s, i, k] = ys[k]
-                steps[s, i] = c[0] + c[2]
-                branches[s, i] = state[s, 0]
-                explicit[s, i] = c[2]
-                h_rhos[s, i] = h_rho[s]
-                i += 1
-            next_sample[s] = i
+            mats, rows, piv = host_scratch(n)
+            site_samples(order[q], t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls,
+                         auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states,
+                         steps, branches, explicit, h_rhos, mats, rows, piv)
         numba.set_parallel_chunksize(old_chunk)
 
     return loop
@@ -222,8 +247,9 @@ class SiteBatch:
         """h_rhos[s, i]: the site's h·ρ at its sample i (as CompiledSiteStepper.h_rho)."""
         self.wall_s = 0.0
         """Wall time spent in the compiled loop [s]."""
-        advance = make_site_integrator(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err, n)
-        self._loop = make_batch_loop(advance)
+        self.site_samples = make_site_samples(make_site_integrator_in(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err, n),
+                                              n)
+        self._loop = make_batch_loop(self.site_samples, n)
 
     @property
     def accepted(self):
@@ -250,7 +276,8 @@ class SiteBatch:
         return BatchProgress(int(samples.sum()), int(self.n_samples.sum()), int(done.sum()), int(failed.sum()),
                              len(self), int(self.attempts.sum()), self.wall_s)
 
-    def run(self, chunk_samples=None, report: Callable[[BatchProgress], None] | None = None, threads=None):
+    def run(self, chunk_samples=None, report: Callable[[BatchProgress], None] | None = None, threads=None,
+            gpu=False):
         """Advance every site through all its samples (or until it fails).
 
         Args:
@@ -258,9 +285,14 @@ class SiteBatch:
                 in one call); between calls `report` gets a BatchProgress.
             report: callable(BatchProgress), called after every chunk.
             threads: Numba threads for the batch (None: numba.get_num_threads()); restored after.
+            gpu: run on the GPU, one CUDA thread per site (lattice.device_batch: the same loop,
+                agreeing with the host run to the integration tolerance, not bit for bit).
         """
         total = self.t_samples.shape[1]
         chunk = total if not chunk_samples else max(1, int(chunk_samples))
+        if gpu:
+            from lattice.device_batch import run_on_device
+            return run_on_device(self, chunk, report)
         order = np.arange(len(self), dtype=np.int64)
         old = numba.get_num_threads()
         if threads:
@@ -397,7 +429,7 @@ def collect(batch: SiteBatch, sims) -> list:
     return out
 
 
-def run_decks(decks, schema, chunk_samples=None, report=None, threads=None) -> list:
+def run_decks(decks, schema, chunk_samples=None, report=None, threads=None, gpu=False) -> list:
     """Run N single-site decks as one batch; one BatchSiteResult per deck, in order.
 
     Each site's series, fields, state and accepted/rejected counts are those of
@@ -409,9 +441,10 @@ def run_decks(decks, schema, chunk_samples=None, report=None, threads=None) -> l
         decks: validated decks of one model, single site each (physics, time, integrator and
             output.samples may differ).
         schema: their schema, or one per deck.
-        chunk_samples, report, threads: see SiteBatch.run.
+        chunk_samples, report, threads, gpu: see SiteBatch.run (on the GPU the results agree with
+            the single runs to the integration tolerance, not bit for bit).
     """
     sims = simulations(list(decks), schema)
     batch = batch_of(sims)
-    batch.run(chunk_samples, report, threads)
+    batch.run(chunk_samples, report, threads, gpu)
     return collect(batch, sims)

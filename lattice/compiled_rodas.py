@@ -130,13 +130,61 @@ def control(e, h_try, h, clipped, reject_streak, safety, fac_min, fac_max, expon
     return False, h_try * max(fac_min, min(1.0, factor))
 
 
+SCRATCH_ROWS = STAGES + 7 + 7
+"""Rows of n floats an attempt works in: the Rodas4 stages, the DOPRI5 stages, and seven vectors."""
+
+
+@njit(cache=True)
+def host_scratch(n):
+    """The work arrays of `make_site_loop`'s loop on the host: mats (2, n, n), rows
+    (SCRATCH_ROWS, n), pivots (n,) int64 (a GPU thread takes them from its local memory)."""
+    return np.empty((2, n, n)), np.empty((SCRATCH_ROWS, n)), np.empty(n, dtype=np.int64)
+
+
 @functools.cache
 def make_site_integrator(rhs, jac, dfdt, err, n):
-    """The compiled adaptive loop of one site for these kernels (n fields): Rodas4, DOPRI5 and
-    the switching between them (lattice.explicit_rk).
+    """The compiled adaptive loop of one site for these kernels (n fields), as a host function
+    that allocates its work arrays per call.
 
     Returns advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory,
-    max_attempts) -> (status, t, h, h·ρ): y (n,) is advanced in place from t towards t_end;
+    max_attempts) -> (status, t, h, h·ρ) (see make_site_loop)."""
+    advance_in = make_site_integrator_in(rhs, jac, dfdt, err, n)
+
+    @njit(cache=True, error_model="numpy")
+    def advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory, max_attempts):
+        mats, rows, piv = host_scratch(n)
+        return advance_in(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory,
+                          max_attempts, mats, rows, piv)
+
+    return advance
+
+
+@functools.cache
+def make_site_integrator_in(rhs, jac, dfdt, err, n):
+    """`make_site_loop`'s loop compiled for the host (cached on disk, so that a batch loop that
+    calls it compiles in a moment): advance_in(..., mats, rows, piv), the work arrays given."""
+    advance_with = make_site_loop(rhs, jac, dfdt, err, n)
+
+    @njit(cache=True, error_model="numpy")
+    def advance_in(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory, max_attempts,
+                   mats, rows, piv):
+        return advance_with(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory,
+                            max_attempts, mats, rows, piv)
+
+    return advance_in
+
+
+@functools.cache
+def make_site_loop(rhs, jac, dfdt, err, n):
+    """The adaptive loop of one site for these kernels (n fields): Rodas4, DOPRI5 and the
+    switching between them (lattice.explicit_rk), as a Numba `register_jitable` function that a
+    host `njit` function and a `numba.cuda` kernel both call (lattice.device_batch): it allocates
+    nothing and works in the arrays it is given: mats (2, n, n), rows (SCRATCH_ROWS, n) and pivots
+(n,) int64, on the host from np.empty, on a GPU from the thread's local memory.
+
+    Returns advance_with(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts,
+    memory, max_attempts, mats, rows, piv) -> (status, t, h, h·ρ): y (n,) is advanced in place
+    from t towards t_end;
     p, p_explicit: the parameter vectors of the implicit and the explicit branch (the latter
     with the explicit branch's tolerance); controls: (safety, fac_min, fac_max, h_min_rel, probe
     steps, explicit margin, cost ratio); auto: switch branches (else the branch in state[0]
@@ -166,32 +214,26 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                 return 0.0
         return power_radius(log_growth)
 
-    @njit(cache=True, error_model="numpy")
-    def advance(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory, max_attempts):
+    @register_jitable
+    def advance_with(t, t_end, y, h, p, p_explicit, constant, controls, auto, state, counts, memory, max_attempts,
+                     mats, rows, piv):
         safety, fac_min, fac_max, h_min_rel = controls[0], controls[1], controls[2], controls[3]
         probe_steps = int(controls[4])
-        J = np.empty((n, n))
-        G = np.empty((n, n))
-        piv = np.empty(n, dtype=np.int64)
-        f0 = np.empty(n)
-        ft = np.empty(n)
-        K = np.empty((S, n))
-        arg = np.empty(n)
-        r = np.empty(n)
-        y_new = np.empty(n)
-        k = np.empty((7, n))                  # DOPRI5 stages
-        e_vec = np.empty(n)
-        y_stiff = np.empty(n)
-        rho = np.inf
-        h_last = np.nan
+        J, G = mats[0], mats[1]
+        K = rows[0:S]                         # Rodas4 stages
+        k = rows[S:S + 7]                     # DOPRI5 stages
+        f0, ft, arg, r = rows[S + 7], rows[S + 8], rows[S + 9], rows[S + 10]
+        y_new, e_vec, y_stiff = rows[S + 11], rows[S + 12], rows[S + 13]
+        rho = math.inf
+        h_last = math.nan
         attempts = 0
         reject_streak = 0
         fresh = True                          # the start-of-step data of the branch are those of (t, y)
         while t < t_end:
             if attempts >= max_attempts:
-                return TOO_MANY_ATTEMPTS, t, h, np.nan
+                return TOO_MANY_ATTEMPTS, t, h, math.nan
             if h < h_min_rel * abs(t):
-                return STEP_TOO_SMALL, t, h, np.nan
+                return STEP_TOO_SMALL, t, h, math.nan
             clipped = t + h >= t_end
             h_try = t_end - t if clipped else h
             attempts += 1
@@ -272,11 +314,11 @@ def make_site_integrator(rhs, jac, dfdt, err, n):
                 reject_streak += 1
             h = h_next
         if h_last != h_last:
-            return OK, t, h, np.nan
+            return OK, t, h, math.nan
         jac(t, y, p, J)
         return OK, t, h, h_last * spectral_radius(J, k[1], k[2])
 
-    return advance
+    return advance_with
 
 
 class CompiledSiteStepper(SwitchingCounters):

@@ -30,6 +30,8 @@ rejected, DOPRI5 accepted, rejected, switches].
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba.extending import register_jitable
 
@@ -307,7 +309,7 @@ def power_update(it, v, w, log_growth):
     for q in range(v.size):
         v[q] = w[q] * scale
     if 2 * it >= POWER_ITERATIONS:
-        log_growth += 0.5 * np.log(norm_w / norm_v)
+        log_growth += 0.5 * math.log(norm_w / norm_v)
     return log_growth, True
 
 
@@ -315,4 +317,4 @@ def power_update(it, v, w, log_growth):
 def power_radius(log_growth):
     """ρ from the accumulated growth: the mean growth per product over the second half. Deterministic;
     an overestimate where J is far from normal."""
-    return np.exp(log_growth / (POWER_ITERATIONS - (POWER_ITERATIONS + 1) // 2))
+    return math.exp(log_growth / (POWER_ITERATIONS - (POWER_ITERATIONS + 1) // 2))

@@ -1,14 +1,15 @@
 """Compiled per-site kernels of the momentum-averaged QKE (physics.qke), written once.
 
 One site's right-hand side, 8×8 Jacobian, ∂f/∂t and error-norm contribution as Numba
-`register_jitable` bodies (the small ones evaluated per cell of a line inlined into their caller
-at Numba's IR level, `inline="always"`: as separate functions, each call passing its array
-views costs as much as the arithmetic; inlining does not change the arithmetic): plain scalar arithmetic on 1-D arrays of 8 (and one 8×8), no
+`register_jitable` bodies: plain scalar arithmetic on 1-D arrays of 8 (and one 8×8), no
 allocation, no NumPy calls, so that a CPU `njit` loop (lattice.compiled_rodas) and a
-`numba.cuda.jit` kernel can both call them. They compute exactly what the NumPy reference
-path computes (QKELocal.coefficients / coefficient_rates / rhs / jacobian, QKEErrorNorm), in the
-same order of operations where that order is visible; the tests (tests/lattice/test_compiled_site.py)
-compare them at several (T, y) to round-off.
+`numba.cuda.jit` kernel (lattice.device_batch) can both call them. The small ones evaluated per
+cell of a line are inlined into their caller on the host (`site_function(inline=True)`,
+kernels.site_functions): as separate functions, each call passing its array views costs as much
+as the arithmetic; inlining does not change the arithmetic. They compute exactly what the NumPy
+reference path computes (QKELocal.coefficients / coefficient_rates / rhs / jacobian,
+QKEErrorNorm), in the same order of operations where that order is visible; the tests
+(tests/lattice/test_compiled_site.py) compare them at several (T, y) to round-off.
 
 Why: on one site the NumPy path spends over 97 % of a Rodas4 attempt in call overhead on
 (8, 1) arrays; compiled, an attempt costs a few µs (docs/results/performance.md).
@@ -47,6 +48,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
+from kernels.site_functions import site_function
 from physics.qke import P0M, P0P, PXM, PXP, PYM, PYP, PZM, PZP
 
 VX_T, V0VAC_T, V0TH_T5, KL_T3, D_T5, G_T5, HUBBLE, L0, RTOL, ATOL_PLUS, ATOL_MINUS = range(11)
@@ -104,7 +106,7 @@ def coefficient_rates(T, p):
 
 
 # -- right-hand side, Jacobian, ∂f/∂t of one site --------------------------------------------------
-@register_jitable(inline="always")
+@site_function(inline=True)
 def rhs_with(y, Vx, V0, kL, D, G, L0_value, out):
     """f(y) of one site for the rates (Vx, V0, kL, D, Γ) into out (8,); with the coefficients'
     time derivatives as rates it is ∂f/∂t (the right-hand side is linear in them)."""
@@ -145,13 +147,13 @@ def site_coefficients(t, p, c):
     c[5], c[6], c[7], c[8], c[9] = coefficient_rates(T, p)
 
 
-@register_jitable(inline="always")
+@site_function(inline=True)
 def cell_rhs(c, y, p, out):
     """f of one cell (8,) for the coefficients c of `site_coefficients` and the cell's p."""
     rhs_with(y, c[0], c[1], c[2], c[3], c[4], p[L0], out)
 
 
-@register_jitable(inline="always")
+@site_function(inline=True)
 def cell_dfdt(c, y, p, out):
     """∂f/∂t of one cell at fixed y (8,) from the coefficients' rates in c."""
     rhs_with(y, c[5], c[6], c[7], c[8], c[9], p[L0], out)
@@ -193,15 +195,38 @@ def diffusion_matrix(t, p, K, K_rate):
             K_rate[i, j] = rate * K[i, j]
 
 
-@register_jitable(inline="always")
+@site_function(inline=True)
 def apply_diffusion(K, lap, out):
     """out += K · lap for one cell (8,), over the entries `diffusion_matrix` can make nonzero,
-    in increasing column order: P0^± and Pz^± pairwise, the transverse fields each alone."""
+    in increasing column order: P0^± and Pz^± pairwise, the transverse fields each alone. K is
+    diffusion_matrix's, so it has three distinct entries: diffusion_with's terms (a + b = b + a
+    exactly in IEEE arithmetic, so the order of a row's two products does not matter)."""
+    diffusion_with(K[P0P, P0P], K[P0P, PZP], K[PXP, PXP], lap, out)
+
+
+@site_function(inline=True)
+def diffusion_with(Dp, Dm, Dts, lap, out):
+    """out += K · lap for one cell (8,), K given by its three coefficients (𝒟₊, 𝒟₋, 𝒟_τs) times
+    (T/T_ref)² [MeV⁻¹] (QKEDiffusion.scaled_coefficients): the terms of apply_diffusion for the K
+    of diffusion_matrix, added as QKEDiffusion.tendency forms them and ImplicitLattice.f adds
+    them (each row's two products summed, then added to out)."""
     for zero, z in ((P0P, PZP), (P0M, PZM)):
-        out[zero] += K[zero, zero] * lap[zero] + K[zero, z] * lap[z]
-        out[z] += K[z, zero] * lap[zero] + K[z, z] * lap[z]
+        out[zero] += Dp * lap[zero] + Dm * lap[z]
+        out[z] += Dp * lap[z] + Dm * lap[zero]
     for r in (PXP, PXM, PYP, PYM):
-        out[r] += K[r, r] * lap[r]
+        out[r] += Dts * lap[r]
+
+
+@site_function(inline=True)
+def lattice_cell_rhs(c, y, lap, q, out):
+    """f of one lattice cell, local terms plus diffusion, into out (8,) [MeV]: ImplicitLattice.f
+    for one cell, operation by operation, so that the fused explicit stage on a device
+    (kernels.explicit_stage, translated by kernels.cuda_source) gives the NumPy path's bits.
+    c: (V_x, V0, k_L, D, Γ) [MeV] and (𝒟₊, 𝒟₋, 𝒟_τs)·(T/T_ref)² [MeV⁻¹] of the time, as the
+    NumPy path computes them on the host (QKELocal.fused_cell); y, lap: the cell's state and
+    comoving Laplacian [MeV² · state] (8,); q: (L0,) of the cell."""
+    rhs_with(y, c[0], c[1], c[2], c[3], c[4], q[0], out)
+    diffusion_with(c[5], c[6], c[7], lap, out)
 
 
 @register_jitable
@@ -252,7 +277,7 @@ def jac_with(y, Vx, V0, kL, D, G, L0_value, J):
 
 
 # -- error norm (QKEErrorNorm) --------------------------------------------------------------------
-@register_jitable(inline="always")
+@site_function(inline=True)
 def _worst(worst, e, scale):
     """max(worst, |e|/scale) for scale > 0, dividing only when the ratio can exceed worst (the
     norm is evaluated on every cell of a line at every attempt). Non-finite values are caught
@@ -263,7 +288,7 @@ def _worst(worst, e, scale):
     return worst
 
 
-@register_jitable(inline="always")
+@site_function(inline=True)
 def site_error(e, y, y_new, p):
     """This site's weighted local error (≤ 1: acceptable; NaN when any error or scale is not
     finite), as QKEErrorNorm for one site: the error `e` (8,) measured on the active and sterile

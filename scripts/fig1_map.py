@@ -77,6 +77,9 @@ class MapSpec:
         samples: output samples per run (None: the deck's output.samples).
         threads: Numba threads (None: numba.get_num_threads()).
         chunk_sites: sites per compiled batch, at most (whole points).
+        backend: "numpy" (the host batch, Numba threads) or "cupy" (the GPU batch, numba.cuda,
+            one thread per site: lattice.device_batch; it agrees with the host to the tolerance,
+            not bit for bit); "auto" on the command line picks cupy where a device answers.
     """
 
     deck: str
@@ -90,6 +93,7 @@ class MapSpec:
     samples: int | None = None
     threads: int | None = None
     chunk_sites: int = DEFAULT_CHUNK_SITES
+    backend: str = "numpy"
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,9 @@ def add_map_arguments(sc):
     sc.add_argument("--threads", type=int, default=None, help="--map: Numba threads (default: all)")
     sc.add_argument("--chunk-sites", type=int, default=DEFAULT_CHUNK_SITES,
                     help=f"--map: sites per compiled batch, at most (default {DEFAULT_CHUNK_SITES})")
+    sc.add_argument("--backend", choices=("numpy", "cupy", "auto"), default="numpy",
+                    help="--map: numpy runs the batches on the CPU (Numba threads), cupy on the GPU (numba.cuda, "
+                    "one thread per site; raise --chunk-sites to fill it), auto on the GPU where one answers")
     sc.add_argument("--out", default=None, help=f"--map: output HDF5 file (default {DEFAULT_OUT})")
     sc.add_argument("--overwrite", action="store_true", help="--map: replace an existing output file")
 
@@ -230,9 +237,19 @@ def spec_from_args(args) -> MapSpec:
         raise _allowed("--threads", args.threads, f"must be from 1 to {most} (Numba's NUMBA_NUM_THREADS here)")
     if args.chunk_sites < 3:
         raise _allowed("--chunk-sites", args.chunk_sites, "must be at least 3 (one point's three runs)")
+    backend = getattr(args, "backend", "numpy")
+    if backend != "numpy":
+        from lattice.device_batch import cuda_or_none
+        if cuda_or_none() is not None:
+            backend = "cupy"
+        elif backend == "cupy":
+            raise _allowed("--backend", backend, "no CUDA device answers here (numba.cuda.is_available() is False); "
+                           "use numpy or auto")
+        else:
+            backend = "numpy"
     return MapSpec(args.deck, tuple(args.overrides), args.n_dm2, args.n_s2, tuple(args.dm2_range),
                    tuple(args.s2_range), float(args.T_end), float(args.epsilon), args.samples, args.threads,
-                   args.chunk_sites)
+                   args.chunk_sites, backend)
 
 
 def check_sites(sites: Sites):
@@ -320,7 +337,7 @@ def run_points(sites: Sites, jobs, clock: BatchClock, stats: StageStats):
         decks = [sites.deck(point, factor, T_end) for point, runs in chunk for factor, T_end in runs]
         report = (lambda p, base=done, n=n: clock.update(base + p.sites_done,
                                                     (base + n * p.samples_done / max(1, p.samples_total)) / total))
-        results = run_decks(decks, sites.schema, chunk_samples, report, spec.threads)
+        results = run_decks(decks, sites.schema, chunk_samples, report, spec.threads, gpu=spec.backend == "cupy")
         done += n
         clock.update(done, done / total, force=True)
         stats.sites += n
@@ -466,6 +483,8 @@ def command_line(spec: MapSpec, out) -> str:
              "--chunk-sites", str(spec.chunk_sites)]
     if spec.threads:
         words += ["--threads", str(spec.threads)]
+    if spec.backend != "numpy":
+        words += ["--backend", spec.backend]
     for override in spec.overrides:
         words += ["--set", override]
     return shlex.join(words + ["--out", str(out)])
@@ -503,6 +522,10 @@ def write_map(path, result: MapResult) -> Path:
                      "PROBE_T_OVER_T_RES"):
             a[f"regions.{name}"] = getattr(regions, name)
         a["threads"] = result.threads
+        a["backend"] = spec.backend
+        if spec.backend == "cupy":
+            from lattice.device_batch import gpu_name
+            a["gpu"] = gpu_name()
         a["wall_s"] = result.wall_s
         a["loop_wall_s"] = result.loop_wall_s
         a["sites"] = result.sites_run
@@ -544,7 +567,8 @@ def scan_map(args, comm, say) -> int:
     result = run_map(spec, say, sites=sites)
     path = write_map(out, result)
     say(f"regions: {region_counts(result.rows)}")
-    say(f"run time {result.wall_s:.1f} s on {result.threads} Numba thread(s) ({result.sites_run} sites, "
+    where = "the GPU" if spec.backend == "cupy" else f"{result.threads} Numba thread(s)"
+    say(f"run time {result.wall_s:.1f} s on {where} ({result.sites_run} sites, "
         f"{result.attempts:.4e} step attempts; compiled loops {result.loop_wall_s:.1f} s): "
         f"{result.site_steps_per_s:.4e} site-steps/s (attempts / wall)")
     say(f"wrote {path}")

@@ -53,7 +53,8 @@ def add_parser(subparsers):
     bench.add_argument("--mol-rtols", type=float, nargs="+", default=None, metavar="R",
                        help="with --rtols: the MOL at these rtols (default --mol-rtol)")
     bench.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
-                       help="array library for `bench kernels` and `bench lattice`")
+                       help="array library for `bench kernels` and `bench lattice`; `bench batch`: cupy runs "
+                       "the sites on the GPU (numba.cuda, one thread per site)")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (`bench kernels`)")
     bench.add_argument("--sites", type=int, default=1024, help="`bench batch`: number of sites")
     bench.add_argument("--window", type=float, default=1.0, metavar="T_END/T_RES",
@@ -70,6 +71,8 @@ def add_parser(subparsers):
     bench.add_argument("--repeat", type=int, default=3,
                        help="`bench line`: timed runs per integrator (best kept)")
     bench.add_argument("--no-python", action="store_true", help="`bench line`: skip the Python Rodas4")
+    bench.add_argument("--replicate", type=int, default=1, metavar="R",
+                       help="`bench batch --backend cupy`: run the --sites sites R times over (to fill the GPU)")
     bench.add_argument("--singles", type=int, default=0, metavar="K",
                        help="`bench batch`: also run K of the sites one by one through the driver")
     return bench

@@ -25,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
-DEVICE_TESTS = ["tests/lattice/test_gpu_run.py", "tests/kernels/test_backend.py", "tests/kernels/test_gpu_kernels.py"]
+DEVICE_TESTS = ["tests/lattice/test_gpu_run.py", "tests/kernels/test_backend.py", "tests/kernels/test_gpu_kernels.py",
+                "tests/lattice/test_device_batch.py"]
 
 
 def parts(out: Path) -> list:
@@ -48,6 +49,8 @@ def parts(out: Path) -> list:
                             "16777216", "256x256x256", "--steps", "2"], 150, {}),
         ("bench_explicit", [PY, "-m", "scripts.cli", "bench", "lattice", "--backend", "cupy", "--method", "dopri5",
                             "--dt-hubble", "1e-7", "--shapes", "16777216", "256x256x256", "--steps", "3"], 90, {}),
+        ("bench_batch", [PY, "-m", "scripts.cli", "bench", "batch", "--backend", "cupy", "--sites", "1024",
+                         "--replicate", "128", "--window", "1.95", "--rtol", "1e-4", "--samples", "8"], 150, {}),
         ("two_ranks_one_device", [mpiexec, "-n", "2", *run_deck, "--out", str(out / "two_ranks")], 90,
          {"QKE_DEVICE": "0"}),
         ("sanitizer", ([sanitizer, "--tool", "memcheck", *pytest, "tests/kernels/test_gpu_kernels.py"]

@@ -196,6 +196,18 @@ def test_cli_refuses_a_bad_option_in_one_line(tmp_path, capsys, option, words):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+def test_cli_refuses_the_gpu_without_a_device_in_one_line(tmp_path, capsys):
+    from lattice.device_batch import cuda_or_none
+
+    if cuda_or_none() is not None:
+        pytest.skip("a CUDA device answers here")
+    out = tmp_path / "map.h5"
+    assert cli.main(["scan", DECK, "--map", "--out", str(out), "--backend", "cupy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--backend cupy: no CUDA device answers here" in err[0], err
+    assert not out.exists()
+
+
 def test_plot_fig1_draws_a_table(tmp_path, capsys):
     path = tmp_path / "map.h5"
     dm2, s2 = np.geomspace(1e-2, 1e3, 3), np.geomspace(1e-12, 1e-2, 4)

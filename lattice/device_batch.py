@@ -1,0 +1,114 @@
+"""A batch of independent single sites on a GPU: one CUDA thread per site, each with its own step
+control (issue 21).
+
+The kernel is the host batch's own code compiled for the device with `numba.cuda`: every thread
+runs `lattice.batched_sites.make_site_samples` around `lattice.compiled_rodas.make_site_loop`
+(Rodas4, DOPRI5 and the switching between them, the model's `register_jitable` per-site kernels),
+in work arrays from the thread's local memory. Nothing of the method is written a second time.
+
+What it gives: the same method, decision for decision, but not the host's bits. The device's
+`pow`, `exp`, `log` and `sqrt` are libdevice's, not the host's libm, and NVVM contracts multiplies
+and adds into FMAs (numba.cuda has no switch for that), so every site's result differs from its
+host run by round-off per step, and a step-size decision at an error norm close to 1 may go the
+other way; the sites then agree to the integration tolerance, not bit for bit.
+In Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, Python arithmetic on the host's libm; how the
+tests run it without a GPU), results are bitwise those of the host batch.
+
+Python runs only between chunks of samples: each chunk is one kernel launch over all sites,
+then the small per-site arrays that the progress report needs come back to the host (one sync
+per chunk); the states come back once at the end.
+
+Device: numba.cuda's current device (device 0 of those CUDA_VISIBLE_DEVICES leaves visible).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+from numba import cuda, float64, int64     # numba.cuda imports without a GPU; kernels compile on first launch
+
+THREADS_PER_BLOCK = 64
+"""CUDA threads per block: each thread holds about 2.3 kB of local work arrays (n = 8)."""
+
+BATCH_ARRAYS = ("t_samples", "n_samples", "y", "h", "params", "params_explicit", "constant", "controls", "auto",
+                "max_steps", "next_sample", "state", "counts", "memory", "h_rho", "status", "t_stop", "h_stop",
+                "states", "steps", "branches", "explicit", "h_rhos")
+"""The SiteBatch arrays the kernel takes, in its argument order (after `order`, before `stop`)."""
+PROGRESS_ARRAYS = ("next_sample", "status", "counts")
+"""What comes back to the host after each chunk (SiteBatch.progress)."""
+
+
+def cuda_or_none():
+    """numba.cuda where a CUDA device (or Numba's simulator) answers, else None."""
+    try:
+        return cuda if cuda.is_available() else None
+    except Exception:  # a driver that fails to load says no device as well as one that is absent
+        return None
+
+
+def gpu_name() -> str:
+    """The device's name, or 'Numba's CUDA simulator'."""
+    if cuda_or_none() is None:
+        return "none"
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        return "Numba's CUDA simulator"
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+@functools.cache
+def make_device_kernel(rhs, jac, dfdt, err, n):
+    """The CUDA kernel of a batch for these per-site kernels (n fields):
+    kernel[blocks, threads](order, *BATCH_ARRAYS, stop), one thread per entry of order."""
+    from lattice.batched_sites import make_site_samples
+    from lattice.compiled_rodas import SCRATCH_ROWS, make_site_loop
+
+    site_samples = make_site_samples(make_site_loop(rhs, jac, dfdt, err, n), n)
+
+    @cuda.jit
+    def kernel(order, t_samples, n_samples, y, h, params, params_explicit, constant, controls, auto, max_steps,
+               next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states, steps, branches, explicit,
+               h_rhos, stop):
+        q = cuda.grid(1)
+        if q < order.shape[0]:
+            mats = cuda.local.array((2, n, n), float64)
+            rows = cuda.local.array((SCRATCH_ROWS, n), float64)
+            piv = cuda.local.array(n, int64)
+            site_samples(order[q], t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls,
+                         auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states,
+                         steps, branches, explicit, h_rhos, mats, rows, piv)
+
+    return kernel
+
+
+def run_on_device(batch, chunk: int, report=None):
+    """Advance every site of a lattice.batched_sites.SiteBatch through its samples on the GPU,
+    `chunk` sample indices per launch, calling report(batch.progress()) after each; the batch's
+    arrays hold the results afterwards. Raises RuntimeError where no device answers."""
+    if cuda_or_none() is None:
+        raise RuntimeError("no CUDA device answers (numba.cuda.is_available() is False)")
+    k = batch.kernels
+    kernel = make_device_kernel(k.rhs, k.jac, k.dfdt, k.err, k.n_fields)
+    N = len(batch)
+    total = batch.t_samples.shape[1]
+    on_device = {name: cuda.to_device(np.ascontiguousarray(getattr(batch, name))) for name in BATCH_ARRAYS}
+    order = cuda.to_device(np.arange(N, dtype=np.int64))
+    args = [on_device[name] for name in BATCH_ARRAYS]
+    blocks = max(1, -(-N // THREADS_PER_BLOCK))
+    stop = int(batch.next_sample.min(initial=total))
+    while stop < total:
+        stop = min(total, stop + chunk)
+        wall0 = time.perf_counter()
+        kernel[blocks, THREADS_PER_BLOCK](order, *args, stop)
+        cuda.synchronize()
+        batch.wall_s += time.perf_counter() - wall0
+        for name in PROGRESS_ARRAYS:
+            on_device[name].copy_to_host(getattr(batch, name))
+        if report is not None:
+            report(batch.progress())
+    for name in BATCH_ARRAYS:
+        on_device[name].copy_to_host(getattr(batch, name))
+    return batch
