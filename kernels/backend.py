@@ -48,6 +48,8 @@ class Backend:
         stage_preconditioner, apply_stage_preconditioner, stage_diffusion: the implicit
             lattice's per-site preconditioner (made, applied) and the neighbour coupling of its
             stage operator.
+        explicit_stage: a model's per-cell f, the Laplacian and the next stage combination in
+            one pass (lattice.stages.FusedStages); None on the host, where f and `combine` run.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Backend:
     stage_preconditioner: Callable
     apply_stage_preconditioner: Callable
     stage_diffusion: Callable
+    explicit_stage: Callable | None
 
     @classmethod
     def from_module(cls, ops: ModuleType) -> "Backend":

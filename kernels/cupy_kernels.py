@@ -3,7 +3,9 @@
 The CuPy backend's `laplacian`, `apply_field_major`, `stage_diffusion` and `subtract_combination`
 (`kernels.cupy_ops`) are these: each is one pass over memory (every input element read once,
 every output written once), where the sequence of whole-array calls makes 5–20 passes and as
-many launches; `stage_preconditioner` is the per-site LU of
+many launches; `explicit_stage` is a model's per-cell right-hand side (translated from its Python
+by kernels.cuda_source), the Laplacian and the next stage combination in one pass
+(kernels.explicit_stage); `stage_preconditioner` is the per-site LU of
 kernels.cpu_kernels.stage_preconditioner, one thread per site; `BinnedRows` forms the terms of
 the reproducible sums on the fly (row maxima, then exact bins). Every operation is
 that of the compiled CPU loop, in its order, and the kernels are compiled without FMA contraction
@@ -19,6 +21,7 @@ import cupy
 import numpy as np
 
 from kernels.cpu_kernels import BINNED_FLOOR
+from kernels.explicit_stage import KERNEL_NAME, MAX_ROWS, explicit_stage_source
 
 _THREADS = 256
 _OPTIONS = ("--fmad=false",)
@@ -566,3 +569,61 @@ def stage_preconditioner(blocks, K, own_cell, sigma, w):
          cupy.float64(own_cell), cupy.float64(sigma), cupy.ascontiguousarray(w, dtype=cupy.float64), M_inv,
          cupy.int64(sites)))
     return M_inv
+
+
+@functools.cache
+def _explicit_stage_kernel(function, n_fields, n_coefficients, n_values):
+    """The fused explicit-stage kernel of kernels.explicit_stage for one model cell function and
+    its sizes (compile-time constants: the per-thread arrays stay in registers)."""
+    source = explicit_stage_source(function, n_fields, n_coefficients, n_values)
+    return cupy.RawKernel(source, KERNEL_NAME, options=_OPTIONS)
+
+
+@functools.cache
+def _placeholder():
+    """A one-element device array passed for pointer arguments a launch does not read."""
+    return cupy.zeros(1)
+
+
+def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weights, base=None,
+                   padded_out=None, plain_out=None):
+    """One fused explicit stage (kernels.explicit_stage), one thread per cell, one launch:
+
+    with u (a padded argument (n, *padded), C-contiguous, ghosts filled), k = cell(c, y, lap, q)
+    at every cell into k (n, *grid), lap the comoving Laplacian of u's interior
+    (kernels.numpy_ops.laplacian's operations); with u None, k holds the stage value already.
+    Then the combination base + Σ_j weights_j rows_j + weights[len(rows)]·k, as
+    kernels.numpy_ops.combine(rows + [k], weights, base) forms it (zero weights skipped), into
+    the interior of padded_out and/or into plain_out (n, *grid). Returns k.
+
+    Args:
+        cell: the model's cell function (lattice.model.FusedCell.function).
+        coefficients: its coefficients of the stage's time (host floats).
+        values: per-cell values (n_values, *grid) on the device.
+        halo, spacing: ghost width of u and padded_out [cells]; grid spacing per axis.
+        rows: stored stage values (n, *grid); at most MAX_ROWS with nonzero weights.
+    """
+    n, grid = k.shape[0], k.shape[1:]
+    sites = k.size // n
+    coefficients = [float(x) for x in coefficients]
+    values = cupy.ascontiguousarray(values, dtype=cupy.float64)
+    kernel = _explicit_stage_kernel(cell, n, len(coefficients), values.shape[0])
+    terms = [(cupy.ascontiguousarray(r), float(w)) for r, w in zip(rows, weights) if float(w) != 0.0]
+    if len(terms) > MAX_ROWS:
+        raise ValueError(f"{len(terms)} stored rows with nonzero weights: one stage combines at most {MAX_ROWS}")
+    wk = float(weights[len(rows)]) if len(weights) > len(rows) else 0.0
+    dummy = _placeholder()
+    arrays = [r for r, _ in terms] + [dummy] * (MAX_ROWS - len(terms))
+    w8 = [cupy.float64(w) for _, w in terms] + [cupy.float64(0.0)] * (MAX_ROWS - len(terms))
+    ndim = len(grid)
+    shape = tuple(grid) + (1,) * (3 - ndim)
+    ghosts = (halo,) * ndim + (0,) * (3 - ndim)
+    inv = tuple(1.0 / (dx * dx) for dx in spacing) + (0.0,) * (3 - ndim)
+    kernel(_blocks(sites), (_THREADS,),
+           (dummy if u is None else u, *(cupy.int64(x) for x in shape), *(cupy.int64(x) for x in ghosts),
+            *(cupy.float64(x) for x in inv), values, *(cupy.float64(x) for x in coefficients),
+            cupy.int32(u is not None), k, dummy if base is None else cupy.ascontiguousarray(base),
+            cupy.int32(base is not None), *arrays, *w8, cupy.int32(len(terms)), cupy.float64(wk),
+            cupy.int32(wk != 0.0), dummy if padded_out is None else padded_out, cupy.int32(padded_out is not None),
+            dummy if plain_out is None else plain_out, cupy.int32(plain_out is not None), cupy.int64(sites)))
+    return k

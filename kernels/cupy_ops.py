@@ -2,8 +2,8 @@
 
 The same functions, names, signatures and units as `kernels.numpy_ops` (see there), on CuPy
 arrays: the fused one-pass CUDA kernels of `kernels.cupy_kernels` for the stencil, the block
-product, the stage diffusion and preconditioner, the Krylov update and the reproducible sums'
-bins, cuSOLVER for the batched inverse (tests only), whole-array CuPy calls for the rest, each
+product, the stage diffusion and preconditioner, the Krylov update, the reproducible sums' bins
+and the explicit stage (`explicit_stage`, which the NumPy backend does not have), cuSOLVER for the batched inverse (tests only), whole-array CuPy calls for the rest, each
 doing per element the operations of the compiled CPU loops in their order. Results equal
 NumPy's bitwise on a device compiled without fused multiply-adds (every kernel is built with
 `--fmad=false`; tests/kernels/test_backend.py states each comparison). Results the host needs
@@ -18,7 +18,8 @@ from __future__ import annotations
 import cupy
 
 from kernels import cupy_kernels
-from kernels.cupy_kernels import apply_field_major, combine, stage_diffusion, subtract_combination  # noqa: F401  (fused one-pass kernels)
+from kernels.cupy_kernels import (apply_field_major, combine, explicit_stage, stage_diffusion,  # noqa: F401
+                                  subtract_combination)   # (fused one-pass kernels)
 from kernels.jacobian_terms import JacobianTerms
 from kernels.shared_ops import batched_apply, to_field_major  # noqa: F401  (array methods only)
 from kernels.stencil import check_halo

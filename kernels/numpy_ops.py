@@ -131,6 +131,12 @@ def combine(rows, weights, base=None):
     return out if out is not None else np.zeros_like(rows[0])
 
 
+explicit_stage = None
+"""The fused explicit stage (a model's per-cell f, the Laplacian and the next stage combination
+in one pass: kernels.cupy_kernels.explicit_stage) is a device operation; on the host the
+steppers evaluate f and then `combine` (the reference the device stage equals bitwise)."""
+
+
 def subtract_combination(w, c, V):
     """w −= c_0 V_0, then −= c_1 V_1, … element by element in order of k (no BLAS: an element's
     result does not depend on its position); w C-contiguous, V (≥ len(c), *w.shape), c on the

@@ -5,10 +5,12 @@ The compiled single-site and 1D line loops have their own DOPRI5 branch with the
 switch (lattice.explicit_rk). This stepper is explicit throughout: every stage evaluates the
 whole right-hand side, the local equations plus diffusion (lattice.implicit.ImplicitLattice.f),
 and combines the stages element by element in a fixed order, so a step is bitwise the same on
-the CPU and the GPU and for any rank count. A step costs six evaluations (the last stage is the
-next step's first) and one device→host sync, the error norm's global maximum. The step is set
-by accuracy at rtol × integrator.explicit_rtol_factor, and by stability where the problem is
-stiff (then the controller's rejections hold it near the stability limit: use Rodas4 there).
+the CPU and the GPU and for any rank count. On a device, for a model with a FusedCell, each
+stage is one kernel (f at every cell, the Laplacian and the next combination: lattice.stages).
+A step costs six evaluations (the last stage is the next step's first) and one device→host
+sync, the error norm's global maximum. The step is set by accuracy at rtol ×
+integrator.explicit_rtol_factor, and by stability where the problem is stiff (then the
+controller's rejections hold it near the stability limit: use Rodas4 there).
 Conserved totals are not corrected (see Dopri5.conserve): they move by round-off only.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from lattice.explicit_rk import DP_A, DP_C, DP_E
 from lattice.rosenbrock import Rodas4
+from lattice.stages import PlainStages
 
 STAGES = 7
 
@@ -52,16 +55,21 @@ class Dopri5(Rodas4):
         self._known = []
         return super().advance(t, y, t_end, h, source, record, interrupt)
 
-    def _f_at(self, t, y):
-        """f(t, y), reused when (t, y) is a known start or the end of the previous attempt."""
+    def _known_value(self, t, y):
+        """f(t, y) when (t, y) is a known start or the end of the previous attempt, else None."""
         for known_t, known_y, value in self._known:
             if known_t == t and known_y is y:
                 return value
-        return self.system.f(t, y)
+        return None
 
     def attempt(self, t, y, h, source=None, stiffness=False):
         """One DOPRI5 step of size h from (t, y); returns (y_new, error norm). `source` must be
         None (the explicit stepper does not serve a split coupling).
+
+        The stages run through the system's fused stages where it has them (a device: one kernel
+        per stage, lattice.stages.FusedStages), else f then combine (lattice.stages.PlainStages):
+        the same numbers. Stage s evaluates k_s and forms the next argument (after k₅: y_new;
+        after k₆: the error estimate).
 
         With `stiffness`, also Hairer's estimate h|λ| ≈ h‖k₆ − k₅‖/‖y_new − y₅‖ from the two
         stages at t + h (k₅ at the argument y₅ of stage 5), into `h_lambda` (NaN where y_new = y₅):
@@ -69,16 +77,22 @@ class Dopri5(Rodas4):
         """
         if source is not None:
             raise ValueError("Dopri5 takes no source term")
-        k = [self._f_at(t, y)]
-        stage5 = None
-        for s in range(1, STAGES - 1):
-            argument = self._combination(y, h, DP_A[s], k)
-            if s == STAGES - 2 and stiffness:
+        stages = self.system.fused_stages() or PlainStages(self.system, self.backend)
+        k, argument, stage5, y_new = [], y, None, None
+        for s in range(STAGES):
+            last = s == STAGES - 1
+            kept = s == STAGES - 2 or (stiffness and s == STAGES - 3)    # y_new; y₅ for the test
+            t_s = t if s == 0 else t + h if last else t + DP_C[s] * h
+            value, argument = stages.evaluate(
+                t_s, argument, k, self._weights(h, DP_E if last else DP_A[s + 1]), base=None if last else y,
+                known=self._known_value(t, y) if s == 0 else None,
+                output="array" if last else "both" if kept else "argument")
+            k.append(value)
+            if s == STAGES - 3:
                 stage5 = argument
-            k.append(self.system.f(t + DP_C[s] * h, argument))
-        y_new = self._combination(y, h, DP_A[STAGES - 1], k)
-        k.append(self.system.f(t + h, y_new))
-        error = self._combination(None, h, DP_E, k)
+            elif s == STAGES - 2:
+                y_new = argument
+        error = argument
         local = getattr(self.error_norm, "local", None) if stiffness else None
         if stiffness:
             sums, xp = self.system.sums, self.backend.xp
@@ -95,7 +109,7 @@ class Dopri5(Rodas4):
         self._known = [(t, y, k[0]), (t + h, y_new, k[-1])]
         return y_new, norm
 
-    def _combination(self, y, h, weights, k):
-        """y + (h w_0) k_0 + (h w_1) k_1 + … (terms with w_j = 0 skipped), element by element in
-        that order (the backend's `combine`); without y, the sum alone."""
-        return self.backend.combine(k, [h * float(w) if w != 0.0 else 0.0 for w in weights], base=y)
+    @staticmethod
+    def _weights(h, weights):
+        """The stage weights h·w_j on the host (0.0 where w_j = 0: the term is skipped)."""
+        return [h * float(w) if w != 0.0 else 0.0 for w in weights]

@@ -86,10 +86,16 @@ class Lattice:
             self._interior[...] = u
         else:
             self.xp.multiply(u, scale, out=self._interior)
-        self.exchanger.exchange(self.padded)
+        return self.fill_ghosts_of(self.padded)
+
+    def fill_ghosts_of(self, padded):
+        """Fill the ghosts of `padded`, an array of the padded buffer's shape whose interior is
+        written (halo exchange, then the boundary conditions); returns it. (lattice.stages writes
+        a stage's argument straight into the interior of one of two such buffers.)"""
+        self.exchanger.exchange(padded)
         if self._faces_to_fill:
-            apply_boundaries(self.padded, self.partition, self.rank, self.bc, self.odd_fields)
-        return self.padded
+            apply_boundaries(padded, self.partition, self.rank, self.bc, self.odd_fields)
+        return padded
 
     def laplacian(self, u, out=None, scale=None):
         """Comoving Laplacian of every field of u (n_fields, *local) [MeV² · u], or of u·scale

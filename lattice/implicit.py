@@ -38,6 +38,7 @@ from lattice.krylov import KrylovStats, PendingChecks, gmres
 from lattice.line_solver import DirectLineSolver
 from lattice.model import Equations
 from lattice.reductions import ReproducibleSums
+from lattice.stages import FusedStages
 from lattice.workspace import Workspace
 
 
@@ -82,6 +83,9 @@ class ImplicitLattice(Equations):
                 raise ValueError("integrator.stage_solver = 'direct' runs on NumPy arrays only; "
                                  "use 'gmres' on a GPU")
             self.direct = DirectLineSolver(lattice, local.n_fields)
+        self.fused_cell = local.fused_cell(diffusion) if backend.explicit_stage is not None else None
+        """The model's lattice.model.FusedCell where the backend fuses explicit stages (a device),
+        else None."""
 
     @property
     def own_cell(self):
@@ -100,6 +104,12 @@ class ImplicitLattice(Equations):
         out = self.local.f(t, y)
         out += self.diffusion_tendency(y, self.local.temperature(t))
         return out
+
+    def fused_stages(self):
+        """lattice.stages.FusedStages for one explicit attempt (f, the Laplacian and the stage
+        combination in one kernel per stage, bitwise what f then combine give) on a device for a
+        model with a FusedCell; None otherwise."""
+        return FusedStages(self, self.fused_cell) if self.fused_cell is not None else None
 
     def dfdt(self, t, y):
         """∂f/∂t at fixed y: the local rates' drift plus dK/dt ∇²y = −n H K ∇²y."""

@@ -9,7 +9,8 @@ A model is two things:
 - a **System**, the equations the steppers integrate, on any number of sites: fields and their
   units, the initial state, f, ∂f/∂y, ∂f/∂t, the temperature at a time, the observables (sums
   per rank, reduced over ranks, then turned into values), the error norm, and optionally its
-  compiled per-site kernels (SiteKernels, LineKernels).
+  compiled per-site kernels (SiteKernels, LineKernels) and its cell function for the fused
+  explicit stage on a device (FusedCell).
 
 Every optional capability has a default here; the machinery reads the attribute or calls the
 method and never asks whether it exists. Units: time t [MeV^-1], temperature T [MeV], rates
@@ -76,6 +77,34 @@ class LineKernels:
     cell_params: Callable
 
 
+@dataclass(frozen=True)
+class FusedCell:
+    """A model's right-hand side of one lattice cell, local terms plus diffusion, for the fused
+    explicit stage on a device (lattice.stages.FusedStages: one kernel per stage evaluates it at
+    every cell together with the Laplacian and the next stage combination).
+
+    Attributes:
+        function: f(c, y, lap, q, out), scalar Python in the subset kernels.cuda_source translates
+            to CUDA C (the model's per-site code, e.g. Numba register_jitable functions): writes
+            out (n_fields,), the cell's dy/dt [state/MeV^-1], from the coefficients c of the time,
+            the cell's state y and comoving Laplacian lap [MeV² · state] (n_fields,) and its values
+            q. It must do the operations of the NumPy path (the system's f plus the Diffusion's
+            tendency, added after) in their order, so that the device stage is bitwise equal.
+        coefficients: t [MeV^-1] -> the n_coefficients floats c of that time, computed on the host
+            as the NumPy path computes them (they reach the kernel as arguments: no copy).
+        values: () -> the per-cell values q, an array (n_values, *grid) where the state is, fixed
+            in time (e.g. a view of the system's cell_field: read at each stage, so that grid
+            doubling's in-place coarsening is seen). Nothing per cell is copied for the kernel.
+        n_coefficients, n_values: the lengths of c and q.
+    """
+
+    function: Callable
+    coefficients: Callable
+    values: Callable
+    n_coefficients: int
+    n_values: int
+
+
 class Cosmology(ABC):
     """The background a model evolves on."""
 
@@ -122,6 +151,12 @@ class Equations(ABC):
     def jac_terms(self, t, y):
         """∂f/∂y as JacobianTerms (what `jac` returns, as few numbers per site), or None when the
         model has only `jac`."""
+        return None
+
+    def fused_stages(self):
+        """None, or the explicit stages of one attempt with f fused into the stage combinations
+        (lattice.stages.FusedStages: the coupled lattice on a device, for a model with a
+        FusedCell); a stepper otherwise evaluates f and combines (lattice.stages.PlainStages)."""
         return None
 
 
@@ -194,6 +229,11 @@ class System(Equations):
 
     def compiled_line_kernels(self, error_norm, diffusion):
         """LineKernels for a 1D lattice coupled by `diffusion`, or None (Python path runs)."""
+        return None
+
+    def fused_cell(self, diffusion):
+        """FusedCell of this model coupled by `diffusion` (one kernel per explicit stage on a
+        device), or None (the device evaluates f with whole-array calls, then combines)."""
         return None
 
 

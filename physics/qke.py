@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lattice.model import Diffusion, JacobianTerms, LineKernels, SiteKernels, System
+from lattice.model import Diffusion, FusedCell, JacobianTerms, LineKernels, SiteKernels, System
 
 from physics import constants as c
 from physics.cosmology import Cosmology
@@ -317,6 +317,22 @@ class QKELocal(System):
                            N_FIELDS, k.CONSTANT_FIELDS, lambda factor: k.params(self, rtol * factor, ap, am))
 
 
+    def fused_cell(self, diffusion):
+        """This model's cell function for the fused explicit stage on a device
+        (lattice.model.FusedCell): physics.qke_kernels.lattice_cell_rhs with the coefficients of
+        a time computed here as f and QKEDiffusion.tendency compute them (so the device stage is
+        bitwise the NumPy path's), and the cells' L0 (a view of this system's, seen after grid
+        doubling coarsens it in place); None for another diffusion or a scalar L0."""
+        if not isinstance(diffusion, QKEDiffusion) or np.ndim(self.L0) == 0:
+            return None
+        from physics import qke_kernels as k
+
+        def coefficients(t):
+            T = self.temperature(t)
+            return tuple(self.coefficients(T)) + diffusion.scaled_coefficients(T)
+
+        return FusedCell(k.lattice_cell_rhs, coefficients, lambda: self.L0[None], 8, 1)
+
     def compiled_line_kernels(self, error_norm, diffusion):
         """This model's compiled kernels for a 1D lattice (lattice.model.LineKernels)
         measured by a QKEErrorNorm with these tolerances and coupled by `diffusion` (a
@@ -458,11 +474,16 @@ class QKEDiffusion(Diffusion):
         Dp, Dm, Dts = self.coefficients(T)
         return max(Dp + abs(Dm), Dts) * (T / self.T_ref) ** 2
 
-    def tendency(self, lap, T, out=None):
-        """d/dt of the 8 fields from their comoving Laplacians `lap` (8, *grid) [MeV^-1 · lap]."""
+    def scaled_coefficients(self, T):
+        """(𝒟₊, 𝒟₋, 𝒟_τs) times (T/T_ref)² at temperature T [MeV^-1]: the entries of the matrix
+        `tendency` applies to the comoving Laplacians."""
         Dp, Dm, Dts = self.coefficients(T)
         f = (T / self.T_ref) ** 2
-        Dp, Dm, Dts = Dp * f, Dm * f, Dts * f
+        return Dp * f, Dm * f, Dts * f
+
+    def tendency(self, lap, T, out=None):
+        """d/dt of the 8 fields from their comoving Laplacians `lap` (8, *grid) [MeV^-1 · lap]."""
+        Dp, Dm, Dts = self.scaled_coefficients(T)
         if out is None:
             out = np.empty_like(lap)
         zero, z, transverse = lap[P0P:P0M + 1], lap[PZP:PZM + 1], lap[PXP:PYM + 1]   # (P0±), (Pz±), (Px±, Py±)

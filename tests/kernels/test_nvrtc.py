@@ -1,11 +1,15 @@
 """Every CUDA source of kernels/cupy_kernels.py compiles with NVRTC for sm_90 (an H100) with the
 options the project builds it with, and has no fused multiply-add left in its PTX (so a device
-rounds as the CPU loops do). NVRTC is a library: no GPU or driver is needed, only
-`pip install -e ".[nvrtc]"` (cuda-bindings and the NVRTC wheel); skipped without it.
+rounds as the CPU loops do); so does the fused explicit stage of kernels/explicit_stage.py with
+the QKE's per-cell function translated by kernels/cuda_source.py. NVRTC is a library: no GPU or
+driver is needed, only `pip install -e ".[nvrtc]"` (cuda-bindings and the NVRTC wheel); skipped
+without it.
 """
 
 import ast
 import re
+import sys
+import types
 
 import pytest
 
@@ -56,7 +60,29 @@ def _sources():
         found += [(f"row_bins ({b} bins)", strings["_ROW_BINS"].replace("__BINS__", str(b)), options)]
         grids = strings["_ROW_GRIDS"].replace("__BINS__", str(b)).replace("__FLOOR__", "-16384")
         found += [(f"row_grids ({b} bins)", grids, options), (f"row_finish ({b} bins)", grids, options)]
+    found += [("explicit_stage (QKE)", _qke_explicit_stage(), options)]
     return found
+
+
+def _qke_explicit_stage():
+    """The fused explicit stage of the QKE (kernels.explicit_stage with the translated
+    physics.qke_kernels.lattice_cell_rhs, 8 fields, 8 coefficients, L0 per cell). The translator
+    reads only the Python: where Numba is not installed (an NVRTC-only environment), its
+    decorators are stood in for by ones that return the function."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        def decorator(*args, **kwargs):        # @d gives f; @d(...) and overload(f, ...) a decorator
+            return args[0] if len(args) == 1 and callable(args[0]) and not kwargs else (lambda function: function)
+
+        numba, extending = types.ModuleType("numba"), types.ModuleType("numba.extending")
+        numba.__getattr__ = extending.__getattr__ = lambda name: decorator
+        numba.extending = extending
+        sys.modules.update({"numba": numba, "numba.extending": extending})
+    from kernels.explicit_stage import explicit_stage_source
+    from physics import qke_kernels
+
+    return explicit_stage_source(qke_kernels.lattice_cell_rhs, 8, 8, 1)
 
 
 def _ptx(source, options):
@@ -81,7 +107,7 @@ def test_every_kernel_compiles_for_sm90_without_fused_multiply_adds():
     assert {name.split(" ")[0] for name, _, _ in sources} == {"laplacian", "block_product", "stage_preconditioner",
                                                               "row_maxima", "row_bins", "row_grids", "row_finish",
                                                               "stage_diffusion", "combine",
-                                                              "subtract_combination"}
+                                                              "subtract_combination", "explicit_stage"}
     for name, source, options in sources:
         assert "--fmad=false" in options, name
         ptx = _ptx(source, options)

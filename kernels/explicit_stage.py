@@ -1,0 +1,116 @@
+"""CUDA source of the fused explicit stage: a model's per-cell f, the Laplacian and the next stage
+combination in one kernel (launched by kernels.cupy_kernels.explicit_stage).
+
+One thread per cell of a rank's block, for a state of F fields on a lattice of 1–3 axes:
+
+1. with `evaluate`, the cell's argument y and its comoving Laplacian lap are read from the padded
+   (ghosted) argument u, lap as kernels.cpu_kernels.laplacian forms it ((u₊ + u₋ − 2u)/dx² per
+   axis, axes added in order), and the model's per-cell function (translated from its Python
+   by kernels.cuda_source) gives k = f(c, y, lap, q) from the time's coefficients c (kernel
+   arguments) and the cell's values q; k is stored. Without `evaluate`, k is read (a known
+   stage value: DOPRI5's first stage is the last one of the step before);
+2. the combination base + Σ_j w_j r_j + w_k k (kernels.numpy_ops.combine: terms in order, zero
+   weights already left out by the caller, without base the first term starts the sum) is
+   written into the interior of a padded buffer (the next stage's argument, whose ghosts the
+   caller then fills) and/or into a plain array.
+
+Each cell reads its argument (and its 2·axes neighbours, from cache), its values, the base and
+the stored rows, and writes k and the combination: one pass over memory per stage. Built without
+FMA contraction, every number is bitwise that of the NumPy path (f, then combine).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from kernels.cuda_source import c_name, device_source, python_function, translate
+
+MAX_ROWS = 8
+"""Stored rows one launch combines (DOPRI5 needs at most 6)."""
+
+KERNEL_NAME = "explicit_stage"
+
+
+_TEMPLATE = r"""
+extern "C" __global__
+void explicit_stage(const double* u,                                 // padded argument (F, p0, p1, p2), read with evaluate
+                    long long n0, long long n1, long long n2,        // interior cells per axis (1: no axis)
+                    long long h0, long long h1, long long h2,        // ghost width per axis (0: no axis)
+                    double i0, double i1, double i2,                 // 1/dx² per axis
+                    const double* values,                            // per-cell values (V, sites)
+                    __COEFFICIENT_PARAMS__
+                    int evaluate, double* k,                         // k (F, sites): written with evaluate, else read
+                    const double* base, int has_base,
+                    const double* r0, const double* r1, const double* r2, const double* r3,
+                    const double* r4, const double* r5, const double* r6, const double* r7,
+                    double w0, double w1, double w2, double w3, double w4, double w5, double w6, double w7,
+                    int count, double wk, int with_k,                // count stored rows, then k with weight wk
+                    double* next_padded, int to_padded,              // the combination into a padded interior
+                    double* next_plain, int to_plain,                // and/or into a plain (F, sites) array
+                    long long sites)
+{
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    long long i = s / (n1 * n2), j = (s / n2) % n1, l = s % n2;
+    long long p1 = n1 + 2 * h1, p2 = n2 + 2 * h2, p0 = n0 + 2 * h0;
+    long long s0 = p1 * p2, s1 = p2, field = p0 * s0;
+    long long centre = (i + h0) * s0 + (j + h1) * s1 + (l + h2);
+    double ks[__F__];
+    if (evaluate) {
+        double y[__F__], lap[__F__], q[__V_SIZE__], c[__C_SIZE__] = {__COEFFICIENTS__};
+        for (int f = 0; f < __F__; ++f) {
+            const double* at = u + f * field + centre;
+            double mid = at[0], twice = 2.0 * mid;
+            double acc = (at[s0] + at[-s0] - twice) * i0;
+            if (h1) acc += (at[s1] + at[-s1] - twice) * i1;
+            if (h2) acc += (at[1] + at[-1] - twice) * i2;
+            y[f] = mid;
+            lap[f] = acc;
+        }
+        for (int v = 0; v < __V__; ++v) q[v] = values[v * sites + s];
+        __FUNCTION__(c, y, lap, q, ks);
+        for (int f = 0; f < __F__; ++f) k[f * sites + s] = ks[f];
+    } else {
+        for (int f = 0; f < __F__; ++f) ks[f] = k[f * sites + s];
+    }
+    if (!(to_padded || to_plain)) return;
+    for (int f = 0; f < __F__; ++f) {
+        long long at = f * sites + s;
+        double acc = 0.0;
+        bool started = false;
+        if (has_base) { acc = base[at]; started = true; }
+        // the stored rows in order, written out (an array of them indexed by a runtime count
+        // would live in local memory)
+#define STAGE_TERM(m) if (count > m) { double term = r##m[at] * w##m; acc = started ? acc + term : term; started = true; }
+        STAGE_TERM(0) STAGE_TERM(1) STAGE_TERM(2) STAGE_TERM(3) STAGE_TERM(4) STAGE_TERM(5) STAGE_TERM(6) STAGE_TERM(7)
+#undef STAGE_TERM
+        if (with_k) {
+            double term = ks[f] * wk;
+            acc = started ? acc + term : term;
+        }
+        if (to_padded) next_padded[f * field + centre] = acc;
+        if (to_plain) next_plain[at] = acc;
+    }
+}
+"""
+
+
+def explicit_stage_source(function, n_fields, n_coefficients, n_values) -> str:
+    """The kernel `explicit_stage` (KERNEL_NAME) for the model's per-cell function
+    f(c, y, lap, q, out) (lattice.model.FusedCell.function: c (n_coefficients,), y and lap
+    (n_fields,), q (n_values,), out (n_fields,) written), with its translation (kernels.cuda_source)
+    in front. Raises kernels.cuda_source.TranslationError for a function outside the subset, and
+    ValueError when its parameters are not (c, y, lap, q, out) with only out written."""
+    names = tuple(inspect.signature(python_function(function)).parameters)
+    if len(names) != 5:
+        raise ValueError(f"{c_name(function)}: a fused cell function takes (c, y, lap, q, out); its "
+                         f"parameters are {names}")
+    device = translate(function, names)
+    if any(kind == "out" for _, kind in device.params[:4]):
+        raise ValueError(f"{device.name}: a fused cell function writes only its last parameter (out)")
+    params = "".join(f"double c{m}, " for m in range(n_coefficients))
+    source = (_TEMPLATE.replace("__FUNCTION__", c_name(function)).replace("__COEFFICIENT_PARAMS__", params)
+              .replace("__COEFFICIENTS__", ", ".join(f"c{m}" for m in range(n_coefficients)) or "0.0")
+              .replace("__C_SIZE__", str(max(1, n_coefficients))).replace("__V_SIZE__", str(max(1, n_values)))
+              .replace("__F__", str(int(n_fields))).replace("__V__", str(int(n_values))))
+    return device_source(function, arrays=names) + source

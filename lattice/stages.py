@@ -1,0 +1,87 @@
+"""The explicit stages of one attempt: evaluate f at a stage argument and form the next combination.
+
+An explicit Runge–Kutta attempt (lattice.dopri5) is a chain of `evaluate` calls: each returns the
+stage value k_s = f(t_s, argument) and the combination base + Σ_j w_j k_j (k_s the last term),
+which is the next stage's argument (or the step's result, or its error estimate). Two
+implementations with the same arithmetic:
+
+- PlainStages, the reference (any backend): the system's f, then the backend's `combine`;
+- FusedStages, on a device for a model with a lattice.model.FusedCell: one kernel per stage
+  (the backend's `explicit_stage`) forms k_s from the ghosted argument and writes the next
+  argument straight into a padded buffer, whose ghosts are filled (halo exchange, boundary
+  conditions) only when that argument is evaluated. A DOPRI5 attempt is then seven launches
+  plus six ghost fills, bitwise the plain chain's results (tests/lattice/test_explicit_stage.py).
+
+`output` says what the caller does with the combination: "argument" (only evaluate it next: it
+may stay an opaque handle), "both" (evaluate it next and keep it: an array) or "array" (keep it
+only, e.g. the error estimate).
+"""
+
+from __future__ import annotations
+
+
+class PlainStages:
+    """f, then the backend's combine (the reference order of operations).
+
+    Args:
+        system: the Equations (f).
+        backend: the array backend (kernels.backend) whose `combine` forms the combinations.
+    """
+
+    def __init__(self, system, backend):
+        self.system, self.backend = system, backend
+
+    def evaluate(self, t, argument, k, weights, base=None, known=None, output="argument"):
+        """(k_s, combination): k_s = f(t, argument) [state/MeV^-1] (`known` instead if given) and
+        backend.combine(k + [k_s], weights, base) (weights on the host, zeros skipped)."""
+        value = known if known is not None else self.system.f(t, argument)
+        return value, self.backend.combine(list(k) + [value], weights, base=base)
+
+
+class FusedStages:
+    """The stages of one attempt as one fused kernel each (made per attempt: the second padded
+    buffer lives only during the attempt).
+
+    Args:
+        system: the coupled lattice (lattice.implicit.ImplicitLattice: its lattice and backend).
+        cell: the model's lattice.model.FusedCell.
+    """
+
+    def __init__(self, system, cell):
+        self.cell, self.lattice, self.backend = cell, system.lattice, system.backend
+        self._loaded = None     # (argument, padded buffer holding it in its interior, ghosts not filled)
+        self._spare = None      # the second padded buffer, made on first use
+
+    def evaluate(self, t, argument, k, weights, base=None, known=None, output="argument"):
+        """As PlainStages.evaluate, in one launch of the backend's explicit_stage, after filling
+        the ghosts of the argument (its halo exchange) unless `known` is given. The argument is
+        y, or a combination an earlier call of this object returned."""
+        lattice, xp = self.lattice, self.backend.xp
+        shape = (lattice.padded.shape[0],) + tuple(lattice.local_shape)
+        if known is not None:
+            padded, value = None, known
+        else:
+            if self._loaded is not None and argument is self._loaded[0]:
+                padded = lattice.fill_ghosts_of(self._loaded[1])
+            else:
+                padded = lattice.fill_ghosts(argument)
+            value = xp.empty(shape)
+        target = self._other(padded) if output != "array" else None
+        plain = xp.empty(shape) if output != "argument" else None
+        self.backend.explicit_stage(self.cell.function, self.cell.coefficients(t), self.cell.values(), padded,
+                                    lattice.partition.halo, lattice.spacing, value, k, weights, base, target, plain)
+        combination = plain if plain is not None else _InPaddedBuffer()
+        self._loaded = (combination, target) if target is not None else None
+        return value, combination
+
+    def _other(self, padded):
+        """The padded buffer that does not hold `padded` (the lattice's own, or the spare)."""
+        if padded is not self.lattice.padded:
+            return self.lattice.padded
+        if self._spare is None:
+            self._spare = self.backend.xp.empty_like(self.lattice.padded)
+        return self._spare
+
+
+class _InPaddedBuffer:
+    """A stage argument that exists only in the interior of a padded buffer (output="argument")."""
