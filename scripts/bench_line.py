@@ -72,7 +72,7 @@ def line_costs(deck_path=DECK, cells=128, T_start=None, T_end=None, repeat=3, sn
         sim.stepper.advance(t0, y0, t1, h0)          # compile and warm up
 
         def compiled(sim=sim, method=method):
-            stepper = type(sim.stepper)(sim.stepper.kernels, sim.stepper.system, sim.lattice, sim.stepper.L0,
+            stepper = type(sim.stepper)(sim.stepper.kernels, sim.stepper.system, sim.lattice, sim.stepper.cell_field,
                                         deck.integrator.rtol, deck.integrator.explicit_rtol_factor, method,
                                         probe_steps=deck.integrator.probe_steps)
             stepper.advance(t0, y0, t1, h0)

@@ -40,6 +40,14 @@ def test_bench_lattice_prints_throughput_and_bandwidth(capsys, method):
         assert float(re.search(r"implementation ([0-9.]+) kB", line).group(1)) > 0.128
 
 
+def test_bench_line_prints_each_compiled_branch(capsys):
+    """`qke bench line` on 32 cells: a line per branch of the compiled line loop (it raised an
+    AttributeError since the line stepper's field was renamed cell_field)."""
+    assert main(["bench", "line", "--cells", "32", "--repeat", "1", "--no-python"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "µs per attempt" in line]
+    assert [line.split()[1] for line in lines] == ["rodas4", "dopri5", "auto"]
+
+
 def test_bench_kernels_prints_both_kernels_and_their_traffic(capsys):
     """`qke bench kernels` (NumPy): per shape one line per kernel with site-updates/s and the
     compulsory traffic: the Laplacian reads and writes 8 fields once (2 × 8 B × 8 = 128 B/site),
