@@ -23,15 +23,30 @@ The subset (anything else raises TranslationError naming the construct and its l
 - expressions: `+ - * /`, unary `-` and `+`, float and int constants, local names, module-level
   int or float constants, `array[i]` with i an int constant, a module-level int constant, a loop
   name or `+ - *` of those, and calls of functions (plain functions, as register_jitable leaves
-  them, or Numba dispatchers, found in the caller's module globals) that return a double.
+  them, or Numba dispatchers, named in the caller's module globals, or attributes of a module
+  it imports) that return a double;
+- `abs(x)` as C `fabs(x)`: both clear the sign bit only (abs(-0.0) is 0.0, a NaN stays NaN);
+- `math.sqrt(x)` as C `sqrt(x)`: IEEE 754 requires both correctly rounded (NVRTC's default
+  `--prec-sqrt=true`; no kernel of the project is built with fast math), so equal for every
+  x ≥ 0, NaN and +inf (sqrt(-0.0) is -0.0 in both); where Python raises ValueError (x < 0),
+  Numba and C give NaN;
+- the conditional expression `a if test else b` as `(test ? a : b)` (only the branch taken is
+  evaluated, as in Python), its test a comparison `x < y` (`<= > >= == !=`) of two numbers, or
+  `and`, `or`, `not` of tests: IEEE comparisons are those of Python floats (every comparison
+  with a NaN is false except `!=`; -0.0 == 0.0), and C's `&&`, `||` short-circuit as Python's
+  `and`, `or` do. E.g. a maximum that propagates NaN as np.maximum does (physics.qke_kernels.larger):
+  `a if a > b or a != a else b`.
 
-No `**`, comparisons, `if`, `while`, builtins (`abs`, `max`, `math.sqrt`), tuple returns, slices,
-multi-dimensional subscripts or local arrays: each is an error, not an approximation.
+No `**`, comparisons outside such a test (a bool is not a number), chained comparisons, `if`,
+`while`, other builtins (`max`, `min`: not NaN-propagating, and not translated) and other `math`
+functions, tuple returns, slices, multi-dimensional subscripts or local arrays: each is an
+error, not an approximation.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import inspect
 import math
 import textwrap
@@ -39,6 +54,9 @@ from dataclasses import dataclass
 
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _INDEX_OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b}
+_COMPARISONS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_INTRINSICS = ((abs, "fabs"), (math.sqrt, "sqrt"))
+"""(Python function, C function of one double with the same result: see the module docstring)."""
 
 
 class TranslationError(ValueError):
@@ -88,8 +106,8 @@ def translate(obj, arrays=(), _cache=None, _active=()) -> DeviceFunction:
 
 
 def device_source(*objs, arrays=()) -> str:
-    """C source of the functions objs (`arrays` as for translate) and everything they call, each
-    once, callees first."""
+    """C source of the functions objs (`arrays` as for translate; an obj may also be a pair
+    (function, its own arrays)) and everything they call, each once, callees first."""
     cache, ordered = {}, []
 
     def add(device):
@@ -99,7 +117,8 @@ def device_source(*objs, arrays=()) -> str:
             ordered.append(device)
 
     for obj in objs:
-        add(translate(obj, arrays, cache))
+        function, names = obj if isinstance(obj, tuple) else (obj, arrays)
+        add(translate(function, names, cache))
     return "\n".join(d.source for d in ordered)
 
 
@@ -155,23 +174,49 @@ class _Translator:
     def _fail(self, node, message):
         raise TranslationError(self._at(node, message))
 
+    def _target(self, call):
+        """(the name as written, the object) a call names: a module global, else a builtin, or an
+        attribute of a module the module imports (math.sqrt); None where nothing has the name."""
+        func = call.func
+        if isinstance(func, ast.Name):
+            if func.id in self.params or func.id in self.declared:
+                self._fail(call, f"the call of the local name {func.id}")
+            if func.id in self.globals:
+                return func.id, self.globals[func.id]
+            return func.id, getattr(builtins, func.id, None)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                and inspect.ismodule(self.globals.get(func.value.id)):
+            return ast.unparse(func), getattr(self.globals[func.value.id], func.attr, None)
+        self._fail(call, f"the call of {ast.unparse(func)} (only functions named in the module are translatable)")
+
+    def _intrinsic(self, call):
+        """The C function of a call of abs or math.sqrt (_INTRINSICS), else None."""
+        name, target = self._target(call)
+        for function, c_function in _INTRINSICS:
+            if target is function:
+                if call.keywords or len(call.args) != 1 or isinstance(call.args[0], ast.Starred):
+                    self._fail(call, f"the call of {name} (one positional argument)")
+                return c_function
+        return None
+
     def _callee(self, call):
-        if not isinstance(call.func, ast.Name):
-            self._fail(call, f"the call of {ast.unparse(call.func)} (only functions named in the module are translatable)")
-        target = self.globals.get(call.func.id)
+        name, target = self._target(call)
         if target is None:
-            self._fail(call, f"the call of {call.func.id} (a builtin or unknown name)")
+            self._fail(call, f"the call of {name} (an unknown name)")
         if call.keywords:
-            self._fail(call, f"keyword arguments in the call of {call.func.id}")
+            self._fail(call, f"keyword arguments in the call of {name}")
+        if inspect.isbuiltin(target) or isinstance(target, type):
+            self._fail(call, f"the call of {name} (of the builtins and math functions, only abs and math.sqrt "
+                             f"are translated)")
         try:
             function = python_function(target)
         except TranslationError:
-            self._fail(call, f"the call of {call.func.id}, which is not a Python function")
+            self._fail(call, f"the call of {name}, which is not a Python function")
         if function in self.active:
-            self._fail(call, f"the recursive call of {call.func.id}")
+            self._fail(call, f"the recursive call of {name}")
         device = translate(target, (), self.cache, self.active)
         if len(call.args) != len(device.params):
-            self._fail(call, f"{call.func.id} takes {len(device.params)} arguments, given {len(call.args)}")
+            self._fail(call, f"{name} takes {len(device.params)} arguments, given {len(call.args)}")
         if device not in self.callees:
             self.callees.append(device)
         return device
@@ -188,6 +233,8 @@ class _Translator:
                     and isinstance(node.target.value, ast.Name):
                 written.add(node.target.value.id)
             elif isinstance(node, ast.Call):
+                if self._intrinsic(node) is not None:
+                    continue            # its argument, a number, is walked as any expression
                 device = self._callee(node)
                 for arg, (_, kind) in zip(node.args, device.params):
                     if kind != "scalar":
@@ -373,5 +420,32 @@ class _Translator:
         if isinstance(node, ast.Subscript):
             return self._subscript(node, bound)
         if isinstance(node, ast.Call):
+            intrinsic = self._intrinsic(node)
+            if intrinsic is not None:
+                return f"{intrinsic}({self._expr(node.args[0], bound)})"
             return self._call(node, bound)
+        if isinstance(node, ast.IfExp):
+            return (f"({self._test(node.test, bound)} ? {self._expr(node.body, bound)} : "
+                    f"{self._expr(node.orelse, bound)})")
+        if isinstance(node, ast.Compare):
+            self._fail(node, f"the comparison {ast.unparse(node)} used as a number (comparisons only in the "
+                             f"test of a conditional expression)")
         self._fail(node, f"the expression {ast.unparse(node)} ({type(node).__name__})")
+
+    def _test(self, node, bound) -> str:
+        """A C condition with the truth value of the Python test `node`: one comparison of two
+        numbers, or and/or/not of tests."""
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1:
+                self._fail(node, f"the chained comparison {ast.unparse(node)}")
+            op = _COMPARISONS.get(type(node.ops[0]))
+            if op is None:
+                self._fail(node, f"the comparison {ast.unparse(node)} (only < <= > >= == !=)")
+            return f"({self._expr(node.left, bound)} {op} {self._expr(node.comparators[0], bound)})"
+        if isinstance(node, ast.BoolOp):
+            joined = (" && " if isinstance(node.op, ast.And) else " || ").join(self._test(v, bound)
+                                                                                for v in node.values)
+            return f"({joined})"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return f"(!{self._test(node.operand, bound)})"
+        self._fail(node, f"the test {ast.unparse(node)} (only comparisons of two numbers, and and/or/not of them)")

@@ -4,8 +4,9 @@ The CuPy backend's `laplacian`, `apply_field_major`, `stage_diffusion` and `subt
 (`kernels.cupy_ops`) are these: each is one pass over memory (every input element read once,
 every output written once), where the sequence of whole-array calls makes 5–20 passes and as
 many launches; `explicit_stage` is a model's per-cell right-hand side (translated from its Python
-by kernels.cuda_source), the Laplacian and the next stage combination in one pass
-(kernels.explicit_stage); `stage_preconditioner` is the per-site LU of
+by kernels.cuda_source), the Laplacian and the next stage combination in one pass, and for an
+error estimate its weighted error per cell (the model's cell error function, translated too)
+instead of the estimate (kernels.explicit_stage); `stage_preconditioner` is the per-site LU of
 kernels.cpu_kernels.stage_preconditioner, one thread per site; `BinnedRows` forms the terms of
 the reproducible sums on the fly (row maxima, then exact bins). Every operation is
 that of the compiled CPU loop, in its order, and the kernels are compiled without FMA contraction
@@ -572,10 +573,11 @@ def stage_preconditioner(blocks, K, own_cell, sigma, w):
 
 
 @functools.cache
-def _explicit_stage_kernel(function, n_fields, n_coefficients, n_values):
-    """The fused explicit-stage kernel of kernels.explicit_stage for one model cell function and
-    its sizes (compile-time constants: the per-thread arrays stay in registers)."""
-    source = explicit_stage_source(function, n_fields, n_coefficients, n_values)
+def _explicit_stage_kernel(function, n_fields, n_coefficients, n_values, error=None, n_error_constants=0):
+    """The fused explicit-stage kernel of kernels.explicit_stage for one model cell function (and
+    cell error function) and their sizes (compile-time constants: the per-thread arrays stay in
+    registers)."""
+    source = explicit_stage_source(function, n_fields, n_coefficients, n_values, error, n_error_constants)
     return cupy.RawKernel(source, KERNEL_NAME, options=_OPTIONS)
 
 
@@ -586,7 +588,7 @@ def _placeholder():
 
 
 def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weights, base=None,
-                   padded_out=None, plain_out=None):
+                   padded_out=None, plain_out=None, error=None, measure=None):
     """One fused explicit stage (kernels.explicit_stage), one thread per cell, one launch:
 
     with u (a padded argument (n, *padded), C-contiguous, ghosts filled), k = cell(c, y, lap, q)
@@ -594,7 +596,10 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
     (kernels.numpy_ops.laplacian's operations); with u None, k holds the stage value already.
     Then the combination base + Σ_j weights_j rows_j + weights[len(rows)]·k, as
     kernels.numpy_ops.combine(rows + [k], weights, base) forms it (zero weights skipped), into
-    the interior of padded_out and/or into plain_out (n, *grid). Returns k.
+    the interior of padded_out and/or into plain_out (n, *grid). With `measure`, the
+    combination is an error estimate: its weighted error at every cell, error(c, combination,
+    start, y, q) with y the cell's argument (u's interior), into cell_error (grid,) (the
+    estimate itself is stored only where padded_out or plain_out asks). Returns k.
 
     Args:
         cell: the model's cell function (lattice.model.FusedCell.function).
@@ -602,12 +607,22 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
         values: per-cell values (n_values, *grid) on the device.
         halo, spacing: ghost width of u and padded_out [cells]; grid spacing per axis.
         rows: stored stage values (n, *grid); at most MAX_ROWS with nonzero weights.
+        error: None, or (the model's cell error function, the number of its constants): the
+            kernel is built with it (pass it at every stage of an attempt: one kernel).
+        measure: None, or (constants (host floats), start (n, *grid), cell_error (grid,)), the
+            latter two C-contiguous on the device; needs u and `error`.
     """
     n, grid = k.shape[0], k.shape[1:]
     sites = k.size // n
     coefficients = [float(x) for x in coefficients]
     values = cupy.ascontiguousarray(values, dtype=cupy.float64)
-    kernel = _explicit_stage_kernel(cell, n, len(coefficients), values.shape[0])
+    error_function, n_constants = error if error is not None else (None, 0)
+    kernel = _explicit_stage_kernel(cell, n, len(coefficients), values.shape[0], error_function, n_constants)
+    if measure is not None and (u is None or error is None):
+        raise ValueError("measuring the combination needs the stage's argument u and a cell error function")
+    constants, start, cell_error = measure if measure is not None else ((0.0,) * n_constants, None, None)
+    if len(constants) != n_constants:
+        raise ValueError(f"{len(constants)} error constants for a cell error function of {n_constants}")
     terms = [(cupy.ascontiguousarray(r), float(w)) for r, w in zip(rows, weights) if float(w) != 0.0]
     if len(terms) > MAX_ROWS:
         raise ValueError(f"{len(terms)} stored rows with nonzero weights: one stage combines at most {MAX_ROWS}")
@@ -625,5 +640,7 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
             cupy.int32(u is not None), k, dummy if base is None else cupy.ascontiguousarray(base),
             cupy.int32(base is not None), *arrays, *w8, cupy.int32(len(terms)), cupy.float64(wk),
             cupy.int32(wk != 0.0), dummy if padded_out is None else padded_out, cupy.int32(padded_out is not None),
-            dummy if plain_out is None else plain_out, cupy.int32(plain_out is not None), cupy.int64(sites)))
+            dummy if plain_out is None else plain_out, cupy.int32(plain_out is not None),
+            *(cupy.float64(x) for x in constants), dummy if start is None else cupy.ascontiguousarray(start),
+            dummy if cell_error is None else cell_error, cupy.int32(measure is not None), cupy.int64(sites)))
     return k

@@ -12,11 +12,18 @@ One thread per cell of a rank's block, for a state of F fields on a lattice of 1
 2. the combination base + Σ_j w_j r_j + w_k k (kernels.numpy_ops.combine: terms in order, zero
    weights already left out by the caller, without base the first term starts the sum) is
    written into the interior of a padded buffer (the next stage's argument, whose ghosts the
-   caller then fills) and/or into a plain array.
+   caller then fills) and/or into a plain array;
+3. with `measure` (the combination is an error estimate, e.g. DOPRI5's last stage), the model's
+   per-cell error function (lattice.model.FusedCell.error, translated too) measures it against
+   the step's start (`start`) and the cell's argument y (the step's result) with the norm's
+   constants (kernel arguments) and the cell's values q, and the cell's weighted error is
+   stored (`cell_error`, one number per cell; their maximum, one reduction, is this rank's
+   norm). The estimate itself is not stored.
 
 Each cell reads its argument (and its 2·axes neighbours, from cache), its values, the base and
 the stored rows, and writes k and the combination: one pass over memory per stage. Built without
-FMA contraction, every number is bitwise that of the NumPy path (f, then combine).
+FMA contraction, every number is bitwise that of the NumPy path (f, then combine; the norm's
+`local` of the combination).
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ void explicit_stage(const double* u,                                 // padded a
                     int count, double wk, int with_k,                // count stored rows, then k with weight wk
                     double* next_padded, int to_padded,              // the combination into a padded interior
                     double* next_plain, int to_plain,                // and/or into a plain (F, sites) array
+                    __ERROR_PARAMS__
+                    const double* start, double* cell_error, int measure,   // the combination's norm per cell
                     long long sites)
 {
     long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
@@ -55,9 +64,11 @@ void explicit_stage(const double* u,                                 // padded a
     long long p1 = n1 + 2 * h1, p2 = n2 + 2 * h2, p0 = n0 + 2 * h0;
     long long s0 = p1 * p2, s1 = p2, field = p0 * s0;
     long long centre = (i + h0) * s0 + (j + h1) * s1 + (l + h2);
-    double ks[__F__];
+    double ks[__F__], y[__F__], q[__V_SIZE__];
+    if (evaluate || measure)
+        for (int v = 0; v < __V__; ++v) q[v] = values[v * sites + s];
     if (evaluate) {
-        double y[__F__], lap[__F__], q[__V_SIZE__], c[__C_SIZE__] = {__COEFFICIENTS__};
+        double lap[__F__], c[__C_SIZE__] = {__COEFFICIENTS__};
         for (int f = 0; f < __F__; ++f) {
             const double* at = u + f * field + centre;
             double mid = at[0], twice = 2.0 * mid;
@@ -67,13 +78,13 @@ void explicit_stage(const double* u,                                 // padded a
             y[f] = mid;
             lap[f] = acc;
         }
-        for (int v = 0; v < __V__; ++v) q[v] = values[v * sites + s];
         __FUNCTION__(c, y, lap, q, ks);
         for (int f = 0; f < __F__; ++f) k[f * sites + s] = ks[f];
     } else {
         for (int f = 0; f < __F__; ++f) ks[f] = k[f * sites + s];
     }
-    if (!(to_padded || to_plain)) return;
+    if (!(to_padded || to_plain || measure)) return;
+    double combined[__F__];
     for (int f = 0; f < __F__; ++f) {
         long long at = f * sites + s;
         double acc = 0.0;
@@ -90,27 +101,56 @@ void explicit_stage(const double* u,                                 // padded a
         }
         if (to_padded) next_padded[f * field + centre] = acc;
         if (to_plain) next_plain[at] = acc;
+        combined[f] = acc;
+    }
+    if (measure) {
+        double y0[__F__], e[__E_SIZE__] = {__ERROR_CONSTANTS__};
+        for (int f = 0; f < __F__; ++f) y0[f] = start[f * sites + s];
+        __MEASURE__
     }
 }
 """
 
 
-def explicit_stage_source(function, n_fields, n_coefficients, n_values) -> str:
+def explicit_stage_source(function, n_fields, n_coefficients, n_values, error=None, n_error_constants=0) -> str:
     """The kernel `explicit_stage` (KERNEL_NAME) for the model's per-cell function
     f(c, y, lap, q, out) (lattice.model.FusedCell.function: c (n_coefficients,), y and lap
-    (n_fields,), q (n_values,), out (n_fields,) written), with its translation (kernels.cuda_source)
-    in front. Raises kernels.cuda_source.TranslationError for a function outside the subset, and
-    ValueError when its parameters are not (c, y, lap, q, out) with only out written."""
-    names = tuple(inspect.signature(python_function(function)).parameters)
-    if len(names) != 5:
-        raise ValueError(f"{c_name(function)}: a fused cell function takes (c, y, lap, q, out); its "
-                         f"parameters are {names}")
+    (n_fields,), q (n_values,), out (n_fields,) written) and, if given, its per-cell error
+    function error(c, e, y, y_new, q) -> a number (lattice.model.FusedCell.error: c
+    (n_error_constants,), e, y, y_new (n_fields,), q (n_values,), nothing written), with their
+    translations (kernels.cuda_source) in front; without `error` the kernel has the same
+    parameters and a launch must not `measure`. Raises kernels.cuda_source.TranslationError for
+    a function outside the subset, and ValueError when the parameters are not those, f writes
+    another than out, or the error function writes anything or returns nothing."""
+    names = _parameters(function, ("c", "y", "lap", "q", "out"), "cell")
     device = translate(function, names)
     if any(kind == "out" for _, kind in device.params[:4]):
         raise ValueError(f"{device.name}: a fused cell function writes only its last parameter (out)")
+    measure = "return;"                    # no error function: never asked to measure
+    functions = [(function, names)]
+    if error is not None:
+        error_names = _parameters(error, ("c", "e", "y", "y_new", "q"), "cell error")
+        measured = translate(error, error_names)
+        if any(kind == "out" for _, kind in measured.params) or not measured.returns:
+            raise ValueError(f"{measured.name}: a cell error function returns a number and writes nothing")
+        measure = f"cell_error[s] = {measured.name}(e, combined, y0, y, q);"
+        functions.append((error, error_names))
     params = "".join(f"double c{m}, " for m in range(n_coefficients))
+    error_params = "".join(f"double e{m}, " for m in range(n_error_constants))
     source = (_TEMPLATE.replace("__FUNCTION__", c_name(function)).replace("__COEFFICIENT_PARAMS__", params)
               .replace("__COEFFICIENTS__", ", ".join(f"c{m}" for m in range(n_coefficients)) or "0.0")
               .replace("__C_SIZE__", str(max(1, n_coefficients))).replace("__V_SIZE__", str(max(1, n_values)))
+              .replace("__ERROR_PARAMS__", error_params).replace("__MEASURE__", measure)
+              .replace("__ERROR_CONSTANTS__", ", ".join(f"e{m}" for m in range(n_error_constants)) or "0.0")
+              .replace("__E_SIZE__", str(max(1, n_error_constants)))
               .replace("__F__", str(int(n_fields))).replace("__V__", str(int(n_values))))
-    return device_source(function, arrays=names) + source
+    return device_source(*functions) + source
+
+
+def _parameters(function, expected, what):
+    """The parameter names of `function`; ValueError unless there are len(expected) of them."""
+    names = tuple(inspect.signature(python_function(function)).parameters)
+    if len(names) != len(expected):
+        raise ValueError(f"{c_name(function)}: a fused {what} function takes ({', '.join(expected)}); its "
+                         f"parameters are {names}")
+    return names

@@ -6,11 +6,12 @@ switch (lattice.explicit_rk). This stepper is explicit throughout: every stage e
 whole right-hand side, the local equations plus diffusion (lattice.implicit.ImplicitLattice.f),
 and combines the stages element by element in a fixed order, so a step is bitwise the same on
 the CPU and the GPU and for any rank count. On a device, for a model with a FusedCell, each
-stage is one kernel (f at every cell, the Laplacian and the next combination: lattice.stages).
-A step costs six evaluations (the last stage is the next step's first) and one device→host
-sync, the error norm's global maximum. The step is set by accuracy at rtol ×
-integrator.explicit_rtol_factor, and by stability where the problem is stiff (then the
-controller's rejections hold it near the stability limit: use Rodas4 there).
+stage is one kernel (f at every cell, the Laplacian and the next combination: lattice.stages),
+and the last one measures the error estimate at every cell where the model has a cell error
+function (one reduction then gives the norm). A step costs six evaluations (the last stage is
+the next step's first) and one device→host sync, the error norm's global maximum. The step is
+set by accuracy at rtol × integrator.explicit_rtol_factor, and by stability where the problem
+is stiff (then the controller's rejections hold it near the stability limit: use Rodas4 there).
 Conserved totals are not corrected (see Dopri5.conserve): they move by round-off only.
 """
 
@@ -69,7 +70,8 @@ class Dopri5(Rodas4):
         The stages run through the system's fused stages where it has them (a device: one kernel
         per stage, lattice.stages.FusedStages), else f then combine (lattice.stages.PlainStages):
         the same numbers. Stage s evaluates k_s and forms the next argument (after k₅: y_new;
-        after k₆: the error estimate).
+        after k₆: the error estimate, of which only this rank's norm is returned: on a device a
+        0-d array, which comes to the host in the attempt's one copy).
 
         With `stiffness`, also Hairer's estimate h|λ| ≈ h‖k₆ − k₅‖/‖y_new − y₅‖ from the two
         stages at t + h (k₅ at the argument y₅ of stage 5), into `h_lambda` (NaN where y_new = y₅):
@@ -86,26 +88,25 @@ class Dopri5(Rodas4):
             value, argument = stages.evaluate(
                 t_s, argument, k, self._weights(h, DP_E if last else DP_A[s + 1]), base=None if last else y,
                 known=self._known_value(t, y) if s == 0 else None,
-                output="array" if last else "both" if kept else "argument")
+                output="norm" if last else "both" if kept else "argument", norm=self.error_norm, start=y)
             k.append(value)
             if s == STAGES - 3:
                 stage5 = argument
             elif s == STAGES - 2:
                 y_new = argument
-        error = argument
-        local = getattr(self.error_norm, "local", None) if stiffness else None
+        measured = argument         # this rank's norm: a host float, or a 0-d array where the state is
         if stiffness:
             sums, xp = self.system.sums, self.backend.xp
+            on_host = isinstance(measured, float)
             dk, dy = (k[-1] - k[-2]).reshape(-1), (y_new - stage5).reshape(-1)
             both = xp.concatenate((sums.local_dots(dk[None], dk), sums.local_dots(dy[None], dy)))
-            parts = [both.reshape(-1)] + ([xp.reshape(local(error, y, y_new), (1,))] if local else [])
+            parts = [both.reshape(-1)] + ([] if on_host else [xp.reshape(measured, (1,))])
             host = self.backend.to_host(xp.concatenate(parts))
             num, den = sums.combine(host[:both.size].reshape(both.shape))
             self.h_lambda = h * (num / den) ** 0.5 if den > 0.0 else float("nan")
-        if local is not None:
-            norm = float(self.reduce_max(float(host[-1])))
-        else:
-            norm = float(self.reduce_max(self.error_norm(error, y, y_new)))
+            if not on_host:
+                measured = host[-1]
+        norm = float(self.reduce_max(float(measured)))
         self._known = [(t, y, k[0]), (t + h, y_new, k[-1])]
         return y_new, norm
 

@@ -96,6 +96,18 @@ class FusedCell:
             in time (e.g. a view of the system's cell_field: read at each stage, so that grid
             doubling's in-place coarsening is seen). Nothing per cell is copied for the kernel.
         n_coefficients, n_values: the lengths of c and q.
+        error: None, or the cell's weighted error error(c, e, y, y_new, q) -> a number
+            [dimensionless], scalar Python in the same subset: the error estimate e and the states
+            y (the step's start) and y_new (its result) (n_fields,), the cell's values q and the
+            norm's constants c. Its maximum over the cells must be bitwise what the error norm's
+            `local` gives (the same operations in their order; NaN anywhere gives NaN, as
+            np.max does): the fused stage that forms the estimate then measures it at each cell
+            instead of storing it, and one reduction gives this rank's norm.
+        error_constants: None, or norm -> the n_error_constants floats c of `error` for that
+            error norm (e.g. its tolerances), or None where `error` does not compute that norm
+            (another kind, other values): the device then forms the estimate and calls the
+            norm's `local`.
+        n_error_constants: the length of error's c.
     """
 
     function: Callable
@@ -103,6 +115,9 @@ class FusedCell:
     values: Callable
     n_coefficients: int
     n_values: int
+    error: Callable | None = None
+    error_constants: Callable | None = None
+    n_error_constants: int = 0
 
 
 class Cosmology(ABC):

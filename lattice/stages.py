@@ -9,12 +9,18 @@ implementations with the same arithmetic:
 - FusedStages, on a device for a model with a lattice.model.FusedCell: one kernel per stage
   (the backend's `explicit_stage`) forms k_s from the ghosted argument and writes the next
   argument straight into a padded buffer, whose ghosts are filled (halo exchange, boundary
-  conditions) only when that argument is evaluated. A DOPRI5 attempt is then seven launches
-  plus six ghost fills, bitwise the plain chain's results (tests/lattice/test_explicit_stage.py).
+  conditions) only when that argument is evaluated. Where the model's FusedCell has a cell
+  error function for the attempt's error norm, the stage that forms the error estimate measures
+  it at each cell instead of storing it, and one reduction gives the norm. A DOPRI5 attempt is
+  then seven launches, six ghost fills and one reduction, bitwise the plain chain's results
+  (tests/lattice/test_explicit_stage.py).
 
 `output` says what the caller does with the combination: "argument" (only evaluate it next: it
-may stay an opaque handle), "both" (evaluate it next and keep it: an array) or "array" (keep it
-only, e.g. the error estimate).
+may stay an opaque handle), "both" (evaluate it next and keep it: an array), "array" (keep it
+only) or "norm" (it is an error estimate: only its norm is wanted, measured against `start` and
+the stage's argument (an array) by `norm`; returned in place of the combination is this rank's
+norm: a 0-d array where the state is, as the norm's `local` gives it (no sync), or a host float
+for a norm without `local`).
 """
 
 from __future__ import annotations
@@ -31,11 +37,13 @@ class PlainStages:
     def __init__(self, system, backend):
         self.system, self.backend = system, backend
 
-    def evaluate(self, t, argument, k, weights, base=None, known=None, output="argument"):
+    def evaluate(self, t, argument, k, weights, base=None, known=None, output="argument", norm=None, start=None):
         """(k_s, combination): k_s = f(t, argument) [state/MeV^-1] (`known` instead if given) and
-        backend.combine(k + [k_s], weights, base) (weights on the host, zeros skipped)."""
+        backend.combine(k + [k_s], weights, base) (weights on the host, zeros skipped); for
+        output "norm", the combination's norm in its place (see the module docstring)."""
         value = known if known is not None else self.system.f(t, argument)
-        return value, self.backend.combine(list(k) + [value], weights, base=base)
+        combination = self.backend.combine(list(k) + [value], weights, base=base)
+        return value, measured(norm, combination, start, argument) if output == "norm" else combination
 
 
 class FusedStages:
@@ -52,12 +60,22 @@ class FusedStages:
         self._loaded = None     # (argument, padded buffer holding it in its interior, ghosts not filled)
         self._spare = None      # the second padded buffer, made on first use
 
-    def evaluate(self, t, argument, k, weights, base=None, known=None, output="argument"):
+    def evaluate(self, t, argument, k, weights, base=None, known=None, output="argument", norm=None, start=None):
         """As PlainStages.evaluate, in one launch of the backend's explicit_stage, after filling
         the ghosts of the argument (its halo exchange) unless `known` is given. The argument is
-        y, or a combination an earlier call of this object returned."""
+        y, or a combination an earlier call of this object returned. For output "norm" the
+        launch measures the estimate at each cell (the cell's error function, where it computes
+        `norm`) and one reduction gives the norm; else the estimate is formed and measured by
+        the norm's `local`."""
         lattice, xp = self.lattice, self.backend.xp
         shape = (lattice.padded.shape[0],) + tuple(lattice.local_shape)
+        constants = None
+        if output == "norm":
+            measures = self.cell.error is not None and known is None
+            constants = self.cell.error_constants(norm) if measures else None
+            if constants is None:
+                value, error = self.evaluate(t, argument, k, weights, base, known, "array")
+                return value, measured(norm, error, start, argument)
         if known is not None:
             padded, value = None, known
         else:
@@ -66,10 +84,16 @@ class FusedStages:
             else:
                 padded = lattice.fill_ghosts(argument)
             value = xp.empty(shape)
-        target = self._other(padded) if output != "array" else None
-        plain = xp.empty(shape) if output != "argument" else None
+        target = self._other(padded) if output in ("argument", "both") else None
+        plain = xp.empty(shape) if output in ("both", "array") else None
+        cell_error = xp.empty(shape[1:]) if constants is not None else None
+        error = (self.cell.error, self.cell.n_error_constants) if self.cell.error is not None else None
         self.backend.explicit_stage(self.cell.function, self.cell.coefficients(t), self.cell.values(), padded,
-                                    lattice.partition.halo, lattice.spacing, value, k, weights, base, target, plain)
+                                    lattice.partition.halo, lattice.spacing, value, k, weights, base, target, plain,
+                                    error, (constants, start, cell_error) if constants is not None else None)
+        if cell_error is not None:
+            self._loaded = None
+            return value, xp.max(cell_error)     # exact in any order; NaN anywhere gives NaN
         combination = plain if plain is not None else _InPaddedBuffer()
         self._loaded = (combination, target) if target is not None else None
         return value, combination
@@ -81,6 +105,14 @@ class FusedStages:
         if self._spare is None:
             self._spare = self.backend.xp.empty_like(self.lattice.padded)
         return self._spare
+
+
+def measured(norm, error, start, y_new):
+    """This rank's error norm of the estimate `error` of the step from start to y_new: the
+    norm's `local` (a 0-d array where the state is: no sync) where it has one, else the norm
+    itself as a host float."""
+    local = getattr(norm, "local", None)
+    return local(error, start, y_new) if local is not None else float(norm(error, start, y_new))
 
 
 class _InPaddedBuffer:

@@ -322,7 +322,9 @@ class QKELocal(System):
         (lattice.model.FusedCell): physics.qke_kernels.lattice_cell_rhs with the coefficients of
         a time computed here as f and QKEDiffusion.tendency compute them (so the device stage is
         bitwise the NumPy path's), and the cells' L0 (a view of this system's, seen after grid
-        doubling coarsens it in place); None for another diffusion or a scalar L0."""
+        doubling coarsens it in place); None for another diffusion or a scalar L0. The cell's
+        error is physics.qke_kernels.lattice_cell_error, for a QKEErrorNorm on this system's L0
+        (its tolerances the constants): bitwise QKEErrorNorm.local."""
         if not isinstance(diffusion, QKEDiffusion) or np.ndim(self.L0) == 0:
             return None
         from physics import qke_kernels as k
@@ -331,7 +333,13 @@ class QKELocal(System):
             T = self.temperature(t)
             return tuple(self.coefficients(T)) + diffusion.scaled_coefficients(T)
 
-        return FusedCell(k.lattice_cell_rhs, coefficients, lambda: self.L0[None], 8, 1)
+        def error_constants(norm):
+            if type(norm) is not QKEErrorNorm or norm.L0 is not self.L0:
+                return None
+            return norm.rtol, norm.atol_plus, norm.atol_minus
+
+        return FusedCell(k.lattice_cell_rhs, coefficients, lambda: self.L0[None], 8, 1,
+                         k.lattice_cell_error, error_constants, 3)
 
     def compiled_line_kernels(self, error_norm, diffusion):
         """This model's compiled kernels for a 1D lattice (lattice.model.LineKernels)

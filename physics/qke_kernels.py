@@ -324,6 +324,52 @@ def site_error(e, y, y_new, p):
     return worst
 
 
+@site_function
+def larger(a, b):
+    """np.maximum(a, b) of two floats: the larger, NaN when either is NaN (the builtin max(a, b)
+    returns a when b is NaN). For equal operands b (the two differ only for ±0, which the error
+    norm's non-negative values never mix)."""
+    return a if a > b or a != a else b
+
+
+@site_function(inline=True)
+def _ratio(e, atol, rtol, size):
+    """|e| / (atol + rtol·size): an error component over its tolerance, as QKEErrorNorm.local
+    forms it."""
+    return abs(e) / (atol + rtol * size)
+
+
+@site_function(inline=True)
+def lattice_cell_error(c, e, y, y_new, q):
+    """One lattice cell's weighted error [dimensionless]: QKEErrorNorm.local restricted to the
+    cell, operation by operation, so that its maximum over cells is bitwise the norm (the fused
+    explicit stage measures the error estimate with it on a device, translated by
+    kernels.cuda_source). The largest |component| / (atol + rtol·size) of the eight (active and
+    sterile densities, L, P0⁻ − Pz⁻, Px^±, Py^±), each size the larger of its values at y and
+    y_new (QKEErrorNorm: x ** 2 is x * x; NaN anywhere gives NaN, as np.maximum/np.max do).
+    c: (rtol, atol_plus, atol_minus) of the norm; e, y, y_new: the error estimate and the two
+    states (8,); q: (L0,) of the cell [per photon]. (site_error, the compiled loops' norm, is
+    the same measure with fewer divisions: not bitwise this.)"""
+    rtol, ap, am = c[0], c[1], c[2]
+    active = larger(abs(y[P0P] + y[PZP]), abs(y_new[P0P] + y_new[PZP]))
+    sterile = larger(abs(y[P0P] - y[PZP]), abs(y_new[P0P] - y_new[PZP]))
+    L = larger(abs(q[0] + 0.375 * (y[P0M] + y[PZM])), abs(q[0] + 0.375 * (y_new[P0M] + y_new[PZM])))
+    diff = larger(abs(y[P0M] - y[PZM]), abs(y_new[P0M] - y_new[PZM]))
+    len_p = larger(abs(math.sqrt(y[PXP] * y[PXP] + y[PYP] * y[PYP] + y[PZP] * y[PZP])),
+                   abs(math.sqrt(y_new[PXP] * y_new[PXP] + y_new[PYP] * y_new[PYP] + y_new[PZP] * y_new[PZP])))
+    len_m = larger(abs(math.sqrt(y[PXM] * y[PXM] + y[PYM] * y[PYM] + y[PZM] * y[PZM])),
+                   abs(math.sqrt(y_new[PXM] * y_new[PXM] + y_new[PYM] * y_new[PYM] + y_new[PZM] * y_new[PZM])))
+    worst = _ratio(e[P0P] + e[PZP], ap, rtol, active)
+    worst = larger(worst, _ratio(e[P0P] - e[PZP], ap, rtol, sterile))
+    worst = larger(worst, _ratio(0.375 * (e[P0M] + e[PZM]), am, rtol, L))
+    worst = larger(worst, _ratio(e[P0M] - e[PZM], am, rtol, diff))
+    worst = larger(worst, _ratio(e[PXP], ap, rtol, len_p))
+    worst = larger(worst, _ratio(e[PYP], ap, rtol, len_p))
+    worst = larger(worst, _ratio(e[PXM], am, rtol, len_m))
+    worst = larger(worst, _ratio(e[PYM], am, rtol, len_m))
+    return worst
+
+
 CONSTANT_FIELDS = np.array([P0M], dtype=np.int64)
 """QKELocal.locally_constant as the index array the compiled stepper takes."""
 

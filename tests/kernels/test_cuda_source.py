@@ -5,16 +5,21 @@ g++ for the host, without FMA contraction, as the project builds its kernels for
 `--fmad=false`), and give bitwise the numbers of the Python they come from: the QKE's
 `rhs_with` against Numba's compiled `physics.qke_kernels.rhs_at` and against the NumPy path's
 `QKELocal.rhs`; small functions against Python's own evaluation, where the grouping of the sums
-decides the result. Constructs outside the subset are errors that name the construct.
+decides the result; abs, math.sqrt and conditional expressions against Python bit for bit at
+NaN, ±inf and ±0; the QKE's cell error `lattice_cell_error` against Python, Numba and, its
+maximum over cells, `QKEErrorNorm.local` (the NumPy path). Constructs outside the subset are
+errors that name the construct.
 tests/kernels/test_nvrtc.py compiles the fused stage kernel built on them with NVRTC.
 """
+
+import math
 
 import numpy as np
 import pytest
 
 from kernels.cuda_source import TranslationError, c_name, device_source, translate
 from physics import qke_kernels as qk
-from physics.qke import MixingParameters, QKELocal
+from physics.qke import MixingParameters, QKEErrorNorm, QKELocal
 
 SCALE = 3
 """An int constant of this module (translated as an index and as a number)."""
@@ -173,6 +178,109 @@ void apply(const double* y, const double* k, const double* L0, double* out, long
         assert np.array_equal(on_device(k_numba), expected)
 
 
+# -- abs, math.sqrt, conditional expressions ---------------------------------------------------------
+
+def _intrinsics(a, b, c, out):
+    out[0] = abs(a)
+    out[1] = math.sqrt(abs(b))
+    out[2] = math.sqrt(a * 0.0)                          # sqrt(-0.0) is -0.0
+    out[3] = a if a > b or a != a else b                 # np.maximum: NaN from either side
+    out[4] = a if a < b and not b != b else -c
+    out[5] = (a if a >= c else b) if a != b else (c if b <= -0.0 or not c == c else math.sqrt(c * c))
+    out[6] = abs(a - b) / math.sqrt(abs(c) + 1.0) if a == a and b == b else abs(c)
+    out[7] = qk.larger(qk.larger(a, b), c)
+
+
+def _same_bits(a, b):
+    """Bitwise equal arrays, any NaN equal to any NaN (a device may give another NaN payload)."""
+    nan = np.isnan(a)
+    return np.array_equal(nan, np.isnan(b)) and np.array_equal(np.where(nan, 0.0, a).view(np.int64),
+                                                               np.where(nan, 0.0, b).view(np.int64))
+
+
+def _specials():
+    """Every triple of NaN, ±inf, ±0 and ±1 (the columns of a (3, 343) array)."""
+    values = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.0, -1.0])
+    return np.array(np.meshgrid(values, values, values, indexing="ij")).reshape(3, -1)
+
+
+def test_abs_sqrt_and_conditional_expressions_give_pythons_bits(cupy):
+    device = translate(_intrinsics)
+    assert "fabs(v_a)" in device.source and "sqrt(fabs(v_b))" in device.source
+    assert "v_out[3] = (((v_a > v_b) || (v_a != v_a)) ? v_a : v_b);" in device.source
+    rng = np.random.default_rng(3)
+    x = np.concatenate((_specials(), _hard_numbers(rng, 300), rng.standard_normal((3, 200)).round(1)), axis=1)
+    got = _run(cupy, _kernel(_intrinsics, 3, 8, False), x, 8)
+    expected = np.empty((8, x.shape[1]))
+    for s in range(x.shape[1]):
+        _intrinsics(*(float(v) for v in x[:, s]), expected[:, s])
+    assert _same_bits(got, expected)
+    tie = (x[0] == 0.0) & (x[1] == 0.0)                          # ±0 ties: np.maximum's pick varies
+    assert _same_bits(got[3][~tie], np.maximum(x[0], x[1])[~tie])   # larger is np.maximum
+
+
+def _error_cases(rng, sites):
+    """(e, y, y_new, L0) of a run's magnitudes, with NaN, ±inf and -0.0 put into single cells of
+    each (also the first cells: one of each special per array)."""
+    e = rng.standard_normal((8, sites)) * 10.0 ** rng.integers(-16, -4, (8, sites))
+    y, y_new = _states(rng, sites), _states(rng, sites)
+    L0 = rng.uniform(-1e-9, 1e-9, sites)
+    for array in (e, y, y_new, L0[None]):
+        for special in (np.nan, np.inf, -np.inf, -0.0):
+            for _ in range(3):
+                array[rng.integers(array.shape[0]), rng.integers(8, sites)] = special
+    e[:, 8] = -0.0                                     # a cell without error
+    for cell, special in enumerate((np.nan, np.inf, -np.inf, -0.0)):
+        e[cell % 8, cell] = special
+        y[(cell + 3) % 8, 4 + cell] = special
+    return e, y, y_new, L0
+
+
+def test_the_cell_error_is_bitwise_the_numpy_norm_of_the_cell(cupy):
+    """physics.qke_kernels.lattice_cell_error translated: at every cell bitwise Python's and
+    Numba's evaluation and QKEErrorNorm.local of that cell alone (NaN, ±inf, -0.0 in the error,
+    the states and L0), and its maximum over cells QKEErrorNorm.local of the whole arrays."""
+    import numba
+
+    rng = np.random.default_rng(17)
+    sites = 600
+    e, y, y_new, L0 = _error_cases(rng, sites)
+    constants = np.array([1e-5, 1e-10, 1e-14])
+    source = device_source((qk.lattice_cell_error, ("c", "e", "y", "y_new", "q"))) + f"""
+extern "C" __global__
+void apply(const double* c, const double* e, const double* y, const double* y_new, const double* L0,
+           double* out, long long sites)
+{{
+    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (s >= sites) return;
+    double ce[8], cy[8], cn[8], q[1] = {{L0[s]}};
+    for (int i = 0; i < 8; ++i) {{ ce[i] = e[i * sites + s]; cy[i] = y[i * sites + s]; cn[i] = y_new[i * sites + s]; }}
+    out[s] = {c_name(qk.lattice_cell_error)}(c, ce, cy, cn, q);
+}}
+"""
+    out = cupy.empty(sites)
+    cupy.RawKernel(source, "apply", options=("--fmad=false",))(
+        ((sites + 63) // 64,), (64,), tuple(cupy.asarray(a) for a in (constants, e, y, y_new, L0)) + (out, np.int64(sites)))
+    got = cupy.asnumpy(out)
+    compiled = numba.njit(error_model="numpy")(lambda c, e, y, y_new, q: qk.lattice_cell_error(c, e, y, y_new, q))
+    python, numba_, numpy_ = (np.empty(sites) for _ in range(3))
+    with np.errstate(all="ignore"):
+        for s in range(sites):
+            cell = (np.ascontiguousarray(e[:, s]), np.ascontiguousarray(y[:, s]), np.ascontiguousarray(y_new[:, s]),
+                    L0[s:s + 1])
+            python[s] = qk.lattice_cell_error(list(constants), *(list(a) for a in cell))
+            numba_[s] = compiled(constants, *cell)
+            norm = QKEErrorNorm(L0[s:s + 1], *constants)
+            numpy_[s] = norm.local(*(a[:, None] for a in cell[:3]))
+        whole = QKEErrorNorm(L0, *constants).local(e, y, y_new)
+    assert np.isnan(got).any() and np.isinf(got).any() and (got == 0.0).any() and np.isfinite(got).sum() > sites // 2
+    assert _same_bits(got, python) and _same_bits(got, numba_) and _same_bits(got, numpy_)
+    assert _same_bits(np.max(got), whole)
+    finite = np.isfinite(got)
+    assert _same_bits(np.max(got[finite]), QKEErrorNorm(L0[finite], *constants).local(e[:, finite], y[:, finite],
+                                                                                         y_new[:, finite]))
+
+
 # -- outside the subset ------------------------------------------------------------------------------
 
 def _power(a, out):
@@ -185,7 +293,39 @@ def _branch(a, out):
 
 
 def _builtin(a, out):
-    out[0] = abs(a)
+    out[0] = max(a, 0.0)
+
+
+def _math_function(a, out):
+    out[0] = math.exp(a)
+
+
+def _numpy_function(a, out):
+    out[0] = np.sqrt(a)
+
+
+def _two_arguments(a, out):
+    out[0] = abs(a, a)
+
+
+def _chained(a, b, out):
+    out[0] = a if 0.0 < a < b else b
+
+
+def _identity_test(a, b, out):
+    out[0] = a if a is b else b
+
+
+def _number_as_test(a, b, out):
+    out[0] = a if a else b
+
+
+def _or_as_number(a, b, out):
+    out[0] = a or b
+
+
+def _calls_a_local(a, out):
+    out[0] = a(1.0)
 
 
 def _runtime_index(x, i, out):
@@ -224,6 +364,10 @@ def _comparison(a, out):
     out[0] = a < 1.0
 
 
+def _not_as_number(a, out):
+    out[0] = not a
+
+
 def _recursive(a):
     return _recursive(a - 1.0)
 
@@ -237,11 +381,17 @@ def _unknown_name(a, out):
 
 
 @pytest.mark.parametrize("function, words", [
-    (_power, "the operator Pow"), (_branch, "the If statement"), (_builtin, "the call of abs"),
+    (_power, "the operator Pow"), (_branch, "the If statement"), (_builtin, "the call of max (of the builtins"),
+    (_math_function, "the call of math.exp (of the builtins and math functions, only abs and math.sqrt"),
+    (_numpy_function, "the call of np.sqrt, which is not a Python function"),
+    (_two_arguments, "the call of abs (one positional argument)"), (_chained, "the chained comparison"),
+    (_identity_test, "the comparison a is b (only < <= > >= == !=)"), (_number_as_test, "the test a (only"),
+    (_or_as_number, "the expression a or b (BoolOp)"), (_not_as_number, "the unary operator Not"),
+    (_calls_a_local, "the call of the local name a"),
     (_runtime_index, "the index i"), (_two_indices, "K[0, 1] (only one integer index)"),
     (_sliced, "x[1:3]"), (_pair, "a tuple return"), (_local_array, "w is used as an array"),
     (_loop_over_range, "the call of range"), (_while, "the While statement"),
-    (_comparison, "the expression a < 1.0"), (_recursive, "the recursive call of _recursive"),
+    (_comparison, "the comparison a < 1.0 used as a number"), (_recursive, "the recursive call of _recursive"),
     (_keyword, "keyword arguments in the call of _helper"), (_unknown_name, "the name undefined_value"),
     (qk.site_error, "the call of max"), (qk.temperature, "the operator Pow"),
     (qk.apply_diffusion, "K[P0P, P0P] (only one integer index)")])

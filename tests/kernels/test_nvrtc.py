@@ -1,7 +1,9 @@
 """Every CUDA source of kernels/cupy_kernels.py compiles with NVRTC for sm_90 (an H100) with the
 options the project builds it with, and has no fused multiply-add left in its PTX (so a device
 rounds as the CPU loops do); so does the fused explicit stage of kernels/explicit_stage.py with
-the QKE's per-cell function translated by kernels/cuda_source.py. NVRTC is a library: no GPU or
+the QKE's per-cell function and cell error translated by kernels/cuda_source.py (and without
+a cell error, as for a model that has none). The translated stage keeps its per-thread arrays
+in registers (no local memory). NVRTC is a library: no GPU or
 driver is needed, only `pip install -e ".[nvrtc]"` (cuda-bindings and the NVRTC wheel); skipped
 without it.
 """
@@ -60,13 +62,15 @@ def _sources():
         found += [(f"row_bins ({b} bins)", strings["_ROW_BINS"].replace("__BINS__", str(b)), options)]
         grids = strings["_ROW_GRIDS"].replace("__BINS__", str(b)).replace("__FLOOR__", "-16384")
         found += [(f"row_grids ({b} bins)", grids, options), (f"row_finish ({b} bins)", grids, options)]
-    found += [("explicit_stage (QKE)", _qke_explicit_stage(), options)]
+    found += [("explicit_stage (QKE)", _qke_explicit_stage(True), options),
+              ("explicit_stage (QKE, no cell error)", _qke_explicit_stage(False), options)]
     return found
 
 
-def _qke_explicit_stage():
+def _qke_explicit_stage(error):
     """The fused explicit stage of the QKE (kernels.explicit_stage with the translated
-    physics.qke_kernels.lattice_cell_rhs, 8 fields, 8 coefficients, L0 per cell). The translator
+    physics.qke_kernels.lattice_cell_rhs, 8 fields, 8 coefficients, L0 per cell; with `error`
+    also lattice_cell_error and its 3 tolerances, as QKELocal.fused_cell has it). The translator
     reads only the Python: where Numba is not installed (an NVRTC-only environment), its
     decorators are stood in for by ones that return the function."""
     try:
@@ -82,6 +86,8 @@ def _qke_explicit_stage():
     from kernels.explicit_stage import explicit_stage_source
     from physics import qke_kernels
 
+    if error:
+        return explicit_stage_source(qke_kernels.lattice_cell_rhs, 8, 8, 1, qke_kernels.lattice_cell_error, 3)
     return explicit_stage_source(qke_kernels.lattice_cell_rhs, 8, 8, 1)
 
 
@@ -112,3 +118,5 @@ def test_every_kernel_compiles_for_sm90_without_fused_multiply_adds():
         assert "--fmad=false" in options, name
         ptx = _ptx(source, options)
         assert ".entry" in ptx and not re.search(r"\bfma\.rn\.f64", ptx), name
+        if name.startswith("explicit_stage"):
+            assert ".local" not in ptx, name
