@@ -177,32 +177,33 @@ def _axis_term(row, up, down, centre, inv_dx2, first):
 
 
 @njit(cache=True)
-def laplacian(u, halo, inv_dx2, out):
-    """Σ_axes (u[+1] + u[−1] − 2u) / dx² on the interior, axes summed in order.
+def laplacian(u, halo, inv_dx2, out, lo, hi):
+    """Σ_axes (u[+1] + u[−1] − 2u) / dx² on the interior cells of the box [lo, hi), axes summed in
+    order (the other cells of out are not written).
 
     u: padded (n_fields, p0, p1, p2) with the spatial axes mapped to the trailing ones (a 1D
     lattice as (n, 1, 1, p), 2D as (n, 1, p0, p1)); halo (3,) ghost widths per mapped axis (0:
-    not a lattice axis); inv_dx2 (3,) 1/dx² per mapped axis; out (n_fields, n0, n1, n2). The
-    inner loop runs along the last axis over 1D row views.
+    not a lattice axis); inv_dx2 (3,) 1/dx² per mapped axis; out (n_fields, n0, n1, n2); lo, hi
+    (3,) the box in interior cells per mapped axis. The inner loop runs along the last axis over
+    1D row views; a cell's value does not depend on the box.
     """
-    nf, n0, n1, n2 = out.shape
+    nf = out.shape[0]
     h0, h1, h2 = halo[0], halo[1], halo[2]
     first = 0 if h0 else (1 if h1 else 2)      # the first lattice axis starts the sum
+    k0, k1 = h2 + lo[2], h2 + hi[2]
     for f in range(nf):
-        for i in range(n0):
+        for i in range(lo[0], hi[0]):
             a = i + h0
-            for j in range(n1):
+            for j in range(lo[1], hi[1]):
                 b = j + h1
-                centre, row = u[f, a, b, h2:h2 + n2], out[f, i, j]
+                centre, row = u[f, a, b, k0:k1], out[f, i, j, lo[2]:hi[2]]
                 if h0:
-                    _axis_term(row, u[f, a + 1, b, h2:h2 + n2], u[f, a - 1, b, h2:h2 + n2], centre,
-                               inv_dx2[0], True)
+                    _axis_term(row, u[f, a + 1, b, k0:k1], u[f, a - 1, b, k0:k1], centre, inv_dx2[0], True)
                 if h1:
-                    _axis_term(row, u[f, a, b + 1, h2:h2 + n2], u[f, a, b - 1, h2:h2 + n2], centre,
-                               inv_dx2[1], first == 1)
+                    _axis_term(row, u[f, a, b + 1, k0:k1], u[f, a, b - 1, k0:k1], centre, inv_dx2[1], first == 1)
                 if h2:
-                    _axis_term(row, u[f, a, b, h2 + 1:h2 + 1 + n2], u[f, a, b, h2 - 1:h2 - 1 + n2], centre,
-                               inv_dx2[2], first == 2)
+                    _axis_term(row, u[f, a, b, k0 + 1:k1 + 1], u[f, a, b, k0 - 1:k1 - 1], centre, inv_dx2[2],
+                               first == 2)
     return out
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from kernels.cpu_kernels import BINNED_FLOOR
 from kernels.explicit_stage import KERNEL_NAME, MAX_ROWS, explicit_stage_source
+from kernels.stencil import box_bounds
 
 _THREADS = 256
 _OPTIONS = ("--fmad=false",)
@@ -35,13 +36,15 @@ extern "C" __global__
 void laplacian(const double* u, double* out, long long n_fields,
                long long n0, long long n1, long long n2,      // interior cells per axis
                long long h0, long long h1, long long h2,      // ghost width per axis (0: no axis)
-               double c0, double c1, double c2)               // 1/dx² per axis (0: no axis)
+               double c0, double c1, double c2,               // 1/dx² per axis (0: no axis)
+               long long l0, long long l1, long long l2,      // the box of cells computed: its start
+               long long m0, long long m1, long long m2)      // and its cells per axis
 {
-    long long sites = n0 * n1 * n2;
+    long long box = m0 * m1 * m2;
     long long idx = (long long)blockDim.x * blockIdx.x + threadIdx.x;
-    if (idx >= n_fields * sites) return;
-    long long f = idx / sites, r = idx % sites;
-    long long i = r / (n1 * n2), j = (r / n2) % n1, k = r % n2;
+    if (idx >= n_fields * box) return;
+    long long f = idx / box, r = idx % box;
+    long long i = l0 + r / (m1 * m2), j = l1 + (r / m2) % m1, k = l2 + r % m2;
     long long p1 = n1 + 2 * h1, p2 = n2 + 2 * h2, p0 = n0 + 2 * h0;
     long long s0 = p1 * p2, s1 = p2;
     long long c = f * p0 * s0 + (i + h0) * s0 + (j + h1) * s1 + (k + h2);
@@ -49,7 +52,7 @@ void laplacian(const double* u, double* out, long long n_fields,
     double acc = (u[c + s0] + u[c - s0] - centre2) * c0;
     if (h1) acc += (u[c + s1] + u[c - s1] - centre2) * c1;
     if (h2) acc += (u[c + 1] + u[c - 1] - centre2) * c2;
-    out[idx] = acc;
+    out[((f * n0 + i) * n1 + j) * n2 + k] = acc;
 }
 ''', "laplacian", options=("--fmad=false",))
 
@@ -465,8 +468,9 @@ def _blocks(count):
     return ((int(count) + _THREADS - 1) // _THREADS,)
 
 
-def laplacian(u, halo, spacing, out=None):
-    """Σ_axes (u[i+1] − 2u[i] + u[i−1]) / dx² on the interior of a padded CuPy array (one pass).
+def laplacian(u, halo, spacing, out=None, box=None):
+    """Σ_axes (u[i+1] − 2u[i] + u[i−1]) / dx² on the interior of a padded CuPy array (one pass),
+    or on the cells of `box` alone (kernels.numpy_ops.laplacian).
 
     u: (n_fields, *padded), C-contiguous float64, ghosts filled; 1–3 spatial axes.
     """
@@ -475,14 +479,19 @@ def laplacian(u, halo, spacing, out=None):
     if out is None:
         out = cupy.empty((u.shape[0],) + interior)
     ndim = len(interior)
-    n = interior + (1,) * (3 - ndim)
+    n = interior + (1,) * (3 - ndim)                 # the lattice's axes first, missing ones last
     h = (halo,) * ndim + (0,) * (3 - ndim)
     inv = tuple(1.0 / (dx * dx) for dx in spacing) + (0.0,) * (3 - ndim)
-    total = u.shape[0] * n[0] * n[1] * n[2]
+    lo, hi = box_bounds(box, interior, 0)
+    lo, m = tuple(lo) + (0,) * (3 - ndim), tuple(int(b - a) for a, b in zip(lo, hi)) + (1,) * (3 - ndim)
+    total = u.shape[0] * m[0] * m[1] * m[2]
+    if box is not None and not out.flags.c_contiguous:
+        raise ValueError("laplacian: a box needs a C-contiguous out")
     target = out if out.flags.c_contiguous else cupy.empty(out.shape)
-    _LAPLACIAN(_blocks(total), (_THREADS,),
-               (u, target, cupy.int64(u.shape[0]), *(cupy.int64(x) for x in n), *(cupy.int64(x) for x in h),
-                *(cupy.float64(x) for x in inv)))
+    if total:
+        _LAPLACIAN(_blocks(total), (_THREADS,),
+                   (u, target, cupy.int64(u.shape[0]), *(cupy.int64(x) for x in n), *(cupy.int64(x) for x in h),
+                    *(cupy.float64(x) for x in inv), *(cupy.int64(x) for x in lo), *(cupy.int64(x) for x in m)))
     if target is not out:
         out[...] = target
     return out
@@ -588,7 +597,7 @@ def _placeholder():
 
 
 def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weights, base=None,
-                   padded_out=None, plain_out=None, error=None, measure=None):
+                   padded_out=None, plain_out=None, error=None, measure=None, box=None):
     """One fused explicit stage (kernels.explicit_stage), one thread per cell, one launch:
 
     with u (a padded argument (n, *padded), C-contiguous, ghosts filled), k = cell(c, y, lap, q)
@@ -611,6 +620,7 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
             kernel is built with it (pass it at every stage of an attempt: one kernel).
         measure: None, or (constants (host floats), start (n, *grid), cell_error (grid,)), the
             latter two C-contiguous on the device; needs u and `error`.
+        box: None, or ((lo, hi) per axis): only those cells (kernels.numpy_ops.laplacian).
     """
     n, grid = k.shape[0], k.shape[1:]
     sites = k.size // n
@@ -634,7 +644,12 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
     shape = tuple(grid) + (1,) * (3 - ndim)
     ghosts = (halo,) * ndim + (0,) * (3 - ndim)
     inv = tuple(1.0 / (dx * dx) for dx in spacing) + (0.0,) * (3 - ndim)
-    kernel(_blocks(sites), (_THREADS,),
+    lo, hi = box_bounds(box, grid, 0)
+    lo, m = tuple(lo) + (0,) * (3 - ndim), tuple(int(b - a) for a, b in zip(lo, hi)) + (1,) * (3 - ndim)
+    cells = m[0] * m[1] * m[2]
+    if not cells:
+        return k
+    kernel(_blocks(cells), (_THREADS,),
            (dummy if u is None else u, *(cupy.int64(x) for x in shape), *(cupy.int64(x) for x in ghosts),
             *(cupy.float64(x) for x in inv), values, *(cupy.float64(x) for x in coefficients),
             cupy.int32(u is not None), k, dummy if base is None else cupy.ascontiguousarray(base),
@@ -642,5 +657,6 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
             cupy.int32(wk != 0.0), dummy if padded_out is None else padded_out, cupy.int32(padded_out is not None),
             dummy if plain_out is None else plain_out, cupy.int32(plain_out is not None),
             *(cupy.float64(x) for x in constants), dummy if start is None else cupy.ascontiguousarray(start),
-            dummy if cell_error is None else cell_error, cupy.int32(measure is not None), cupy.int64(sites)))
+            dummy if cell_error is None else cell_error, cupy.int32(measure is not None), cupy.int64(sites),
+            *(cupy.int64(x) for x in lo), *(cupy.int64(x) for x in m)))
     return k

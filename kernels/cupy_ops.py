@@ -43,10 +43,10 @@ def synchronize():
     cupy.cuda.get_current_stream().synchronize()
 
 
-def laplacian(u, halo, spacing, out=None):
+def laplacian(u, halo, spacing, out=None, box=None):
     """As kernels.numpy_ops.laplacian, one fused kernel over a C-contiguous float64 u."""
     check_halo(halo)
-    return cupy_kernels.laplacian(u, halo, spacing, out=out)
+    return cupy_kernels.laplacian(u, halo, spacing, out=out, box=box)
 
 
 def batched_inverse(matrices):

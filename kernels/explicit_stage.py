@@ -1,7 +1,8 @@
 """CUDA source of the fused explicit stage: a model's per-cell f, the Laplacian and the next stage
 combination in one kernel (launched by kernels.cupy_kernels.explicit_stage).
 
-One thread per cell of a rank's block, for a state of F fields on a lattice of 1–3 axes:
+One thread per cell of a rank's block (or of a box of it: lattice.grid overlaps the halo exchange
+with the cells away from it), for a state of F fields on a lattice of 1–3 axes:
 
 1. with `evaluate`, the cell's argument y and its comoving Laplacian lap are read from the padded
    (ghosted) argument u, lap as kernels.cpu_kernels.laplacian forms it ((u₊ + u₋ − 2u)/dx² per
@@ -56,11 +57,14 @@ void explicit_stage(const double* u,                                 // padded a
                     double* next_plain, int to_plain,                // and/or into a plain (F, sites) array
                     __ERROR_PARAMS__
                     const double* start, double* cell_error, int measure,   // the combination's norm per cell
-                    long long sites)
+                    long long sites,
+                    long long b0, long long b1, long long b2,        // the box of cells of this launch: its start
+                    long long m0, long long m1, long long m2)        // and its cells per axis
 {
-    long long s = (long long)blockDim.x * blockIdx.x + threadIdx.x;
-    if (s >= sites) return;
-    long long i = s / (n1 * n2), j = (s / n2) % n1, l = s % n2;
+    long long t = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (t >= m0 * m1 * m2) return;
+    long long i = b0 + t / (m1 * m2), j = b1 + (t / m2) % m1, l = b2 + t % m2;
+    long long s = (i * n1 + j) * n2 + l;
     long long p1 = n1 + 2 * h1, p2 = n2 + 2 * h2, p0 = n0 + 2 * h0;
     long long s0 = p1 * p2, s1 = p2, field = p0 * s0;
     long long centre = (i + h0) * s0 + (j + h1) * s1 + (l + h2);

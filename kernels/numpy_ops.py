@@ -21,7 +21,7 @@ from kernels import cpu_kernels
 from kernels.cpu_kernels import flat_view
 from kernels.jacobian_terms import JacobianTerms
 from kernels.shared_ops import batched_apply, to_field_major  # noqa: F401  (array methods only)
-from kernels.stencil import check_halo, interior
+from kernels.stencil import box_bounds, check_halo, interior
 
 name = "numpy"
 xp = np
@@ -41,14 +41,18 @@ def synchronize():
     """Nothing to wait for: host calls return when their work is done."""
 
 
-def laplacian(u, halo, spacing, out=None):
+def laplacian(u, halo, spacing, out=None, box=None):
     """Σ_axes (u[i+1] − 2u[i] + u[i−1]) / dx_axis² on the interior, axes summed in order.
 
     Args:
-        u: padded field array (n_fields, *padded), 1–3 spatial axes; ghosts must be filled.
+        u: padded field array (n_fields, *padded), 1–3 spatial axes; ghosts must be filled (those
+            the box's cells reach).
         halo: ghost width (cells), >= the stencil radius 1.
         spacing: grid spacing per spatial axis (any length unit; result in unit^-2 · u).
         out: optional interior-shaped (n_fields, *interior), C-contiguous output array.
+        box: optional ((lo, hi) per spatial axis) in interior cells: only those cells are
+            written (lattice.grid overlaps the halo exchange with the box away from it); each
+            cell's value is the same as without a box.
 
     One pass over memory (the compiled loop); returns out.
     """
@@ -56,10 +60,12 @@ def laplacian(u, halo, spacing, out=None):
     if out is None:
         out = np.empty_like(interior(u, halo))
     widths, inv_dx2 = _loop_parameters(halo, tuple(spacing))
-    pad = (1,) * (3 - len(spacing))       # the loop takes 3 spatial axes: pad in front with 1s
+    missing = 3 - len(spacing)
+    pad = (1,) * missing                  # the loop takes 3 spatial axes: pad in front with 1s
+    lo, hi = box_bounds(box, out.shape[1:], missing)
     flat_view(out)                        # an output the loop can write through
     cpu_kernels.laplacian(np.ascontiguousarray(u).reshape(u.shape[:1] + pad + u.shape[1:]),
-                          widths, inv_dx2, out.reshape(out.shape[:1] + pad + out.shape[1:]))
+                          widths, inv_dx2, out.reshape(out.shape[:1] + pad + out.shape[1:]), lo, hi)
     return out
 
 

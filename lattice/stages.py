@@ -62,7 +62,9 @@ class FusedStages:
 
     def evaluate(self, t, argument, k, weights, base=None, known=None, output="argument", norm=None, start=None):
         """As PlainStages.evaluate, in one launch of the backend's explicit_stage, after filling
-        the ghosts of the argument (its halo exchange) unless `known` is given. The argument is
+        the ghosts of the argument (its halo exchange) unless `known` is given (where the last
+        axis is exchanged with another rank, a launch on the core during that exchange and one
+        per shell box after it: lattice.grid.Lattice.stencil_on). The argument is
         y, or a combination an earlier call of this object returned. For output "norm" the
         launch measures the estimate at each cell (the cell's error function, where it computes
         `norm`) and one reduction gives the norm; else the estimate is formed and measured by
@@ -79,18 +81,24 @@ class FusedStages:
         if known is not None:
             padded, value = None, known
         else:
-            if self._loaded is not None and argument is self._loaded[0]:
-                padded = lattice.fill_ghosts_of(self._loaded[1])
-            else:
-                padded = lattice.fill_ghosts(argument)
+            loaded = self._loaded is not None and argument is self._loaded[0]
+            padded = self._loaded[1] if loaded else lattice.load(argument)      # ghosts filled below
             value = xp.empty(shape)
         target = self._other(padded) if output in ("argument", "both") else None
         plain = xp.empty(shape) if output in ("both", "array") else None
         cell_error = xp.empty(shape[1:]) if constants is not None else None
         error = (self.cell.error, self.cell.n_error_constants) if self.cell.error is not None else None
-        self.backend.explicit_stage(self.cell.function, self.cell.coefficients(t), self.cell.values(), padded,
-                                    lattice.partition.halo, lattice.spacing, value, k, weights, base, target, plain,
-                                    error, (constants, start, cell_error) if constants is not None else None)
+        coefficients, values = self.cell.coefficients(t), self.cell.values()
+
+        def launch(box):
+            self.backend.explicit_stage(self.cell.function, coefficients, values, padded, lattice.partition.halo,
+                                        lattice.spacing, value, k, weights, base, target, plain, error,
+                                        (constants, start, cell_error) if constants is not None else None, box)
+
+        if padded is None:
+            launch(None)
+        else:
+            lattice.stencil_on(padded, launch)     # the halo exchange overlapping the core's launch
         if cell_error is not None:
             self._loaded = None
             return value, xp.max(cell_error)     # exact in any order; NaN anywhere gives NaN

@@ -98,13 +98,14 @@ def test_binned_row_sums_flag_nonfinite_rows_and_put_zero_rows_at_the_floor():
 
 def test_traffic_counter_counts_a_compiled_loop_once_per_operand():
     """scripts.traffic: the 1D Laplacian on 512 cells (halo 1, 8 fields) reads u (514 cells) and
-    writes out (512 cells) once, plus its two 3-number parameter arrays."""
+    writes out (512 cells) once, plus its four 3-number parameter arrays (ghost widths, 1/dx²,
+    the box's two corners)."""
     from scripts.traffic import bytes_moved
 
     u = np.ones((8, 514))
     out = np.empty((8, 512))
     _, moved = bytes_moved(lambda a: NUMPY.laplacian(a, 1, (1.0,), out=out), u)
-    assert moved == 8 * 514 * 8 + 8 * 512 * 8 + 2 * 3 * 8
+    assert moved == 8 * 514 * 8 + 8 * 512 * 8 + 4 * 3 * 8
 
 
 @pytest.mark.parametrize("sites", [1, 128, 1500])

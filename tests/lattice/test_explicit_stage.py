@@ -22,16 +22,16 @@ from lattice.stages import FusedStages
 pytestmark = pytest.mark.usefixtures("cupy")
 
 
-def _assembled(xp, shape, bc="periodic", comm=None):
+def _assembled(xp, shape, bc="periodic", comm=None, *overrides):
     """(Dopri5 on the QKE lattice of `shape`, t, h) as a run wires it, at T_start = 24 MeV with a
-    sine seed, dt·H = 1e-7."""
+    sine seed, dt·H = 1e-7 (and deck `overrides`)."""
     from lattice.assembly import assemble
     from lattice.parallel import SerialComm
     from scripts.models import load_deck
 
     deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", [f"grid.shape={list(shape)}", "seed.kind=sine",
                                                                "seed.amplitude=3e-11", "integrator.method=dopri5",
-                                                               f"grid.bc={bc}"])
+                                                               f"grid.bc={bc}", *overrides])
     parts = assemble(deck, schema.spec, comm or SerialComm(), xp)
     cosmology, T = parts.system.cosmology, deck.time.T_start_MeV
     return parts.stepper, cosmology.time(T), 1e-7 / cosmology.hubble(T)
@@ -103,7 +103,8 @@ def test_without_a_fused_cell_the_device_evaluates_f_then_combines(cupy, monkeyp
     assert "RawKernel:explicit_stage" not in cupy.counters.by_name
 
 
-def test_two_ranks_exchange_the_stage_arguments(cupy):
+@pytest.mark.parametrize("process_grid", [None, [1, 2]])
+def test_two_ranks_exchange_the_stage_arguments(cupy, process_grid):
     """Two ranks (threads, lattice.local_comm) on a 2D lattice: each stage argument's halo
     crosses between the ranks before its Laplacian; every rank's block equals the one-rank
     NumPy result bitwise."""
@@ -115,9 +116,12 @@ def test_two_ranks_exchange_the_stage_arguments(cupy):
     expected = _attempts(host, t, h, y, True)
 
     def body(comm):
-        stepper, _, _ = _assembled(cupy, shape, "neumann", comm)
-        block = (slice(None),) + stepper.system.lattice.global_slice
-        assert stepper.system.lattice.partition.nranks == 2
+        grid = [f"grid.process_grid={process_grid}"] if process_grid else []
+        stepper, _, _ = _assembled(cupy, shape, "neumann", comm, *grid)
+        lattice = stepper.system.lattice
+        block = (slice(None),) + lattice.global_slice
+        assert lattice.partition.nranks == 2
+        assert (lattice.overlap is not None) == (process_grid == [1, 2])   # the last axis split: overlapped
         return block, _attempts(stepper, t, h, y[block], True)
 
     for block, done in run_ranks(2, body):

@@ -69,3 +69,66 @@ def test_mpi_cartesian_order_matches_partition_2x2():
     proc = _launch(4, "cart")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "OK 4", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("shape, grid, bc", [
+    ((12,), (2,), "periodic"), ((12,), (3,), "neumann"), ((6, 8), (1, 2), "offdiag_zero"),
+    ((6, 8), (2, 2), "neumann"), ((4, 5, 6), (1, 2, 2), "periodic"), ((4, 5, 6), (2, 1, 2), "offdiag_zero"),
+    ((6, 4), (1, 4), "neumann")])
+@pytest.mark.parametrize("library", ["numpy", "stand-in"])
+def test_the_laplacian_overlapping_the_last_axis_exchange_is_the_one_rank_laplacian(shape, grid, bc, library,
+                                                                                   request):
+    """lattice.grid.Lattice.laplacian on ranks splitting the last axis (threads as ranks): the
+    core is computed while that axis's exchange is pending, the shell after it and the boundary
+    conditions; every cell is written once (out starts as NaN) and equals the one-rank
+    Laplacian bitwise (a block of one cell along the last axis has an empty core)."""
+    from lattice.grid import Lattice
+    from lattice.local_comm import run_ranks
+    from lattice.parallel import SerialComm
+
+    xp = np if library == "numpy" else request.getfixturevalue("cupy")
+    u = np.random.default_rng(7).standard_normal((8,) + shape)
+    box = tuple(0.3 * (k + 1) * n for k, n in enumerate(shape))
+
+    def lattice(comm, process_grid):
+        return Lattice(shape, box, (bc,) * len(shape), 8, comm, process_grid=process_grid, odd_fields=(2, 3), xp=xp)
+
+    whole = lattice(SerialComm(), None)
+    assert whole.overlap is None
+    expected = whole.to_host(whole.laplacian(whole.to_device(u)))
+
+    def body(comm):
+        lat = lattice(comm, grid)
+        assert lat.overlap is not None
+        block = (slice(None),) + lat.global_slice
+        out = lat.to_device(np.full((8,) + tuple(lat.local_shape), np.nan))
+        return block, lat.to_host(lat.laplacian(lat.to_device(np.ascontiguousarray(u[block])), out=out))
+
+    for block, got in run_ranks(int(np.prod(grid)), body):
+        assert np.array_equal(got, expected[block])
+
+
+@pytest.mark.parametrize("shape, grid, bc", [((6, 8), (2, 2), "neumann"), ((4, 5, 6), (2, 2, 2), "offdiag_zero"),
+                                            ((4, 5, 6), (1, 1, 3), "periodic"), ((4, 5, 9), (1, 1, 3), "periodic"), ((9,), (3,), "neumann")])
+def test_the_core_and_shell_boxes_cover_each_cell_once(shape, grid, bc):
+    """lattice.grid.overlap_boxes: on every rank the core and the shell boxes partition the
+    block, and the core leaves out exactly the cells next to a late side (a face shared along
+    the last axis, or a global face of a non-periodic kind)."""
+    from lattice.grid import overlap_boxes
+
+    part = Partition(shape, grid, halo=1, periodic=tuple(k != "neumann" for k in (bc,) * len(shape)))
+    for rank in range(part.nranks):
+        core, shell = overlap_boxes(part, rank, (bc,) * len(shape))
+        count = np.zeros(part.local_shape(rank), dtype=int)
+        for box in ((core,) if core else ()) + shell:
+            count[tuple(slice(a, b) for a, b in box)] += 1
+        assert (count == 1).all()
+        coords, last = part.coords(rank), len(shape) - 1
+        if core is None:                      # a block of at most two cells along the last axis
+            assert part.local_shape(rank)[last] <= 2
+            continue
+        for axis in range(len(shape)):
+            for d, edge in ((-1, 0), (1, part.local_shape(rank)[axis] - 1)):
+                on_face = coords[axis] == (0 if d < 0 else grid[axis] - 1)
+                late = (bc != "periodic" and on_face) or (axis == last and part.neighbour(rank, axis, d) != rank)
+                assert (core[axis][0] <= edge < core[axis][1]) != late, (rank, axis, d)
