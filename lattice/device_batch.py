@@ -16,7 +16,9 @@ tests run it without a GPU), results are bitwise those of the host batch.
 
 Python runs only between chunks of samples: each chunk is one kernel launch over all sites,
 then the small per-site arrays that the progress report needs come back to the host (one sync
-per chunk); the states come back once at the end.
+per chunk); the states come back once at the end. Sites differ in cost by orders of magnitude,
+and a warp runs as long as its costliest thread, so each chunk after the first hands the sites
+to threads in decreasing order of what they cost in the chunk before (`cost_order`).
 
 Device: numba.cuda's current device (device 0 of those CUDA_VISIBLE_DEVICES leaves visible).
 """
@@ -84,10 +86,18 @@ def make_device_kernel(rhs, jac, dfdt, err, n):
     return kernel
 
 
+def cost_order(cost):
+    """The sites in decreasing order of `cost` (the attempts they made in the last chunk), ties in
+    site order: the next chunk gives each warp 32 sites of similar cost, so that fewer of its
+    threads idle while the costliest runs on (the order changes no site's arithmetic)."""
+    return np.argsort(-np.asarray(cost), kind="stable").astype(np.int64)
+
+
 def run_on_device(batch, chunk: int, report=None):
     """Advance every site of a lattice.batched_sites.SiteBatch through its samples on the GPU,
     `chunk` sample indices per launch, calling report(batch.progress()) after each; the batch's
-    arrays hold the results afterwards. Raises RuntimeError where no device answers."""
+    arrays hold the results afterwards (and `batch.orders`, the thread order of each chunk).
+    Raises RuntimeError where no device answers."""
     if cuda_or_none() is None:
         raise RuntimeError("no CUDA device answers (numba.cuda.is_available() is False)")
     k = batch.kernels
@@ -95,18 +105,22 @@ def run_on_device(batch, chunk: int, report=None):
     N = len(batch)
     total = batch.t_samples.shape[1]
     on_device = {name: cuda.to_device(np.ascontiguousarray(getattr(batch, name))) for name in BATCH_ARRAYS}
-    order = cuda.to_device(np.arange(N, dtype=np.int64))
+    order = np.arange(N, dtype=np.int64)
     args = [on_device[name] for name in BATCH_ARRAYS]
     blocks = max(1, -(-N // THREADS_PER_BLOCK))
     stop = int(batch.next_sample.min(initial=total))
+    batch.orders = []
     while stop < total:
         stop = min(total, stop + chunk)
+        before = batch.attempts
         wall0 = time.perf_counter()
-        kernel[blocks, THREADS_PER_BLOCK](order, *args, stop)
+        kernel[blocks, THREADS_PER_BLOCK](cuda.to_device(order), *args, stop)
         cuda.synchronize()
         batch.wall_s += time.perf_counter() - wall0
+        batch.orders.append(order)
         for name in PROGRESS_ARRAYS:
             on_device[name].copy_to_host(getattr(batch, name))
+        order = cost_order(batch.attempts - before)
         if report is not None:
             report(batch.progress())
     for name in BATCH_ARRAYS:
