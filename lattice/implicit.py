@@ -100,7 +100,10 @@ class ImplicitLattice(Equations):
         return self.diffusion.tendency(lap, T, out=work.get("M⁻¹ v", shape))
 
     def f(self, t, y):
-        """dy/dt = f_local + K ∇²y [state/MeV^-1]."""
+        """dy/dt = f_local + K ∇²y [state/MeV^-1]; on a device for a model with a FusedCell, one
+        kernel (lattice.stages.FusedStages.f: the same bits as the array calls)."""
+        if self.fused_cell is not None:
+            return FusedStages(self, self.fused_cell).f(t, y)
         out = self.local.f(t, y)
         out += self.diffusion_tendency(y, self.local.temperature(t))
         return out

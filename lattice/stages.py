@@ -17,7 +17,7 @@ implementations with the same arithmetic:
 
 `output` says what the caller does with the combination: "argument" (only evaluate it next: it
 may stay an opaque handle), "both" (evaluate it next and keep it: an array), "array" (keep it
-only) or "norm" (it is an error estimate: only its norm is wanted, measured against `start` and
+only), "none" (no combination: f alone) or "norm" (it is an error estimate: only its norm is wanted, measured against `start` and
 the stage's argument (an array) by `norm`; returned in place of the combination is this rank's
 norm: a 0-d array where the state is, as the norm's `local` gives it (no sync), or a host float
 for a norm without `local`).
@@ -84,6 +84,8 @@ class FusedStages:
             loaded = self._loaded is not None and argument is self._loaded[0]
             padded = self._loaded[1] if loaded else lattice.load(argument)      # ghosts filled below
             value = xp.empty(shape)
+        if output == "none":
+            self._loaded = None
         target = self._other(padded) if output in ("argument", "both") else None
         plain = xp.empty(shape) if output in ("both", "array") else None
         cell_error = xp.empty(shape[1:]) if constants is not None else None
@@ -102,9 +104,16 @@ class FusedStages:
         if cell_error is not None:
             self._loaded = None
             return value, xp.max(cell_error)     # exact in any order; NaN anywhere gives NaN
+        if output == "none":
+            return value, None
         combination = plain if plain is not None else _InPaddedBuffer()
         self._loaded = (combination, target) if target is not None else None
         return value, combination
+
+    def f(self, t, y):
+        """f(t, y) [state/MeV^-1] alone, in one launch (two or more where the exchange overlaps):
+        bitwise the system's f (lattice.implicit.ImplicitLattice.f on a device)."""
+        return self.evaluate(t, y, [], [], output="none")[0]
 
     def _other(self, padded):
         """The padded buffer that does not hold `padded` (the lattice's own, or the spare)."""
