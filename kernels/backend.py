@@ -50,6 +50,8 @@ class Backend:
             stage operator.
         explicit_stage: a model's per-cell f, the Laplacian and the next stage combination in
             one pass (lattice.stages.FusedStages); None on the host, where f and `combine` run.
+        wrap_axis: the ghosts of both faces of an axis that wraps onto the same rank, copied from
+            the opposite interior strips (lattice.halo), in one pass.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Backend:
     apply_stage_preconditioner: Callable
     stage_diffusion: Callable
     explicit_stage: Callable | None
+    wrap_axis: Callable
 
     @classmethod
     def from_module(cls, ops: ModuleType) -> "Backend":

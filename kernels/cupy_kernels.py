@@ -56,6 +56,22 @@ void laplacian(const double* u, double* out, long long n_fields,
 }
 ''', "laplacian", options=("--fmad=false",))
 
+_WRAP_AXIS = cupy.RawKernel(r'''
+extern "C" __global__
+void wrap_axis(double* u, long long outer, long long p, long long inner, long long halo)
+{
+    // u viewed as (outer, p, inner): p padded cells along the axis; one thread per ghost cell
+    long long idx = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    long long layer = outer * halo * inner;
+    if (idx >= 2 * layer) return;
+    long long side = idx / layer, r = idx % layer;
+    long long o = r / (halo * inner), g = (r / inner) % halo, x = r % inner;
+    long long ghost = side ? p - halo + g : g;
+    long long source = side ? halo + g : p - 2 * halo + g;
+    u[(o * p + ghost) * inner + x] = u[(o * p + source) * inner + x];
+}
+''', "wrap_axis", options=("--fmad=false",))
+
 _BLOCK_PRODUCT = cupy.RawKernel(r'''
 extern "C" __global__
 void block_product(const double* M, const double* v, double* out, long long n, long long sites)
@@ -495,6 +511,18 @@ def laplacian(u, halo, spacing, out=None, box=None):
     if target is not out:
         out[...] = target
     return out
+
+
+def wrap_axis(u, axis, halo):
+    """kernels.numpy_ops.wrap_axis on a C-contiguous float64 CuPy u, one launch."""
+    if not u.flags.c_contiguous or u.dtype != cupy.float64:
+        raise ValueError("wrap_axis: u must be a C-contiguous float64 array")
+    p = u.shape[axis + 1]
+    outer = int(np.prod(u.shape[:axis + 1]))
+    inner = int(np.prod(u.shape[axis + 2:]))
+    _WRAP_AXIS(_blocks(2 * outer * halo * inner), (_THREADS,),
+               (u, cupy.int64(outer), cupy.int64(p), cupy.int64(inner), cupy.int64(halo)))
+    return u
 
 
 def apply_field_major(matrices, vectors, out=None):

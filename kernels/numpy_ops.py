@@ -115,6 +115,24 @@ def binned_dots(V, w, with_norm, width, n_bins):
                                    np.empty((k + bool(with_norm), 2 + n_bins)))
 
 
+def wrap_axis(u, axis, halo):
+    """Fill both ghost layers of spatial `axis` of the padded u (n_fields, *padded) from the
+    opposite interior strips (a periodic axis that one rank holds whole), the full padded extent
+    of the other axes included: low ghosts [0, halo) from [n, n + halo), high ghosts
+    [n + halo, n + 2 halo) from [halo, 2 halo), n the interior cells along the axis. Copies:
+    every backend gives the same bits."""
+    p = u.shape[axis + 1]
+
+    def at(start):
+        index = [slice(None)] * u.ndim
+        index[axis + 1] = slice(start, start + halo)
+        return tuple(index)
+
+    u[at(0)] = u[at(p - 2 * halo)]
+    u[at(p - halo)] = u[at(halo)]
+    return u
+
+
 def combine(rows, weights, base=None):
     """base + Σ_j weights_j rows_j, term by term in order of j (zero weights skipped; without
     base the first term starts the sum, and a weight 1 copies), as a new array; zeros if nothing

@@ -22,6 +22,8 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
+from kernels import numpy_ops
+from kernels.backend import backend_for
 from lattice.parallel import SerialComm
 from lattice.partition import Partition, assert_halo_covers_stencil
 
@@ -89,18 +91,20 @@ class HaloExchanger:
         self.shape = (n_fields,) + partition.padded_shape(self.rank)
         self.device = xp is not np
         self.staged = self.device and not cuda_aware
-        self._local: List[List[tuple]] = []   # per axis: (dst_idx, src_idx) same-rank copies
+        self._wraps: List[bool] = []          # per axis: wraps onto this rank (both faces copied locally)
         self._faces: List[List[_Face]] = []   # per axis: faces shared with other ranks
         self._stacks: List[tuple] = []        # per axis: the faces' (pack, unpack, send, recv) buffers
         for axis in range(partition.ndim):
             local, faces = self._plan_axis(axis, tag_base)
-            self._local.append(local)
+            self._wraps.append(bool(local))
             self._faces.append(faces)
         flat = [f for faces in self._faces for f in faces]
         self.messages_per_exchange = len(flat)
         self.bytes_per_exchange = sum(f.pack.nbytes for f in flat)
         self.bytes_sent = self.n_exchanges = 0
         self._pending = None
+        self._wrap = backend_for(xp).wrap_axis if self.dtype == np.float64 else numpy_ops.wrap_axis
+        """Both faces of an axis this rank holds whole: one pass (kernels: the backend's wrap_axis)."""
 
     def _plan_axis(self, axis: int, tag_base: int):
         """(same-rank copies, faces) of one axis. The faces' strips (same shape on both sides)
@@ -143,8 +147,8 @@ class HaloExchanger:
         if faces and self.device and not self.staged:
             self.xp.cuda.get_current_stream().synchronize()  # packs done before the sends read
         reqs += [self.comm.isend(f.send_msg, f.nb, f.send_tag) for f in faces]
-        for dst, src in self._local[axis]:
-            array[dst] = array[src]
+        if self._wraps[axis]:
+            self._wrap(array, axis, self.partition.halo)
         return reqs
 
     def _complete(self, axis: int, array, reqs: list) -> None:

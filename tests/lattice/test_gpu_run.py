@@ -233,7 +233,9 @@ def test_an_implicit_attempt_evaluates_f_in_one_kernel_each(cupy):
     one launch of the fused cell kernel (lattice.stages.FusedStages.f), not the ~25 array calls
     of the local terms and the diffusion tendency: counted by the stand-in on 32² at dt·H = 1e-6
     (12 GMRES iterations), 693 launches touching 56.2 MB, against 939 and 63.3 MB with array
-    calls. The bits are those of the array calls (test_backend.py, the implicit-step tests)."""
+    calls; 633 with the ghost fills' one launch per axis (the stand-in then counts 60.1 MB: it
+    charges a kernel for the whole arrays it is given). The bits are those of the array calls
+    (test_backend.py, the implicit-step tests)."""
     from lattice.assembly import assemble
     from lattice.parallel import SerialComm
     from scripts.models import load_deck
@@ -250,7 +252,7 @@ def test_an_implicit_attempt_evaluates_f_in_one_kernel_each(cupy):
     parts.stepper.attempt(t, parts.y, h)
     counters = cupy.counters
     assert counters.by_name["RawKernel:explicit_stage"] == 6
-    assert counters.launches <= 700 and counters.bytes <= 57e6
+    assert counters.launches <= 640 and counters.bytes <= 61e6
 
 
 def test_device_syncs_of_the_switch(cupy):
