@@ -625,7 +625,7 @@ def _placeholder():
 
 
 def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weights, base=None,
-                   padded_out=None, plain_out=None, error=None, measure=None, box=None):
+                   padded_out=None, plain_out=None, error=None, measure=None, box=None, argument=None):
     """One fused explicit stage (kernels.explicit_stage), one thread per cell, one launch:
 
     with u (a padded argument (n, *padded), C-contiguous, ghosts filled), k = cell(c, y, lap, q)
@@ -647,7 +647,9 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
         error: None, or (the model's cell error function, the number of its constants): the
             kernel is built with it (pass it at every stage of an attempt: one kernel).
         measure: None, or (constants (host floats), start (n, *grid), cell_error (grid,)), the
-            latter two C-contiguous on the device; needs u and `error`.
+            latter two C-contiguous on the device; needs `error`, and u or `argument`.
+        argument: without u, the cells' argument (n, *grid) for `measure` (the error of a
+            given estimate, e.g. rows [estimate] with weight 1: the combination is it exactly).
         box: None, or ((lo, hi) per axis): only those cells (kernels.numpy_ops.laplacian).
     """
     n, grid = k.shape[0], k.shape[1:]
@@ -656,8 +658,9 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
     values = cupy.ascontiguousarray(values, dtype=cupy.float64)
     error_function, n_constants = error if error is not None else (None, 0)
     kernel = _explicit_stage_kernel(cell, n, len(coefficients), values.shape[0], error_function, n_constants)
-    if measure is not None and (u is None or error is None):
-        raise ValueError("measuring the combination needs the stage's argument u and a cell error function")
+    if measure is not None and ((u is None and argument is None) or error is None):
+        raise ValueError("measuring the combination needs the stage's argument (u or argument) and a cell error "
+                         "function")
     constants, start, cell_error = measure if measure is not None else ((0.0,) * n_constants, None, None)
     if len(constants) != n_constants:
         raise ValueError(f"{len(constants)} error constants for a cell error function of {n_constants}")
@@ -685,6 +688,7 @@ def explicit_stage(cell, coefficients, values, u, halo, spacing, k, rows, weight
             cupy.int32(wk != 0.0), dummy if padded_out is None else padded_out, cupy.int32(padded_out is not None),
             dummy if plain_out is None else plain_out, cupy.int32(plain_out is not None),
             *(cupy.float64(x) for x in constants), dummy if start is None else cupy.ascontiguousarray(start),
-            dummy if cell_error is None else cell_error, cupy.int32(measure is not None), cupy.int64(sites),
+            dummy if cell_error is None else cell_error, cupy.int32(measure is not None),
+            dummy if argument is None else cupy.ascontiguousarray(argument), cupy.int64(sites),
             *(cupy.int64(x) for x in lo), *(cupy.int64(x) for x in m)))
     return k

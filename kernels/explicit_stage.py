@@ -57,6 +57,7 @@ void explicit_stage(const double* u,                                 // padded a
                     double* next_plain, int to_plain,                // and/or into a plain (F, sites) array
                     __ERROR_PARAMS__
                     const double* start, double* cell_error, int measure,   // the combination's norm per cell
+                    const double* argument,                          // the cell's argument (F, sites) without evaluate
                     long long sites,
                     long long b0, long long b1, long long b2,        // the box of cells of this launch: its start
                     long long m0, long long m1, long long m2)        // and its cells per axis
@@ -86,6 +87,8 @@ void explicit_stage(const double* u,                                 // padded a
         for (int f = 0; f < __F__; ++f) k[f * sites + s] = ks[f];
     } else {
         for (int f = 0; f < __F__; ++f) ks[f] = k[f * sites + s];
+        if (measure)
+            for (int f = 0; f < __F__; ++f) y[f] = argument[f * sites + s];
     }
     if (!(to_padded || to_plain || measure)) return;
     double combined[__F__];

@@ -147,7 +147,7 @@ class ImplicitLattice(Equations):
         totals = self.cell_sums.local(self._conserved_rows(y, y_new)) if self.conserved else None
         if totals is not None:
             parts.append(totals.reshape(-1))
-        norm = local(err, y, y_new) if local is not None else None
+        norm = self._local_norm(error_norm, err, y, y_new) if local is not None else None
         if norm is not None:
             parts.append(xp.reshape(norm, (1,)))
         host = self.backend.to_host(xp.concatenate(parts)) if parts else np.empty(0)
@@ -161,6 +161,14 @@ class ImplicitLattice(Equations):
         if norm is None:
             return y_new, error_norm(err, y, y_new)
         return y_new, float(host[0])
+
+    def _local_norm(self, norm, err, y, y_new):
+        """The norm's `local` of the error estimate err (a 0-d array where the state is): on a
+        device for a model whose FusedCell computes it, one kernel and one reduction
+        (lattice.stages.FusedStages.measure), the same bits."""
+        if self.fused_cell is not None:
+            return FusedStages(self, self.fused_cell).measure(norm, err, y, y_new)
+        return norm.local(err, y, y_new)
 
     def _conserved_rows(self, y, y_new):
         """The conserved fields of y, then those of y_new, as rows (2m, cells)."""

@@ -115,6 +115,23 @@ class FusedStages:
         bitwise the system's f (lattice.implicit.ImplicitLattice.f on a device)."""
         return self.evaluate(t, y, [], [], output="none")[0]
 
+    def measure(self, norm, error, start, y_new):
+        """This rank's `norm` of a given error estimate of the step from start to y_new (the
+        implicit step's, lattice.implicit.ImplicitLattice.conserve_and_measure): one launch of the
+        cell's error function and one reduction where it computes that norm (the estimate enters
+        as the one row of weight 1: the combination is it exactly), else the norm's `local`;
+        bitwise the latter either way. A 0-d array where the state is (no sync)."""
+        constants = self.cell.error_constants(norm) if self.cell.error is not None else None
+        if constants is None:
+            return measured(norm, error, start, y_new)
+        xp, lattice = self.backend.xp, self.lattice
+        cell_error = xp.empty(tuple(lattice.local_shape))
+        self.backend.explicit_stage(self.cell.function, [0.0] * self.cell.n_coefficients, self.cell.values(), None,
+                                    lattice.partition.halo, lattice.spacing, error, [error], [1.0, 0.0], None, None,
+                                    None, (self.cell.error, self.cell.n_error_constants),
+                                    (constants, start, cell_error), None, y_new)
+        return xp.max(cell_error)
+
     def _other(self, padded):
         """The padded buffer that does not hold `padded` (the lattice's own, or the spare)."""
         if padded is not self.lattice.padded:

@@ -167,7 +167,8 @@ def test_an_attempt_is_one_launch_per_stage_and_one_sync(cupy, shape, stiffness,
 def test_the_last_stage_measures_the_estimate_as_the_numpy_norm(cupy):
     """FusedStages.evaluate with output "norm" on a given estimate (the stage row e with weight 1,
     k with weight 0: the combination is e exactly) with NaN, ±inf or -0.0 in e, y or y_new: this
-    rank's norm, one kernel and one reduction, is bitwise QKEErrorNorm.local on NumPy."""
+    rank's norm, one kernel and one reduction, is bitwise QKEErrorNorm.local on NumPy; so is
+    FusedStages.measure, the implicit step's (no stage evaluated: y_new given)."""
     from physics.qke import QKEErrorNorm
 
     shape = (12, 10)
@@ -190,6 +191,11 @@ def test_the_last_stage_measures_the_estimate_as_the_numpy_norm(cupy):
         with np.errstate(all="ignore"):
             expected = host_norm.local(e, y, y_new)
         assert _same_number(float(measured), expected), (special, float(measured), expected)
+        cupy.counters.reset()                   # the implicit step's measure of a given estimate
+        given = stages.measure(norm, cupy.asarray(e), cupy.asarray(y), cupy.asarray(y_new))
+        assert cupy.counters.by_name["RawKernel:explicit_stage"] == 1 and cupy.counters.by_name["cupy.max"] == 1
+        assert cupy.counters.launches <= 4 and cupy.counters.syncs == 0 and given.shape == ()
+        assert _same_number(float(given), expected), (special, float(given), expected)
 
 
 def test_a_norm_the_cell_cannot_compute_is_measured_by_its_local(cupy):

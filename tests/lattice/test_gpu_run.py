@@ -228,14 +228,16 @@ def test_device_syncs_of_one_step(cupy, method, shape, step, second_passes):
     assert cupy.counters.syncs == syncs
 
 
-def test_an_implicit_attempt_evaluates_f_in_one_kernel_each(cupy):
+def test_an_implicit_attempt_evaluates_f_and_the_norm_in_one_kernel_each(cupy):
     """The implicit step's evaluations of f (Rodas4's f(y) and its five stage arguments) are each
     one launch of the fused cell kernel (lattice.stages.FusedStages.f), not the ~25 array calls
     of the local terms and the diffusion tendency: counted by the stand-in on 32² at dt·H = 1e-6
     (12 GMRES iterations), 693 launches touching 56.2 MB, against 939 and 63.3 MB with array
     calls; 633 with the ghost fills' one launch per axis (the stand-in then counts 60.1 MB: it
-    charges a kernel for the whole arrays it is given). The bits are those of the array calls
-    (test_backend.py, the implicit-step tests)."""
+    charges a kernel for the whole arrays it is given); 530 (59.3 MB) with the error norm
+    measured by the cell's error function in one more launch of the kernel (FusedStages.measure)
+    instead of ~100 array calls. The bits are those of the array calls (test_backend.py, the
+    implicit-step tests)."""
     from lattice.assembly import assemble
     from lattice.parallel import SerialComm
     from scripts.models import load_deck
@@ -251,8 +253,8 @@ def test_an_implicit_attempt_evaluates_f_in_one_kernel_each(cupy):
     cupy.counters.reset()
     parts.stepper.attempt(t, parts.y, h)
     counters = cupy.counters
-    assert counters.by_name["RawKernel:explicit_stage"] == 6
-    assert counters.launches <= 640 and counters.bytes <= 61e6
+    assert counters.by_name["RawKernel:explicit_stage"] == 6 + 1
+    assert counters.launches <= 540 and counters.bytes <= 60e6
 
 
 def test_device_syncs_of_the_switch(cupy):
