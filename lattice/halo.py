@@ -95,8 +95,8 @@ class HaloExchanger:
         self._faces: List[List[_Face]] = []   # per axis: faces shared with other ranks
         self._stacks: List[tuple] = []        # per axis: the faces' (pack, unpack, send, recv) buffers
         for axis in range(partition.ndim):
-            local, faces = self._plan_axis(axis, tag_base)
-            self._wraps.append(bool(local))
+            wraps, faces = self._plan_axis(axis, tag_base)
+            self._wraps.append(wraps)
             self._faces.append(faces)
         flat = [f for faces in self._faces for f in faces]
         self.messages_per_exchange = len(flat)
@@ -107,18 +107,20 @@ class HaloExchanger:
         """Both faces of an axis this rank holds whole: one pass (kernels: the backend's wrap_axis)."""
 
     def _plan_axis(self, axis: int, tag_base: int):
-        """(same-rank copies, faces) of one axis. The faces' strips (same shape on both sides)
-        are slices of one contiguous buffer per direction, so that staged strips cross between
-        device and host in one copy per axis."""
+        """(wraps, faces) of one axis: whether it wraps onto this rank (one rank along a periodic
+        axis: both faces are filled from the opposite strips, `wrap_axis`), and the faces shared
+        with other ranks. The faces' strips (same shape on both sides) are slices of one
+        contiguous buffer per direction, so that staged strips cross between device and host in
+        one copy per axis."""
         p, r, lead = self.partition, self.rank, (slice(None),)
-        local, remote = [], []
+        wraps, remote = False, []
         for d in (-1, 1):
             nb = p.neighbour(r, axis, d)
             if nb is None:
                 continue  # physical boundary: ghosts left to the boundary conditions
             recv_idx = lead + p.recv_slice(r, axis, d)
             if nb == r:  # one rank along a periodic axis: the strip sent towards -d lands here
-                local.append((recv_idx, lead + p.send_slice(r, axis, -d)))
+                wraps = True
                 continue
             remote.append((d, nb, recv_idx))
         strip = list(self.shape)
@@ -134,7 +136,7 @@ class HaloExchanger:
         faces = [_Face(nb, lead + p.send_slice(r, axis, d), recv_idx, _tag(tag_base, axis, d),
                        _tag(tag_base, axis, -d), packs[i], unpacks[i], sends[i], recvs[i])
                  for i, (d, nb, recv_idx) in enumerate(remote)]
-        return local, faces
+        return wraps, faces
 
     def _post(self, axis: int, array) -> list:
         faces = self._faces[axis]
