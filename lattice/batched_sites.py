@@ -78,13 +78,14 @@ def make_site_samples(advance_with, n):
 
     Returns site_samples(s, t_samples, n_samples, stop, y, h, params, params_explicit, constant,
     controls, auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop,
-    states, steps, branches, explicit, h_rhos, mats, rows, piv): site s (status OK) is advanced
+    first, states, steps, branches, explicit, h_rhos, mats, rows, piv): site s (status OK) is advanced
     from its sample next_sample[s] - 1 through its samples up to min(stop, n_samples[s]) - 1,
     with its own controls[s], auto[s], switching state[s], counters counts[s] and guard memory[s]
     (lattice.explicit_rk), in the work arrays mats, rows, piv; at each sample i reached,
-    states[s, i] = y[s], steps[s, i] = its accepted steps, branches[s, i] = its branch,
-    explicit[s, i] = its DOPRI5 steps and h_rhos[s, i] = h_rho[s] (the last h·ρ the loop
-    returned). A failed interval sets status[s] (STEP_TOO_SMALL, TOO_MANY_ATTEMPTS), t_stop[s]
+    states[s, i - first] = y[s], steps[s, i - first] = its accepted steps, branches[s, i - first]
+    = its branch, explicit[s, i - first] = its DOPRI5 steps and h_rhos[s, i - first] = h_rho[s]
+    (the last h·ρ the loop returned): the per-sample arrays hold the samples from `first` on
+    (the host batch passes them whole, first 0; the GPU batch a window per chunk). A failed interval sets status[s] (STEP_TOO_SMALL, TOO_MANY_ATTEMPTS), t_stop[s]
     and h_stop[s] as the loop returned them; more than max_steps[s] attempts in all after an
     interval sets MAX_STEPS_EXCEEDED; the site then stops, that sample not stored (as the driver
     raises before sampling it).
@@ -92,8 +93,8 @@ def make_site_samples(advance_with, n):
 
     @register_jitable
     def site_samples(s, t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls, auto,
-                     max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states, steps,
-                     branches, explicit, h_rhos, mats, rows, piv):
+                     max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, first, states,
+                     steps, branches, explicit, h_rhos, mats, rows, piv):
         if status[s] != OK:
             return
         ys = y[s]
@@ -117,12 +118,13 @@ def make_site_samples(advance_with, n):
                     status[s] = MAX_STEPS_EXCEEDED
                     t_stop[s] = t_out
                     break
+            j = i - first
             for k in range(n):
-                states[s, i, k] = ys[k]
-            steps[s, i] = c[0] + c[2]
-            branches[s, i] = state[s, 0]
-            explicit[s, i] = c[2]
-            h_rhos[s, i] = h_rho[s]
+                states[s, j, k] = ys[k]
+            steps[s, j] = c[0] + c[2]
+            branches[s, j] = state[s, 0]
+            explicit[s, j] = c[2]
+            h_rhos[s, j] = h_rho[s]
             i += 1
         next_sample[s] = i
 
@@ -151,8 +153,8 @@ def make_batch_loop(site_samples, n):
         for q in prange(order.shape[0]):
             mats, rows, piv = host_scratch(n)
             site_samples(order[q], t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls,
-                         auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states,
-                         steps, branches, explicit, h_rhos, mats, rows, piv)
+                         auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, 0,
+                         states, steps, branches, explicit, h_rhos, mats, rows, piv)
         numba.set_parallel_chunksize(old_chunk)
 
     return loop

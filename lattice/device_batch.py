@@ -34,10 +34,14 @@ from numba import cuda, float64, int64     # numba.cuda imports without a GPU; k
 THREADS_PER_BLOCK = 64
 """CUDA threads per block: each thread holds about 2.3 kB of local work arrays (n = 8)."""
 
-BATCH_ARRAYS = ("t_samples", "n_samples", "y", "h", "params", "params_explicit", "constant", "controls", "auto",
-                "max_steps", "next_sample", "state", "counts", "memory", "h_rho", "status", "t_stop", "h_stop",
-                "states", "steps", "branches", "explicit", "h_rhos")
-"""The SiteBatch arrays the kernel takes, in its argument order (after `order`, before `stop`)."""
+RESIDENT_ARRAYS = ("t_samples", "n_samples", "y", "h", "params", "params_explicit", "constant", "controls", "auto",
+                   "max_steps", "next_sample", "state", "counts", "memory", "h_rho", "status", "t_stop", "h_stop")
+"""The SiteBatch arrays that stay on the device for the whole batch, in the kernel's argument
+order (after `order`; then `first`, the SAMPLE_ARRAYS windows and `stop`)."""
+SAMPLE_ARRAYS = ("states", "steps", "branches", "explicit", "h_rhos")
+"""The per-sample results (N, samples, ...): on the device only a window of one chunk's samples,
+copied into the host arrays after each chunk, so that the device holds N × chunk of them, not
+N × all samples (a map's 1e5 sites × 2001 samples would be 19 GB)."""
 PROGRESS_ARRAYS = ("next_sample", "status", "counts")
 """What comes back to the host after each chunk (SiteBatch.progress)."""
 
@@ -64,7 +68,8 @@ def gpu_name() -> str:
 @functools.cache
 def make_device_kernel(rhs, jac, dfdt, err, n):
     """The CUDA kernel of a batch for these per-site kernels (n fields):
-    kernel[blocks, threads](order, *BATCH_ARRAYS, stop), one thread per entry of order."""
+    kernel[blocks, threads](order, *RESIDENT_ARRAYS, first, *SAMPLE_ARRAYS windows, stop), one
+    thread per entry of order (the windows hold the samples from `first` on)."""
     from lattice.batched_sites import make_site_samples
     from lattice.compiled_rodas import SCRATCH_ROWS, make_site_loop
 
@@ -72,16 +77,16 @@ def make_device_kernel(rhs, jac, dfdt, err, n):
 
     @cuda.jit
     def kernel(order, t_samples, n_samples, y, h, params, params_explicit, constant, controls, auto, max_steps,
-               next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states, steps, branches, explicit,
-               h_rhos, stop):
+               next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, first, states, steps, branches,
+               explicit, h_rhos, stop):
         q = cuda.grid(1)
         if q < order.shape[0]:
             mats = cuda.local.array((2, n, n), float64)
             rows = cuda.local.array((SCRATCH_ROWS, n), float64)
             piv = cuda.local.array(n, int64)
             site_samples(order[q], t_samples, n_samples, stop, y, h, params, params_explicit, constant, controls,
-                         auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states,
-                         steps, branches, explicit, h_rhos, mats, rows, piv)
+                         auto, max_steps, next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, first,
+                         states, steps, branches, explicit, h_rhos, mats, rows, piv)
 
     return kernel
 
@@ -97,32 +102,60 @@ def run_on_device(batch, chunk: int, report=None):
     """Advance every site of a lattice.batched_sites.SiteBatch through its samples on the GPU,
     `chunk` sample indices per launch, calling report(batch.progress()) after each; the batch's
     arrays hold the results afterwards (and `batch.orders`, the thread order of each chunk).
-    Raises RuntimeError where no device answers."""
+    Raises RuntimeError where no device answers or the batch does not fit its memory."""
     if cuda_or_none() is None:
         raise RuntimeError("no CUDA device answers (numba.cuda.is_available() is False)")
     k = batch.kernels
-    kernel = make_device_kernel(k.rhs, k.jac, k.dfdt, k.err, k.n_fields)
     N = len(batch)
     total = batch.t_samples.shape[1]
-    on_device = {name: cuda.to_device(np.ascontiguousarray(getattr(batch, name))) for name in BATCH_ARRAYS}
+    width = max(1, min(chunk, total))
+    check_memory(batch, width)
+    kernel = make_device_kernel(k.rhs, k.jac, k.dfdt, k.err, k.n_fields)
+    resident = [cuda.to_device(np.ascontiguousarray(getattr(batch, name))) for name in RESIDENT_ARRAYS]
+    on_device = dict(zip(RESIDENT_ARRAYS, resident))
     order = np.arange(N, dtype=np.int64)
-    args = [on_device[name] for name in BATCH_ARRAYS]
     blocks = max(1, -(-N // THREADS_PER_BLOCK))
     stop = int(batch.next_sample.min(initial=total))
     batch.orders = []
     while stop < total:
-        stop = min(total, stop + chunk)
+        first, stop = stop, min(total, stop + chunk)
+        windows = [cuda.to_device(np.ascontiguousarray(getattr(batch, name)[:, first:stop])) for name in SAMPLE_ARRAYS]
         before = batch.attempts
         wall0 = time.perf_counter()
-        kernel[blocks, THREADS_PER_BLOCK](cuda.to_device(order), *args, stop)
+        kernel[blocks, THREADS_PER_BLOCK](cuda.to_device(order), *resident, first, *windows, stop)
         cuda.synchronize()
         batch.wall_s += time.perf_counter() - wall0
         batch.orders.append(order)
+        for name, window in zip(SAMPLE_ARRAYS, windows):
+            getattr(batch, name)[:, first:stop] = window.copy_to_host()
         for name in PROGRESS_ARRAYS:
             on_device[name].copy_to_host(getattr(batch, name))
         order = cost_order(batch.attempts - before)
         if report is not None:
             report(batch.progress())
-    for name in BATCH_ARRAYS:
+    for name in RESIDENT_ARRAYS:
         on_device[name].copy_to_host(getattr(batch, name))
     return batch
+
+
+def device_bytes_needed(batch, width: int) -> int:
+    """Device memory a batch holds at once [bytes]: the resident arrays, one window of `width`
+    samples of the per-sample results (each copied in and out per chunk), and the order."""
+    N = len(batch)
+    resident = sum(getattr(batch, name).nbytes for name in RESIDENT_ARRAYS)
+    per_sample = sum(getattr(batch, name).nbytes // max(1, getattr(batch, name).shape[1]) for name in SAMPLE_ARRAYS)
+    return resident + width * per_sample + 8 * N
+
+
+def check_memory(batch, width: int):
+    """RuntimeError with both figures where the batch needs more than the device has free
+    (numba.cuda's memory info; not checked where the device does not report it)."""
+    need = device_bytes_needed(batch, width)
+    try:
+        free, _ = cuda.current_context().get_memory_info()
+    except Exception:  # the simulator and some drivers do not report it
+        return
+    if need > free:
+        raise RuntimeError(f"the batch of {len(batch)} sites needs about {need / 2**30:.2f} GB of device memory "
+                           f"({width} samples per chunk), {free / 2**30:.2f} GB free: run fewer sites at once "
+                           f"(qke scan --map --chunk-sites) or fewer samples per chunk")

@@ -24,10 +24,10 @@ dispatcher.get_current_device = lambda: pytypes.SimpleNamespace(compute_capabili
 i1, i2 = types.int64[::1], types.int64[:, ::1]
 f1, f2, f3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
 # order, t_samples, n_samples, y, h, params, params_explicit, constant, controls, auto, max_steps,
-# next_sample, state, counts, memory, h_rho, status, t_stop, h_stop, states, steps, branches,
-# explicit, h_rhos, stop (lattice.device_batch.BATCH_ARRAYS)
-SIGNATURE = (i1, f2, i1, f2, f1, f2, f2, i1, f2, types.boolean[::1], i1, i1, i2, i2, f2, f1, i1, f1, f1, f3, i2, i2,
-             i2, f2, types.int64)
+# next_sample, state, counts, memory, h_rho, status, t_stop, h_stop (lattice.device_batch.RESIDENT_ARRAYS),
+# first, states, steps, branches, explicit, h_rhos (SAMPLE_ARRAYS), stop
+SIGNATURE = (i1, f2, i1, f2, f1, f2, f2, i1, f2, types.boolean[::1], i1, i1, i2, i2, f2, f1, i1, f1, f1, types.int64,
+             f3, i2, i2, i2, f2, types.int64)
 
 kernel = make_device_kernel(site_rhs, site_jac, site_dfdt, site_error, 8)
 wall0 = time.perf_counter()

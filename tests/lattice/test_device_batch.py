@@ -104,3 +104,29 @@ def test_the_gpu_batch_compiles_for_sm_90():
         pytest.skip(done.stdout.strip())
     assert done.returncode == 0, done.stderr[-4000:]
     assert "PTX for sm_90" in done.stdout
+
+
+def test_a_batch_that_does_not_fit_the_device_says_how_much_it_needs(monkeypatch):
+    """Before anything is allocated: the device holds the per-site arrays and one chunk's window
+    of the per-sample results (not all samples), and a batch needing more than the device has
+    free is a RuntimeError giving both figures (the device's answer is stood in for here)."""
+    import importlib.util
+    import types
+
+    from lattice import device_batch
+    from lattice.batched_sites import batch_of, simulations
+
+    spec = importlib.util.spec_from_file_location("device_batch_case", CASE)
+    case = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(case)
+    batch = batch_of(simulations(*case.decks()))
+    per_sample = sum(getattr(batch, name)[:, :1].nbytes for name in device_batch.SAMPLE_ARRAYS)
+    assert device_batch.device_bytes_needed(batch, 5) - device_batch.device_bytes_needed(batch, 2) == 3 * per_sample
+    need = device_batch.device_bytes_needed(batch, 2)
+    context = types.SimpleNamespace(get_memory_info=lambda: (need - 1, 10 * need))
+    monkeypatch.setattr(device_batch.cuda, "current_context", lambda: context, raising=False)
+    with pytest.raises(RuntimeError, match=r"3 sites needs about .* GB of device memory \(2 samples per chunk\), "
+                                           r".* GB free"):
+        device_batch.check_memory(batch, 2)
+    context.get_memory_info = lambda: (need, 10 * need)
+    device_batch.check_memory(batch, 2)
