@@ -11,12 +11,13 @@ What it gives: the same method, decision for decision, but not the host's bits. 
 and adds into FMAs (numba.cuda has no switch for that), so every site's result differs from its
 host run by round-off per step, and a step-size decision at an error norm close to 1 may go the
 other way; the sites then agree to the integration tolerance, not bit for bit.
-In Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, Python arithmetic on the host's libm; how the
-tests run it without a GPU), results are bitwise those of the host batch.
+In Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1: Python arithmetic on the host's libm; how the
+tests run it without a GPU) they agree to round-off (tests/lattice/test_device_batch.py).
 
 Python runs only between chunks of samples: each chunk is one kernel launch over all sites,
-then the small per-site arrays that the progress report needs come back to the host (one sync
-per chunk); the states come back once at the end. Sites differ in cost by orders of magnitude,
+then that chunk's window of the per-sample results and the small per-site arrays that the
+progress report needs come back to the host (one sync per chunk); the per-site state comes back
+once at the end. Sites differ in cost by orders of magnitude,
 and a warp runs as long as its costliest thread, so each chunk after the first hands the sites
 to threads in decreasing order of what they cost in the chunk before (`cost_order`).
 
