@@ -9,7 +9,7 @@ CuPy, tests/kernels/test_gpu_kernels.py); the copy bandwidth and the kernels (`q
 kernels`); the implicit and the explicit lattice step at 1D 2^24 and at 256³ (`qke bench
 lattice`, `--method dopri5`); two ranks on
 one device (a short `qke run` under mpiexec with QKE_DEVICE=0); the batch of single sites on the
-GPU (`qke bench batch --backend cupy`, 131 072 sites, with its agreement with the CPU batch);
+GPU (`qke bench batch --backend cupy`, 65 536 sites, with its agreement with the CPU batch);
 compute-sanitizer (memcheck) on the kernel tests, where it is installed. A part that fails or
 runs out of time is recorded with its exit status and the tail of its output; the others still
 run, within a budget of BUDGET_S seconds for the whole session.
@@ -57,7 +57,7 @@ def parts(out: Path) -> list:
         ("bench_explicit", [PY, "-m", "scripts.cli", "bench", "lattice", "--backend", "cupy", "--method", "dopri5",
                             "--dt-hubble", "1e-7", "--shapes", "16777216", "256x256x256", "--steps", "3"], 90, {}),
         ("bench_batch", [PY, "-m", "scripts.cli", "bench", "batch", "--backend", "cupy", "--sites", "1024",
-                         "--replicate", "128", "--window", "1.95", "--rtol", "1e-4", "--samples", "8"], 150, {}),
+                         "--replicate", "64", "--window", "1.95", "--rtol", "1e-4", "--samples", "8"], 150, {}),
         ("two_ranks_one_device", [mpiexec, "-n", "2", *run_deck, "--out", str(out / "two_ranks")], 90,
          {"QKE_DEVICE": "0"}),
         ("sanitizer", ([sanitizer, "--tool", "memcheck", *pytest, "tests/kernels/test_gpu_kernels.py"]
