@@ -249,9 +249,8 @@ class SiteBatch:
         """h_rhos[s, i]: the site's h·ρ at its sample i (as CompiledSiteStepper.h_rho)."""
         self.wall_s = 0.0
         """Wall time spent in the compiled loop [s]."""
-        self.site_samples = make_site_samples(make_site_integrator_in(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err, n),
-                                              n)
-        self._loop = make_batch_loop(self.site_samples, n)
+        advance_in = make_site_integrator_in(kernels.rhs, kernels.jac, kernels.dfdt, kernels.err, n)
+        self._loop = make_batch_loop(make_site_samples(advance_in, n), n)
 
     @property
     def accepted(self):

@@ -28,11 +28,18 @@ from conftest import ROOT
 CASE = ROOT / "tests" / "lattice" / "device_batch_case.py"
 
 
-def _case(simulator: bool) -> dict:
+def _environment(simulator: bool = False) -> dict:
+    """This process's environment with the repository on PYTHONPATH and Numba's CUDA simulator on
+    or off (a child process reads NUMBA_ENABLE_CUDASIM when it imports Numba)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
+    return env
+
+
+def _case(simulator: bool) -> dict:
+    env = _environment(simulator)
     done = subprocess.run([sys.executable, str(CASE)], capture_output=True, text=True, timeout=600, env=env,
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -81,8 +88,7 @@ def test_without_a_device_the_gpu_batch_says_so():
     error (the benchmark turns it into a one-line message and exit status 2)."""
     code = ("import sys; from lattice.device_batch import cuda_or_none; "
             "sys.exit(0 if cuda_or_none() is None else 3)")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    env = _environment()
     if subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT).returncode == 3:
         pytest.skip("a CUDA device answers here")
     done = subprocess.run([sys.executable, "-m", "scripts.cli", "bench", "batch", "--backend", "cupy", "--sites", "2"],
@@ -97,8 +103,7 @@ def test_the_gpu_batch_compiles_for_sm_90():
     nvidia-cuda-nvcc-cu12 nvidia-cuda-nvrtc-cu12`); skipped elsewhere."""
     pytest.importorskip("numba_cuda")
     code = (ROOT / "tests" / "lattice" / "device_batch_ptx.py")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    env = _environment()
     done = subprocess.run([sys.executable, str(code)], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     if done.returncode == 5:
         pytest.skip(done.stdout.strip())
