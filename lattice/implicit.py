@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.backend import NUMPY, backend_for
-from lattice.krylov import KrylovStats, PendingChecks, gmres
+from lattice.krylov import KrylovStats, PendingChecks, SolveFailed, gmres
 from lattice.line_solver import DirectLineSolver
 from lattice.model import Equations
 from lattice.reductions import ReproducibleSums
@@ -54,7 +54,8 @@ class ImplicitLattice(Equations):
         tolerance: GMRES stops when the scaled residual norm is ≤ tolerance·σ, i.e. when the
             solve error is about `tolerance` error allowances or less [dimensionless].
         restart, max_iterations: GMRES basis size and iteration limit per solve; a solve that
-            does not converge returns NaN, and the stepper rejects the step and shrinks h.
+            does not converge raises lattice.krylov.SolveFailed, and the stepper rejects the
+            step (without its later stages) and shrinks h.
         stage_solver: "gmres", or "direct" for the exact line solve of a 1D NumPy lattice.
     """
 
@@ -247,7 +248,7 @@ class CoupledJacobian:
                                  s.restart, s.max_iterations, s.stats, workspace=work,
                                  pending=s.pending if s.defer_checks else None)
             if not converged:
-                return ops.xp.full(shape, np.nan)
+                raise SolveFailed(f"a stage solve did not converge in {s.max_iterations} GMRES iterations")
             return x.reshape(shape) * w
 
         return solve

@@ -53,8 +53,7 @@ class KrylovStats:
     cycles), failures, and estimate_misses: cycles whose residual estimate met the tolerance
     while the true residual did not (GMRES then continues from the true residual). `discarded`
     counts the speculative operator applications a device run makes at a cycle's opening and
-    drops (the residual is zero or not finite, or converged after a cycle that returned on its
-    estimate without deferring the check; see _opening), `reorthogonalised` the basis
+    drops because the residual is zero or not finite (see _opening), `reorthogonalised` the basis
     vectors that took a second Gram–Schmidt pass (in the next iteration's copy to the host);
     neither is part of the results."""
 
@@ -97,6 +96,8 @@ def gmres(apply_E, apply_Minv, b, sums, tolerance, restart=10, max_iterations=20
             once, converged, and leaves the check of its true residual there; the next solve's
             first copy to the host (or the caller's, `PendingChecks.verify`) brings it along and
             raises DeferredCheckFailed if it failed. Saves one sync per solve on a device.
+            Not the same bits as checked solves: a checked solve whose check finds the residual
+            converged makes one more Arnoldi step (see `_opening`); on every backend the same.
     """
     stats = stats if stats is not None else KrylovStats()
     work = workspace if workspace is not None else Workspace(sums.backend)
@@ -108,11 +109,10 @@ def gmres(apply_E, apply_Minv, b, sums, tolerance, restart=10, max_iterations=20
     r = _residual(apply_E, b, u, np.empty_like(b), basis[0])
     done, beta_est, deferred = 0, None, False
     while True:
-        settled = beta_est is not None and beta_est <= tolerance     # the last cycle's estimate
-        beta, opening = _opening(apply_E, r, sums, tolerance, done < max_iterations, settled, speculative,
-                                 stats, pending, basis[1])
-        if settled and tolerance < beta:      # the true residual decides:
-            stats.estimate_misses += 1        # the estimate can be far below it
+        beta, opening = _opening(apply_E, r, sums, tolerance, done < max_iterations, speculative, stats,
+                                 pending, basis[1])
+        if beta_est is not None and beta_est <= tolerance < beta:   # the true residual decides:
+            stats.estimate_misses += 1                                # the estimate can be far below it
         if opening is None:
             break
         applied, y, V, beta_est = _cycle(apply_E, r, beta, opening, sums, tolerance,
@@ -148,6 +148,11 @@ def _residual(apply_E, b, u, out, scratch):
 class DeferredCheckFailed(RuntimeError):
     """A solve returned on its estimate, and its deferred true-residual check failed: the
     caller redoes the whole attempt with every solve checked before it returns (`pending=None`)."""
+
+
+class SolveFailed(RuntimeError):
+    """A stage solve did not converge (out of iterations, or a residual that is not finite): the
+    attempt it belongs to cannot succeed, and its caller rejects it without the later stages."""
 
 
 class PendingChecks:
@@ -191,14 +196,12 @@ class PendingChecks:
         return totals[n:]
 
 
-def _opening(apply_E, r, sums, tolerance, allowed, settled, speculative, stats, pending, out):
+def _opening(apply_E, r, sums, tolerance, allowed, speculative, stats, pending, out):
     """The residual norm β = ‖r‖ and, unless r is zero or not finite, or no iteration is
     `allowed`, the first Arnoldi step's raw products: (u = E r, ⟨r, u⟩, ⟨u, u⟩), with
-    E = A M⁻¹ − I. Also when r has converged at a solve's first opening or after a cycle whose
-    estimate had not (not `settled`): the cycle then makes that one step (its estimate is at most
-    β, so it stops there) and the solve returns without recomputing the residual, so that the
-    copy which found β is an iteration's copy on a device, not one made for nothing. (After a
-    settled cycle a device defers the check instead, see gmres `pending`: no opening, no step.)
+    E = A M⁻¹ − I. Also when r has converged: the cycle then makes that one step (its estimate
+    is at most β, so it stops there) and the solve returns without recomputing the residual, so
+    that the copy which found β is an iteration's copy on a device, not one made for nothing.
     Speculative: u first, then the three sums in one copy to the host; else ‖r‖ alone first,
     and u only when needed (also on a device when no iteration is allowed). The same numbers
     either way (each row's sum does not depend on the batch)."""
@@ -208,14 +211,14 @@ def _opening(apply_E, r, sums, tolerance, allowed, settled, speculative, stats, 
     speculative = speculative and allowed
     if not speculative:
         beta = math.sqrt(max(float(pending.verify_with(sums, sums.local_dots(r_rows, r))[0]), 0.0))
-        if not _iterates(beta, allowed, settled, tolerance):
+        if not _iterates(beta, allowed):
             return beta, None
     u = apply_E(r, out)       # in basis slot 1, where the cycle orthogonalises it
     if speculative:           # the pending checks, ‖r‖², ⟨r, u⟩, ‖u‖² in one copy
         both = xp.concatenate((sums.local_dots(r_rows, r), sums.local_dots(r_rows, u, with_norm=True)))
         rr, ru, uu = pending.verify_with(sums, both)
         beta = math.sqrt(max(float(rr), 0.0))
-        if not _iterates(beta, allowed, settled, tolerance):
+        if not _iterates(beta, allowed):
             stats.discarded += 1
             return beta, None
     else:
@@ -223,9 +226,9 @@ def _opening(apply_E, r, sums, tolerance, allowed, settled, speculative, stats, 
     return beta, (u, float(ru), float(uu))
 
 
-def _iterates(beta, allowed, settled, tolerance):
+def _iterates(beta, allowed):
     """Whether an opening with residual norm beta makes Arnoldi steps (see _opening)."""
-    return allowed and math.isfinite(beta) and beta > 0.0 and not (settled and beta <= tolerance)
+    return allowed and math.isfinite(beta) and beta > 0.0
 
 
 def _cycle(apply_E, r, beta, opening, sums, tolerance, m, basis, stats):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.backend import NUMPY
-from lattice.krylov import DeferredCheckFailed
+from lattice.krylov import DeferredCheckFailed, SolveFailed
 from lattice.linsolve import factorise
 from lattice.model import FieldwiseNorm  # noqa: F401  (the generic norm, re-exported)
 
@@ -210,16 +210,22 @@ class Rodas4:
         dy/dt = f(t, y) + source, with the same Jacobian. Fields listed as locally constant
         then move with their source, so they are not held fixed. A system whose stage solves
         defer their residual checks (lattice.implicit) may fail one at a later stage; the
-        attempt is then redone with every check made before its solve returns.
+        attempt is then redone with every check made before its solve returns. A stage solve
+        that does not converge (lattice.krylov.SolveFailed) ends the attempt at once: a state of
+        NaN and a NaN error norm, which the step control rejects (as the NaN stage it used to
+        return did, after the remaining stages).
         """
         try:
-            return self._attempt(t, y, h, source)
-        except DeferredCheckFailed:
-            self.system.defer_checks = False
             try:
                 return self._attempt(t, y, h, source)
-            finally:
-                self.system.defer_checks = True
+            except DeferredCheckFailed:
+                self.system.defer_checks = False
+                try:
+                    return self._attempt(t, y, h, source)
+                finally:
+                    self.system.defer_checks = True
+        except SolveFailed:
+            return self.backend.xp.full(y.shape, np.nan), float("nan")
 
     def _attempt(self, t, y, h, source):
         s = self.system

@@ -189,10 +189,10 @@ def test_the_memory_estimate_bounds_the_peak_and_a_block_too_big_is_refused(cupy
     assert not (tmp_path / "big").exists()
 
 
-@pytest.mark.parametrize("method, shape, step, second_passes", [
-    ("rodas4", "[32, 32]", 3e-6, 0), ("rodas4", "[32, 32]", 1e-6, 0), ("rodas4", "[64, 64]", 1e-6, 1),
-    ("rodas4", "[8, 6]", 1e-7, 0), ("dopri5", "[8, 6]", 1e-7, 0)])
-def test_device_syncs_of_one_step(cupy, method, shape, step, second_passes):
+@pytest.mark.parametrize("method, shape, step, second_passes, redone", [
+    ("rodas4", "[32, 32]", 3e-6, 0, False), ("rodas4", "[32, 32]", 1e-6, 0, False), ("rodas4", "[64, 64]", 1e-6, 1, False),
+    ("rodas4", "[64, 64]", 3e-6, 0, True), ("rodas4", "[8, 6]", 1e-7, 0, False), ("dopri5", "[8, 6]", 1e-7, 0, False)])
+def test_device_syncs_of_one_step(cupy, method, shape, step, second_passes, redone):
     """Device→host syncs of one attempt (step in units of 1/H), counted by the stand-in. The
     explicit step makes 1, the error norm's maximum (the issue's budget: 1). The implicit step
     makes one per Arnoldi iteration (a stage solve's first copy brings its residual norm, the
@@ -200,7 +200,9 @@ def test_device_syncs_of_one_step(cupy, method, shape, step, second_passes):
     the end (error norm, conserved totals, the last solve's check): iterations + 1, the issue's
     budget, also when a step's projection cancelled 6 digits and its vector takes a second
     Gram–Schmidt pass (one of 17 iterations on 64² at 1e-6, none in the others): the pass's sums
-    ride in the next iteration's copy (stop 31: one more sync per pass)."""
+    ride in the next iteration's copy (stop 31: one more sync per pass). An attempt redone after
+    a failed deferred check (64² at 3e-6, four times the largest step the controller takes there:
+    two estimates miss) is two attempts: iterations + 2."""
     from lattice.assembly import assemble
     from lattice.parallel import SerialComm
     from scripts.models import load_deck
@@ -221,8 +223,8 @@ def test_device_syncs_of_one_step(cupy, method, shape, step, second_passes):
         iterations, passes, discarded, misses = (
             now - was for now, was in zip((stats.iterations, stats.reorthogonalised, stats.discarded,
                                            stats.estimate_misses), before))
-        assert discarded == misses == 0 and iterations >= 6 and passes == second_passes
-        syncs = iterations + 1
+        assert discarded == 0 and (misses > 0) == redone and iterations >= 6 and passes == second_passes
+        syncs = iterations + 1 + redone
     else:
         parts.stepper.attempt(t, parts.y, h)
         syncs = 1
