@@ -238,19 +238,26 @@ def test_stage_solve_matches_a_dense_direct_solve(shape, bc, dt_hubble, solver, 
     assert left <= U * (4 * np.abs(y[p0m]).sum() + np.abs(y_new[p0m]).sum())
 
 
+def _rodas4_on_32x32():
+    """(RunParts, t, h) of a Rodas4 run on a 32² lattice with a sine seed, at T_start = 24 MeV, with
+    a step of dt·H = 3e-6."""
+    from lattice.assembly import assemble
+
+    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[32, 32]", "seed.kind=sine",
+                                                               "seed.amplitude=3e-11", "integrator.method=rodas4"])
+    parts = assemble(deck, schema.spec, SerialComm(), np)
+    cosmology, T = parts.system.cosmology, deck.time.T_start_MeV
+    return parts, cosmology.time(T), 3e-6 / cosmology.hubble(T)
+
+
 def test_an_attempt_whose_deferred_check_fails_is_redone_with_checked_solves(monkeypatch):
     """Rodas4 on the implicit lattice: when a deferred residual check fails, the attempt is redone
     with every solve checked before it returns, and gives the bits of an attempt made that way
     from the start (not those of a deferred attempt: a checked solve whose check finds it
     converged makes one more Arnoldi step, lattice.krylov._opening)."""
-    from lattice.assembly import assemble
     from lattice.krylov import PendingChecks
 
-    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[32, 32]", "seed.kind=sine",
-                                                               "seed.amplitude=3e-11", "integrator.method=rodas4"])
-    parts = assemble(deck, schema.spec, SerialComm(), np)
-    t = parts.system.cosmology.time(deck.time.T_start_MeV)
-    h = 3e-6 / parts.system.cosmology.hubble(deck.time.T_start_MeV)
+    parts, t, h = _rodas4_on_32x32()
     stepper, lattice_system = parts.stepper, parts.stepper.system
     lattice_system.defer_checks = False
     want, want_err = stepper.attempt(t, parts.y, h)
@@ -273,13 +280,7 @@ def test_a_stage_solve_that_does_not_converge_ends_the_attempt(monkeypatch):
     """Rodas4 on the implicit lattice with GMRES allowed too few iterations: the first stage solve
     that does not converge ends the attempt (no later stage is solved) with a NaN state and a
     NaN error norm, which the step control rejects."""
-    from lattice.assembly import assemble
-
-    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[32, 32]", "seed.kind=sine",
-                                                               "seed.amplitude=3e-11", "integrator.method=rodas4"])
-    parts = assemble(deck, schema.spec, SerialComm(), np)
-    t = parts.system.cosmology.time(deck.time.T_start_MeV)
-    h = 3e-6 / parts.system.cosmology.hubble(deck.time.T_start_MeV)
+    parts, t, h = _rodas4_on_32x32()
     stepper, lattice_system = parts.stepper, parts.stepper.system
     stats = lattice_system.stats
     monkeypatch.setattr(lattice_system, "max_iterations", 1)
