@@ -54,14 +54,9 @@ class _Diffusion:
         return rkl2_step(u, lambda v: self.tendency(v, t_mid), dt, stages)
 
 
-class StrangSplitting:
-    """Advance u (n_fields, *local) by local(dt/2) ∘ diffusion(dt) ∘ local(dt/2).
-
-    Args:
-        local: a Rodas4 stepper for the local equations.
-        diffusion: callable (u, t) -> du/dt from diffusion alone.
-        explicit_limit: callable t -> forward-Euler stable step of the diffusion [time units].
-    """
+class _SplitCoupling:
+    """What the split couplings share: the local stepper, the diffusion propagator and the
+    counters a run reports (RKL2 stages in all, rejected steps)."""
 
     def __init__(self, local, diffusion, explicit_limit):
         self.local = local
@@ -71,11 +66,22 @@ class StrangSplitting:
 
     @property
     def stages_total(self):
+        """RKL2 stages taken so far (a checkpoint restores it)."""
         return self._diffusion.stages_total
 
     @stages_total.setter
     def stages_total(self, value):
         self._diffusion.stages_total = value
+
+
+class StrangSplitting(_SplitCoupling):
+    """Advance u (n_fields, *local) by local(dt/2) ∘ diffusion(dt) ∘ local(dt/2).
+
+    Args:
+        local: a Rodas4 stepper for the local equations.
+        diffusion: callable (u, t) -> du/dt from diffusion alone.
+        explicit_limit: callable t -> forward-Euler stable step of the diffusion [time units].
+    """
 
     def step(self, t, u, dt):
         """One Strang step from t; returns (new state, next dt from the local control)."""
@@ -88,7 +94,7 @@ class StrangSplitting:
         return u, 2.0 * h
 
 
-class MidpointSourceCoupling:
+class MidpointSourceCoupling(_SplitCoupling):
     """Advance u by the midpoint-source coupling (module docstring); dt by its own control.
 
     Args:
@@ -108,22 +114,11 @@ class MidpointSourceCoupling:
 
     def __init__(self, local, diffusion, explicit_limit, error_norm, reduce_max=None,
                  safety=0.8, fac_min=0.2, fac_max=2.0):
-        self.local = local
-        self._diffusion = _Diffusion(diffusion, explicit_limit)
+        super().__init__(local, diffusion, explicit_limit)
         self.error_norm = error_norm
         self.reduce_max = reduce_max or (lambda x: x)
         self.safety, self.fac_min, self.fac_max = safety, fac_min, fac_max
         self.constant_fields = list(local.constant_fields)
-        self.h_local = None
-        self.rejected = 0
-
-    @property
-    def stages_total(self):
-        return self._diffusion.stages_total
-
-    @stages_total.setter
-    def stages_total(self, value):
-        self._diffusion.stages_total = value
 
     def step(self, t, u, dt):
         """One step from t; returns (new state or None if rejected, proposed next dt)."""
