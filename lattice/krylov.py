@@ -263,8 +263,9 @@ def _cycle(apply_E, r, beta, opening, sums, tolerance, m, basis, stats):
                 break                      # the cycle ends with j columns, its estimate unchanged
             h, norm2 = products
             stats.reorthogonalised += 1
-            g[j - 1] = lagged
+            g[j - 1], rotated = lagged, g[j - 1]
             if not _rotate(H, j - 1, R, cs, sn, g):   # column j − 1 as the second pass corrected it
+                g[j - 1] = rotated                    # (not finite: the cycle ends as it stood)
                 break
         rest2 = norm2 - h @ h
         h_next = math.sqrt(max(rest2, 0.0))
