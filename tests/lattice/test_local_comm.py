@@ -208,3 +208,29 @@ def test_1d_direct_run_with_a_doubling_on_two_and_three_ranks_equals_one_rank():
     assert base[1].series["doubling_level"][-1] == 1
     for n in (2, 3):
         _assert_same_run(base, _run_on(n, "lattice_1d_laptop.yaml", overrides))
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_an_implicit_attempt_with_a_delayed_second_pass_on_several_ranks_equals_one_rank(n):
+    """One Rodas4 attempt on 64² at dt·H = 1e-6, whose GMRES takes a second Gram–Schmidt pass
+    delayed into the next iteration's sums (lattice.krylov._lagged_pass, corrected on the host
+    from the reproducible sums): the new state and the error norm bitwise those of one rank,
+    with the same iterations and passes."""
+    from lattice.assembly import assemble
+
+    deck, schema = load_deck(INPUT / "lattice_1d_laptop.yaml", ["grid.shape=[64, 64]", "seed.kind=sine",
+                                                               "seed.amplitude=3e-11", "integrator.method=rodas4"])
+
+    def attempt(comm):
+        parts = assemble(deck, schema.spec, comm)
+        cosmology, T = parts.system.cosmology, deck.time.T_start_MeV
+        y_new, error = parts.stepper.attempt(cosmology.time(T), parts.y, 1e-6 / cosmology.hubble(T))
+        stats = parts.stepper.system.stats
+        return y_new, error, (stats.iterations, stats.reorthogonalised)
+
+    one = attempt(SerialComm())
+    assert one[2][1] >= 1
+    ranks = run_ranks(n, attempt)
+    part = Partition.create(n, deck.grid.shape, process_grid=deck.grid.process_grid)
+    assert np.array_equal(_global(part, [r[0] for r in ranks]), one[0])
+    assert all(r[1] == one[1] and r[2] == one[2] for r in ranks)
