@@ -271,15 +271,14 @@ def _cycle(apply_E, r, beta, opening, sums, tolerance, m, basis, stats):
         h_next = math.sqrt(max(rest2, 0.0))
         H[:j + 1, j] = h
         H[j + 1, j] = h_next
-        lagged = g[j]
+        unrotated = g[j]
         if not _rotate(H, j, R, cs, sn, g):
             break
         j += 1
         if abs(g[j]) <= tolerance or h_next == 0.0:
             break
         np.divide(w, h_next, out=V[j])
-        if not rest2 < REORTHOGONALISE_BELOW * norm2:
-            lagged = None
+        lagged = unrotated if rest2 < REORTHOGONALISE_BELOW * norm2 else None
     y = _back_substitute(R[:j, :j], g[:j])
     return applied, y, V, abs(g[j])
 
