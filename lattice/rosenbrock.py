@@ -211,9 +211,8 @@ class Rodas4:
         then move with their source, so they are not held fixed. A system whose stage solves
         defer their residual checks (lattice.implicit) may fail one at a later stage; the
         attempt is then redone with every check made before its solve returns. A stage solve
-        that does not converge (lattice.krylov.SolveFailed) ends the attempt at once: a state of
-        NaN and a NaN error norm, which the step control rejects (as the NaN stage it used to
-        return did, after the remaining stages).
+        that does not converge (lattice.krylov.SolveFailed) ends the attempt at once, without
+        its later stages: a state of NaN and a NaN error norm, which the step control rejects.
         """
         try:
             try:
