@@ -41,10 +41,10 @@ REORTHOGONALISE_BELOW = 1e-6
 """Second Gram–Schmidt pass when ‖w after projection‖² < this × ‖w before‖², made at the next
 step, with its reduction (`_lagged_pass`); a step that ends its cycle needs none (the next
 basis vector, whose orthogonality it would restore, is never used). The textbook 0.5
-re-orthogonalises at the first lost bit; here a basis vector may lose up to ~20 bits of
-orthogonality (and its Pythagorean norm ~1e-10 of its accuracy) before a second pass, far below
-the few-digit accuracy the stage solves need, and smooth vectors, for which the neighbour
-coupling is nearly a multiple of the identity, are not corrected every time."""
+re-orthogonalises at the first lost bit; here a basis vector may lose up to ~10 bits of
+orthogonality (to u·10³, and its Pythagorean norm ~1e-10 of its accuracy) before a second pass,
+far below the few-digit accuracy the stage solves need, and smooth vectors, for which the
+neighbour coupling is nearly a multiple of the identity, are not corrected every time."""
 
 
 @dataclass
@@ -317,8 +317,8 @@ def _lagged_pass(sums, V, H, j, w):
 
     V_j becomes q' and w the projected E q', in place; returns (⟨V_{≤j}, E q'⟩, ‖E q'‖²), or None
     when q is itself in the span of V_{<j} to working accuracy (σ² ≤ REORTHOGONALISE_BELOW‖q‖²).
-    The correction is of the size of the lost orthogonality (a ~ 1e-13 for a pass that cancelled
-    6 digits), so E q' differs from w in those digits only. After Świrydowicz, Langou,
+    The correction is of the size of the lost orthogonality (a of order u‖w‖/‖w − V h‖, about
+    1e-13 for a pass that cancelled 6 digits of ‖w‖²), so E q' differs from w in those digits only. After Świrydowicz, Langou,
     Ananthan, Yang & Thomas (2021), "delayed" classical Gram–Schmidt with re-orthogonalisation,
     here taken only after a step that cancelled."""
     xp = sums.backend.xp

@@ -232,7 +232,7 @@ def test_device_syncs_of_one_step(cupy, method, shape, step, second_passes, redo
 
 
 def test_every_attempt_of_an_implicit_run_keeps_the_sync_budget(cupy, monkeypatch):
-    """A short Rodas4 run on 8×6 (the step controller's own steps, about 150 attempts): every
+    """A short Rodas4 run on 8×6 (the step controller's own steps, 242 attempts): every
     attempt makes at most its GMRES iterations + 1 device→host syncs. Small steps on a small
     grid are where stage solves meet the tolerance at their first guess; the copy that finds
     this is an iteration's (its products make one Arnoldi step, lattice.krylov._opening): at
